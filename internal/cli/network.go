@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kplane/kplane/internal/store"
+)
+
+// newNetworkCommand lists the network inventory (VPCs, subnets, security
+// groups) so users can find the ids CreateCluster needs.
+func newNetworkCommand() *cobra.Command {
+	var dataDir string
+	var endpoints []string
+	cmd := &cobra.Command{
+		Use:   "network",
+		Short: "List the VPCs, subnets and security groups clusters can use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := openStore(cmd.Context(), dataDir, endpoints)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := st.Network(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "KIND\tID\tVPC\tZONE\tCIDR/NAME")
+			for _, v := range n.VPCs {
+				fmt.Fprintf(w, "vpc\t%s\t%s\t\t%s\n", v.ID, v.ID, v.CidrBlock)
+			}
+			for _, s := range n.Subnets {
+				fmt.Fprintf(w, "subnet\t%s\t%s\t%s\t%s\n", s.ID, s.VpcID, s.AvailabilityZone, s.CidrBlock)
+			}
+			for _, g := range n.SecurityGroups {
+				fmt.Fprintf(w, "security-group\t%s\t%s\t\t%s\n", g.ID, g.VpcID, g.Name)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "kplane's data directory")
+	cmd.Flags().StringSliceVar(&endpoints, "etcd-endpoints", nil, "kplane's external etcd cluster, if it uses one")
+	return cmd
+}
+
+// openStore opens kplane's datastore for a command run beside the server.
+func openStore(ctx context.Context, dataDir string, endpoints []string) (*store.Store, error) {
+	if len(endpoints) == 0 {
+		ep, err := store.EmbeddedEndpoint(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("is kplane serving from %s? %w", dataDir, err)
+		}
+		endpoints = []string{ep}
+	}
+	return store.Open(ctx, store.Config{DataDir: dataDir, Endpoints: endpoints})
+}

@@ -1,0 +1,21 @@
+// Package cli holds kplane's cobra commands. Each command only parses flags and
+// calls into the package that does the work.
+package cli
+
+import "github.com/spf13/cobra"
+
+// NewRootCommand returns the kplane command tree.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kplane",
+		Short:         "A self-hosted Amazon EKS: the EKS API in front of real Kubernetes control planes",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(
+		newServeCommand(),
+		newNetworkCommand(),
+		newControlPlaneRunCommand(),
+	)
+	return root
+}

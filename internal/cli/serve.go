@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kplane/kplane/internal/server"
+)
+
+// defaultDataDir is $HOME/.kplane.
+func defaultDataDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".kplane")
+	}
+	return ".kplane"
+}
+
+func newServeCommand() *cobra.Command {
+	var cfg server.Config
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the EKS API and run every cluster's control plane",
+		Long: `Serve the Amazon EKS API (2017-11-01) and STS GetCallerIdentity on one address,
+keeping everything in an embedded etcd under the data directory (or an external
+etcd cluster with --etcd-endpoints). At first start it writes the account's root
+credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Log = log
+			cfg.Reconciler = newReconciler(log)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			s, err := server.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kplane is serving the EKS API at %s\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_REGION=%s\n",
+				s.URL, filepath.Join(cfg.DataDir, "credentials"), s.URL, cfg.Region)
+			select {
+			case <-ctx.Done():
+				log.Info("shutting down")
+			case err := <-s.Err():
+				log.Error("fatal", "err", err)
+				s.Close()
+				return err
+			}
+			return s.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "where kplane keeps its datastore, credentials and cluster files")
+	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address of the EKS/STS endpoint (loopback unless told otherwise)")
+	f.StringVar(&cfg.Region, "region", server.DefaultRegion, "the AWS region kplane presents")
+	f.StringVar(&cfg.AccountID, "account-id", server.DefaultAccountID, "the 12-digit AWS account id kplane presents")
+	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "use this external etcd cluster instead of the embedded one")
+	f.IntVar(&cfg.ClusterQuota, "cluster-quota", 100, "the most clusters the account may have")
+	f.StringSliceVar(&cfg.UnsupportedZones, "unsupported-zones", nil, "availability zones CreateCluster refuses")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,399 @@
+// Package components runs one cluster's kube-apiserver, kube-controller-manager
+// and kube-scheduler in the current process (the `kplane controlplane-run`
+// child). It is the only kplane package importing k8s.io/kubernetes.
+//
+// kube-apiserver keeps process-global state (metrics registry, feature gates,
+// klog, signal handler), so a process runs exactly one cluster. The upstream
+// cobra commands are not used as is, because their RunE each install the
+// one-shot signal handler (a second call panics) and apply the process-global
+// logging configuration (a second call fails). Instead, this package builds
+// each component's options, parses the flags into them, sets feature gates
+// and logging once, and calls the exported app.Run functions with its own
+// context.
+package components
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apiserver/pkg/server/flagz"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	cliflag "k8s.io/component-base/cli/flag"
+	basecompatibility "k8s.io/component-base/compatibility"
+	"k8s.io/component-base/featuregate"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
+	schedapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	schedoptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+
+	"github.com/kplane/kplane/internal/controlplane"
+)
+
+// Component names.
+const (
+	APIServer         = "kube-apiserver"
+	ControllerManager = "kube-controller-manager"
+	Scheduler         = "kube-scheduler"
+)
+
+// Timeouts.
+var (
+	// ReadyTimeout bounds the wait for the apiserver's /readyz before the
+	// controller-manager and scheduler start.
+	ReadyTimeout = 2 * time.Minute
+	// ShutdownTimeout bounds how long Run waits for components to return
+	// after its context is cancelled or one component failed.
+	ShutdownTimeout = 10 * time.Second
+	// SettleDelay: after this time with all components up, the steady-state
+	// GOGC is set and memory freed to the OS once.
+	SettleDelay = 20 * time.Second
+)
+
+// Run runs the control plane described by spec: kube-apiserver first, then,
+// once /readyz answers 200, kube-controller-manager and kube-scheduler (if
+// their args are non-empty). It blocks until ctx is done (returns nil after
+// the components stopped) or a component fails or returns (returns an error;
+// the caller exits non-zero and the parent restarts the process). Run may be
+// called once per process.
+func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
+	if !runOnce.CompareAndSwap(false, true) {
+		return errors.New("components.Run: only one control plane per process")
+	}
+	if spec.StartupGOGC > 0 {
+		debug.SetGCPercent(spec.StartupGOGC)
+	} else if spec.GOGC > 0 {
+		debug.SetGCPercent(spec.GOGC)
+	}
+	if spec.MemoryLimitBytes > 0 {
+		debug.SetMemoryLimit(spec.MemoryLimitBytes)
+	}
+
+	var closers []io.Closer
+	defer func() {
+		klog.Flush()
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	openLog := func(path string) (io.Writer, error) {
+		if path == "" {
+			return io.Discard, nil
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, f)
+		return &lockedWriter{w: f}, nil
+	}
+
+	// 1. Parse every component's flags before anything runs, so feature
+	// gates (one process-global registry) are final before first use.
+	api, err := newAPIServer(spec.APIServerArgs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", APIServer, err)
+	}
+	var cm *controllerManager
+	if len(spec.ControllerManagerArgs) > 0 {
+		if cm, err = newControllerManager(spec.ControllerManagerArgs); err != nil {
+			return fmt.Errorf("%s: %w", ControllerManager, err)
+		}
+	}
+	var sched *scheduler
+	if len(spec.SchedulerArgs) > 0 {
+		if sched, err = newScheduler(spec.SchedulerArgs); err != nil {
+			return fmt.Errorf("%s: %w", Scheduler, err)
+		}
+	}
+	registry := api.opts.GenericServerRunOptions.ComponentGlobalsRegistry
+	if err := registry.Set(); err != nil {
+		return err
+	}
+	featureGate := registry.FeatureGateFor(basecompatibility.DefaultKubeComponent)
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	// 2. Logging, once: the apiserver's logging options configure klog; the
+	// global klog output (all code that does not log contextually) goes to
+	// the apiserver log. The controller-manager and scheduler get contextual
+	// loggers writing to their own files.
+	if err := logsapi.ValidateAndApply(api.opts.Logs, featureGate); err != nil {
+		return err
+	}
+	apiLog, err := openLog(spec.APIServerLogFile)
+	if err != nil {
+		return err
+	}
+	redirectKlog(apiLog)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exits := make(chan exit, 3)
+	var wg sync.WaitGroup
+	start := func(name string, ctx context.Context, run func(context.Context) error) {
+		wg.Go(func() { exits <- exit{name, run(ctx)} })
+	}
+
+	// 3. kube-apiserver.
+	start(APIServer, ctx, api.run)
+	klog.InfoS("kplane: started component", "component", APIServer)
+	readyCtx, readyCancel := context.WithTimeout(ctx, ReadyTimeout)
+	readyErr := make(chan error, 1)
+	go func() { readyErr <- waitReadyz(readyCtx, spec) }()
+	running := 1
+	var firstExit *exit
+	select {
+	case err := <-readyErr:
+		readyCancel()
+		if err != nil && ctx.Err() == nil {
+			cancel()
+			firstExit = &exit{APIServer, fmt.Errorf("not ready after %s: %w", ReadyTimeout, err)}
+		}
+	case e := <-exits:
+		readyCancel()
+		running--
+		firstExit = &e
+	}
+
+	// 4. controller-manager and scheduler.
+	if firstExit == nil && ctx.Err() == nil {
+		if cm != nil {
+			w, err := openLog(spec.ControllerManagerLogFile)
+			if err != nil {
+				cancel()
+				return err
+			}
+			start(ControllerManager, withLogger(ctx, w, int(cm.opts.Logs.Verbosity), ControllerManager), cm.run)
+			running++
+		}
+		if sched != nil {
+			w, err := openLog(spec.SchedulerLogFile)
+			if err != nil {
+				cancel()
+				return err
+			}
+			start(Scheduler, withLogger(ctx, w, int(sched.opts.Logs.Verbosity), Scheduler), sched.run)
+			running++
+		}
+		klog.InfoS("kplane: control plane up", "components", running)
+		go settle(ctx, spec)
+	}
+
+	// 5. Wait for the first component to return (or ctx), then stop the rest.
+	if firstExit == nil {
+		select {
+		case e := <-exits:
+			running--
+			firstExit = &e
+		case <-ctx.Done():
+		}
+	}
+	stoppedByCaller := ctx.Err() != nil && firstExit == nil
+	cancel()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(ShutdownTimeout):
+		klog.InfoS("kplane: components did not stop in time", "timeout", ShutdownTimeout)
+	}
+	if stoppedByCaller {
+		return nil
+	}
+	if firstExit.err == nil {
+		return fmt.Errorf("%s returned unexpectedly", firstExit.name)
+	}
+	return fmt.Errorf("%s: %w", firstExit.name, firstExit.err)
+}
+
+var runOnce atomicBool
+
+type exit struct {
+	name string
+	err  error
+}
+
+// settle switches to the steady-state GOGC once startup is over and returns
+// freed memory to the OS.
+func settle(ctx context.Context, spec controlplane.ProcessSpec) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(SettleDelay):
+	}
+	if spec.GOGC > 0 {
+		debug.SetGCPercent(spec.GOGC)
+	}
+	debug.FreeOSMemory()
+}
+
+func withLogger(ctx context.Context, w io.Writer, v int, name string) context.Context {
+	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(w), textlogger.Verbosity(v)))
+	return klog.NewContext(ctx, logger.WithName(name))
+}
+
+// redirectKlog sends klog's process-global output to w, once per line.
+func redirectKlog(w io.Writer) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("one_output", "true")
+	klog.SetOutput(w)
+}
+
+// waitReadyz polls spec.ReadyzURL until it returns 200.
+func waitReadyz(ctx context.Context, spec controlplane.ProcessSpec) error {
+	caPEM, err := os.ReadFile(spec.CAFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("%s: no certificates", spec.CAFile)
+	}
+	pair, err := tls.LoadX509KeyPair(spec.ClientCertFile, spec.ClientKeyFile)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	last := errors.New("no response")
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, spec.ReadyzURL, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("readyz: HTTP %d", resp.StatusCode)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// parseFlags parses args into the named flag sets.
+func parseFlags(name string, nfs cliflag.NamedFlagSets, args []string) error {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetNormalizeFunc(cliflag.WordSepNormalizeFunc)
+	for _, f := range nfs.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
+// kube-apiserver, as cmd/kube-apiserver/app.NewAPIServerCommand's RunE.
+type apiServer struct {
+	opts *apiserveroptions.ServerRunOptions
+}
+
+func newAPIServer(args []string) (*apiServer, error) {
+	s := apiserveroptions.NewServerRunOptions()
+	nfs := s.Flags()
+	s.Flagz = flagz.NamedFlagSetsReader{FlagSets: nfs}
+	if err := parseFlags(APIServer, nfs, args); err != nil {
+		return nil, err
+	}
+	return &apiServer{opts: s}, nil
+}
+
+func (a *apiServer) run(ctx context.Context) error {
+	s := a.opts
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return errors.Join(errs...)
+	}
+	fg := s.GenericServerRunOptions.ComponentGlobalsRegistry.FeatureGateFor(basecompatibility.DefaultKubeComponent)
+	fg.(featuregate.MutableFeatureGate).AddMetrics()
+	s.GenericServerRunOptions.ComponentGlobalsRegistry.AddMetrics()
+	return apiserverapp.Run(ctx, completed)
+}
+
+// kube-controller-manager, as NewControllerManagerCommand's RunE.
+type controllerManager struct {
+	opts *cmoptions.KubeControllerManagerOptions
+}
+
+func newControllerManager(args []string) (*controllerManager, error) {
+	s, err := cmoptions.NewKubeControllerManagerOptions()
+	if err != nil {
+		return nil, err
+	}
+	nfs := s.Flags(cmapp.KnownControllers(), cmapp.ControllersDisabledByDefault(), cmapp.ControllerAliases())
+	s.ParsedFlags = &nfs
+	if err := parseFlags(ControllerManager, nfs, args); err != nil {
+		return nil, err
+	}
+	return &controllerManager{opts: s}, nil
+}
+
+func (c *controllerManager) run(ctx context.Context) error {
+	cfg, err := c.opts.Config(ctx, cmapp.KnownControllers(), cmapp.ControllersDisabledByDefault(), cmapp.ControllerAliases())
+	if err != nil {
+		return err
+	}
+	return cmapp.Run(ctx, cfg.Complete())
+}
+
+// kube-scheduler, as NewSchedulerCommand's runCommand.
+type scheduler struct {
+	opts *schedoptions.Options
+}
+
+func newScheduler(args []string) (*scheduler, error) {
+	opts := schedoptions.NewOptions()
+	if err := parseFlags(Scheduler, *opts.Flags, args); err != nil {
+		return nil, err
+	}
+	return &scheduler{opts: opts}, nil
+}
+
+func (s *scheduler) run(ctx context.Context) error {
+	if s.opts.InformerName == nil {
+		name, err := cache.NewInformerName(Scheduler)
+		if err != nil {
+			return err
+		}
+		s.opts.InformerName = name
+	}
+	cc, sched, err := schedapp.Setup(ctx, s.opts)
+	if err != nil {
+		return err
+	}
+	return schedapp.Run(ctx, cc, sched)
+}

@@ -1,0 +1,188 @@
+package controlplane
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Go GC defaults for the control-plane child (see ClusterConfig.GOGC).
+const (
+	DefaultGOGC        = 100
+	DefaultStartupGOGC = 200
+	// DefaultMemoryLimitBytes = 0: no soft limit by default.
+	DefaultMemoryLimitBytes = 0
+)
+
+// auditPolicy logs every request at Metadata level (no request/response
+// bodies), like EKS, skipping the RequestReceived stage.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages:
+- RequestReceived
+rules:
+- level: Metadata
+`
+
+// AuditPolicyPath is DIR/audit-policy.yaml.
+func (c ClusterConfig) AuditPolicyPath() string { return filepath.Join(c.Dir, "audit-policy.yaml") }
+
+// APIServerArgs returns kube-apiserver's flags for cfg.
+func APIServerArgs(cfg ClusterConfig) []string {
+	cfg = cfg.withDefaults()
+	a := []string{
+		"--advertise-address=" + cfg.AdvertiseAddress,
+		"--bind-address=" + cfg.BindAddress,
+		"--secure-port=" + strconv.Itoa(cfg.SecurePort),
+		"--etcd-servers=" + strings.Join(cfg.EtcdServers, ","),
+		"--etcd-prefix=" + cfg.EtcdPrefix,
+	}
+	if cfg.EtcdCAFile != "" {
+		a = append(a, "--etcd-cafile="+cfg.EtcdCAFile)
+	}
+	if cfg.EtcdCertFile != "" {
+		a = append(a, "--etcd-certfile="+cfg.EtcdCertFile, "--etcd-keyfile="+cfg.EtcdKeyFile)
+	}
+	a = append(a,
+		"--service-cluster-ip-range="+cfg.ServiceCIDR,
+		"--authorization-mode=Node,RBAC",
+		"--anonymous-auth=false",
+		"--allow-privileged=true",
+		"--enable-admission-plugins=NodeRestriction",
+		"--client-ca-file="+cfg.CertFile(CertCA),
+		"--tls-cert-file="+cfg.CertFile(CertAPIServer),
+		"--tls-private-key-file="+cfg.KeyFile(CertAPIServer),
+		"--kubelet-client-certificate="+cfg.CertFile(CertAPIServerKubeletClient),
+		"--kubelet-client-key="+cfg.KeyFile(CertAPIServerKubeletClient),
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+		"--requestheader-client-ca-file="+cfg.CertFile(CertFrontProxyCA),
+		"--requestheader-allowed-names="+FrontProxyClientCommonName,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file="+cfg.CertFile(CertFrontProxyClient),
+		"--proxy-client-key-file="+cfg.KeyFile(CertFrontProxyClient),
+		"--service-account-issuer="+cfg.ServiceAccountIssuer,
+		"--service-account-key-file="+cfg.ServiceAccountPublicKeyFile(),
+		"--service-account-signing-key-file="+cfg.KeyFile(ServiceAccountKey),
+		"--profiling=false",
+	)
+	// The endpoints of the "kubernetes" service may not be loopback
+	// addresses; with a loopback advertise address do not reconcile them.
+	if ip := net.ParseIP(cfg.AdvertiseAddress); ip != nil && ip.IsLoopback() {
+		a = append(a, "--endpoint-reconciler-type=none")
+	}
+	if cfg.LogEnabled(LogTypeAudit) {
+		a = append(a,
+			"--audit-policy-file="+cfg.AuditPolicyPath(),
+			"--audit-log-path="+cfg.LogFile(LogTypeAudit),
+			"--audit-log-format=json",
+			"--audit-log-maxsize=100",
+			"--audit-log-maxbackup=2",
+		)
+	}
+	return append(a, cfg.ExtraAPIServerArgs...)
+}
+
+// ControllerManagerArgs returns kube-controller-manager's flags for cfg.
+// It does not serve HTTPS (--secure-port=0): the child process supervises it.
+func ControllerManagerArgs(cfg ClusterConfig) []string {
+	cfg = cfg.withDefaults()
+	a := []string{
+		"--kubeconfig=" + cfg.KubeconfigPath(UserControllerManager),
+		"--secure-port=0",
+		"--cluster-name=" + cfg.Name,
+		"--use-service-account-credentials=true",
+		"--controllers=*,bootstrapsigner,tokencleaner",
+		"--cluster-signing-cert-file=" + cfg.CertFile(CertCA),
+		"--cluster-signing-key-file=" + cfg.KeyFile(CertCA),
+		"--root-ca-file=" + cfg.CertFile(CertCA),
+		"--service-account-private-key-file=" + cfg.KeyFile(ServiceAccountKey),
+		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
+		"--leader-elect=true",
+		"--profiling=false",
+	}
+	return append(a, cfg.ExtraControllerManagerArgs...)
+}
+
+// SchedulerArgs returns kube-scheduler's flags for cfg (no HTTPS serving).
+func SchedulerArgs(cfg ClusterConfig) []string {
+	cfg = cfg.withDefaults()
+	a := []string{
+		"--kubeconfig=" + cfg.KubeconfigPath(UserScheduler),
+		"--secure-port=0",
+		"--leader-elect=true",
+		"--profiling=false",
+	}
+	return append(a, cfg.ExtraSchedulerArgs...)
+}
+
+// BuildProcessSpec turns cfg into the child's ProcessSpec (no file I/O).
+func BuildProcessSpec(cfg ClusterConfig) ProcessSpec {
+	cfg = cfg.withDefaults()
+	spec := ProcessSpec{
+		ClusterID:        cfg.ID,
+		APIServerArgs:    APIServerArgs(cfg),
+		ReadyzURL:        cfg.LocalEndpoint() + "/readyz",
+		CAFile:           cfg.CertFile(CertCA),
+		ClientCertFile:   cfg.CertFile(CertControllerManager),
+		ClientKeyFile:    cfg.KeyFile(CertControllerManager),
+		GOGC:             DefaultGOGC,
+		StartupGOGC:      DefaultStartupGOGC,
+		MemoryLimitBytes: DefaultMemoryLimitBytes,
+	}
+	if !cfg.APIServerOnly {
+		spec.ControllerManagerArgs = ControllerManagerArgs(cfg)
+		spec.SchedulerArgs = SchedulerArgs(cfg)
+	}
+	if cfg.GOGC != 0 {
+		spec.GOGC = cfg.GOGC
+		spec.StartupGOGC = cfg.GOGC
+	}
+	if cfg.MemoryLimitBytes != 0 {
+		spec.MemoryLimitBytes = max(cfg.MemoryLimitBytes, 0)
+	}
+	if cfg.LogEnabled(LogTypeAPI) {
+		spec.APIServerLogFile = cfg.LogFile(LogTypeAPI)
+	}
+	if cfg.LogEnabled(LogTypeControllerManager) {
+		spec.ControllerManagerLogFile = cfg.LogFile(LogTypeControllerManager)
+	}
+	if cfg.LogEnabled(LogTypeScheduler) {
+		spec.SchedulerLogFile = cfg.LogFile(LogTypeScheduler)
+	}
+	return spec
+}
+
+// Prepare validates cfg and writes everything the child needs into cfg.Dir:
+// PKI (EnsurePKI), kubeconfigs, the audit policy, logs/ and spec.json. It is
+// idempotent and returns the spec and the PKI.
+func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
+	if err := cfg.Validate(); err != nil {
+		return ProcessSpec{}, nil, fmt.Errorf("cluster %s: %w", cfg.ID, err)
+	}
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o700); err != nil {
+		return ProcessSpec{}, nil, err
+	}
+	pki, err := EnsurePKI(cfg)
+	if err != nil {
+		return ProcessSpec{}, nil, err
+	}
+	if err := writeKubeconfigs(cfg); err != nil {
+		return ProcessSpec{}, nil, err
+	}
+	if old, err := os.ReadFile(cfg.AuditPolicyPath()); err != nil || string(old) != auditPolicy {
+		if err := writeFileAtomic(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
+			return ProcessSpec{}, nil, err
+		}
+	}
+	spec := BuildProcessSpec(cfg)
+	if err := WriteProcessSpec(cfg.Dir, spec); err != nil {
+		return ProcessSpec{}, nil, err
+	}
+	return spec, pki, nil
+}

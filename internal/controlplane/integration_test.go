@@ -1,0 +1,377 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// newTestCluster returns a config for a cluster on etcdURL with a fresh port.
+func newTestCluster(t *testing.T, etcdURL, id string) ClusterConfig {
+	t.Helper()
+	port, err := AllocatePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ClusterConfig{
+		Name:        "name-" + id,
+		ID:          id,
+		Dir:         filepath.Join(t.TempDir(), id),
+		SecurePort:  port,
+		EtcdServers: []string{etcdURL},
+		EtcdPrefix:  "/kplane-clusters/" + id,
+		LogTypes:    []string{LogTypeAPI, LogTypeAudit, LogTypeControllerManager, LogTypeScheduler},
+	}
+}
+
+func newTestExecutor(t *testing.T) *LocalExecutor {
+	t.Helper()
+	e, err := NewLocalExecutor(LocalExecutorOptions{
+		Executable:      kplaneBinary(t),
+		StopGracePeriod: 10 * time.Second,
+		InitialBackoff:  100 * time.Millisecond,
+		Logf:            t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.StopAll(ctx); err != nil {
+			t.Errorf("StopAll: %v", err)
+		}
+	})
+	return e
+}
+
+// dumpLogs prints the tail of a cluster's process log when the test failed.
+func dumpLogs(t *testing.T, cfg ClusterConfig) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, f := range []string{ProcessLogPath(cfg.Dir), cfg.LogFile(LogTypeAPI), cfg.LogFile(LogTypeControllerManager)} {
+			b, _ := os.ReadFile(f)
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("==== %s (tail)\n%s", f, b)
+		}
+	})
+}
+
+func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, err := kubectl(t, kubeconfig, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func vmRSS(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+func portListening(port int) bool {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// TestControlPlaneLifecycle runs a real control plane through the local
+// executor: ready, bootstrapped, serves kubectl, the controller-manager
+// works, the supervisor restarts a killed child without data loss, and Stop
+// leaves nothing behind.
+func TestControlPlaneLifecycle(t *testing.T) {
+	etcdURL := startEtcd(t)
+	e := newTestExecutor(t)
+	cfg := newTestCluster(t, etcdURL, "c1")
+	dumpLogs(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	if err := e.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReady(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	readyAfter := time.Since(start)
+	if err := WaitBootstrapped(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	bootstrappedAfter := time.Since(start)
+	st := e.State(cfg.ID)
+	rss, _ := vmRSS(st.PID)
+	t.Logf("MEASURE Ensure->readyz %s, Ensure->bootstrapped %s, RSS at bootstrapped %d MiB", readyAfter.Round(time.Millisecond), bootstrappedAfter.Round(time.Millisecond), rss/1024)
+
+	// Ensure again is a no-op: same process.
+	if err := e.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.State(cfg.ID).PID; got != st.PID {
+		t.Fatalf("Ensure restarted the child: pid %d -> %d", st.PID, got)
+	}
+
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	b, err := Kubeconfig(cfg, UserAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kc, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustKubectl(t, kc, "create", "namespace", "demo")
+	mustKubectl(t, kc, "-n", "demo", "create", "configmap", "cm1", "--from-literal=k=v1")
+	mustKubectl(t, kc, "-n", "demo", "create", "deployment", "web", "--image=registry.k8s.io/pause:3.10", "--replicas=2")
+	eventually(t, 60*time.Second, "ReplicaSet created by the controller-manager", func() error {
+		out, err := kubectl(t, kc, "-n", "demo", "get", "replicasets", "-l", "app=web", "-o", "name")
+		if err != nil || !strings.Contains(out, "replicaset.apps/web-") {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	// and its pods (not scheduled: there are no nodes)
+	eventually(t, 30*time.Second, "pods created by the ReplicaSet", func() error {
+		out, err := kubectl(t, kc, "-n", "demo", "get", "pods", "-l", "app=web", "-o", "name")
+		if err != nil || strings.Count(out, "pod/web-") != 2 {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+
+	// Logs of the enabled types are written.
+	for _, lt := range []string{LogTypeAPI, LogTypeAudit, LogTypeControllerManager, LogTypeScheduler} {
+		if fi, err := os.Stat(cfg.LogFile(lt)); err != nil || fi.Size() == 0 {
+			t.Errorf("log %s: %v (empty?)", lt, err)
+		}
+	}
+	if b, _ := os.ReadFile(cfg.LogFile(LogTypeAudit)); !strings.Contains(string(b), `"namespaces"`) {
+		t.Errorf("audit log has no namespace events")
+	}
+
+	// Kill the child: the supervisor restarts it, data survives.
+	oldPID := e.State(cfg.ID).PID
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	eventually(t, 30*time.Second, "restarted child", func() error {
+		st := e.State(cfg.ID)
+		if st.PID == 0 || st.PID == oldPID {
+			return fmt.Errorf("state %+v", st)
+		}
+		return nil
+	})
+	if err := WaitReady(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURE SIGKILL->ready again %s", time.Since(killedAt).Round(time.Millisecond))
+	st = e.State(cfg.ID)
+	if st.Restarts < 1 || !strings.Contains(st.LastExitReason, "killed") {
+		t.Errorf("state after kill: %+v", st)
+	}
+	if out := mustKubectl(t, kc, "-n", "demo", "get", "configmap", "cm1", "-o", "jsonpath={.data.k}"); out != "v1" {
+		t.Errorf("configmap after restart: %q", out)
+	}
+	eventually(t, 10*time.Second, "state Running", func() error {
+		if st := e.State(cfg.ID); st.Phase != PhaseRunning || !st.Ready || st.LastReadyAt.Before(killedAt) {
+			return fmt.Errorf("state %+v", st)
+		}
+		return nil
+	})
+
+	// Stop: no process, no port, no pid file.
+	pid := e.State(cfg.ID).PID
+	stopStart := time.Now()
+	if err := e.Stop(ctx, cfg.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURE Stop took %s", time.Since(stopStart).Round(time.Millisecond))
+	if processAlive(pid) {
+		t.Errorf("pid %d still alive after Stop", pid)
+	}
+	if portListening(cfg.SecurePort) {
+		t.Errorf("port %d still listening after Stop", cfg.SecurePort)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, "pid")); !os.IsNotExist(err) {
+		t.Errorf("pid file left: %v", err)
+	}
+	if st := e.State(cfg.ID); st.Phase != PhaseStopped || st.PID != 0 {
+		t.Errorf("state after stop: %+v", st)
+	}
+	if b, _ := os.ReadFile(ProcessLogPath(cfg.Dir)); bytes.Contains(b, []byte("panic")) {
+		t.Errorf("process log has a panic:\n%s", b)
+	}
+}
+
+// TestClusterIsolation: two clusters on one etcd under different prefixes
+// do not trust each other's certificates nor see each other's objects.
+func TestClusterIsolation(t *testing.T) {
+	etcdURL := startEtcd(t)
+	e := newTestExecutor(t)
+	a := newTestCluster(t, etcdURL, "iso-a")
+	b := newTestCluster(t, etcdURL, "iso-b")
+	for _, c := range []*ClusterConfig{&a, &b} {
+		c.APIServerOnly = true // isolation is the apiserver's business
+		c.LogTypes = []string{LogTypeAPI}
+		dumpLogs(t, *c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, c := range []ClusterConfig{a, b} {
+		if err := e.Ensure(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []ClusterConfig{a, b} {
+		if err := WaitReady(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa, _ := ReadCACertPEM(a)
+	pb, _ := ReadCACertPEM(b)
+	if bytes.Equal(pa, pb) {
+		t.Fatal("clusters share a CA")
+	}
+
+	clientA, err := AdminHTTPClient(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientB, err := AdminHTTPClient(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(c *http.Client, method, url, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(rb)
+	}
+
+	// A's admin certificate against B's apiserver (trusting B's CA): 401.
+	crossClient, err := tlsClient(b.CertFile(CertCA), a.CertFile(CertAdmin), a.KeyFile(CertAdmin), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(crossClient, "GET", b.LocalEndpoint()+"/api/v1/namespaces", ""); code != http.StatusUnauthorized {
+		t.Fatalf("A's admin cert on B: HTTP %d, want 401: %s", code, body)
+	}
+
+	// A namespace created in A is not visible in B.
+	if code, body := do(clientA, "POST", a.LocalEndpoint()+"/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"only-in-a"}}`); code != http.StatusCreated {
+		t.Fatalf("create namespace in A: HTTP %d: %s", code, body)
+	}
+	if code, _ := do(clientA, "GET", a.LocalEndpoint()+"/api/v1/namespaces/only-in-a", ""); code != http.StatusOK {
+		t.Fatalf("namespace in A: HTTP %d", code)
+	}
+	if code, _ := do(clientB, "GET", b.LocalEndpoint()+"/api/v1/namespaces/only-in-a", ""); code != http.StatusNotFound {
+		t.Fatalf("A's namespace in B: HTTP %d, want 404", code)
+	}
+	if _, body := do(clientB, "GET", b.LocalEndpoint()+"/api/v1/namespaces", ""); strings.Contains(body, "only-in-a") {
+		t.Fatalf("B lists A's namespace")
+	}
+}
+
+// TestKillStale: a leftover control-plane process of a previous kplane run
+// (pid file + matching command line) is killed; other processes are not.
+func TestKillStale(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fake")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(script, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	writePid := func(pid int) {
+		if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not ours (other dir): left alone.
+	other := start("controlplane-run", "--dir", dir+"-other")
+	writePid(other.Process.Pid)
+	if killed, err := KillStale(dir); killed || err != nil {
+		t.Fatalf("killed another dir's process: %v %v", killed, err)
+	}
+	stale := start("controlplane-run", "--dir", dir)
+	writePid(stale.Process.Pid)
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- stale.Wait() }()
+	if killed, err := KillStale(dir); !killed || err != nil {
+		t.Fatalf("stale process not killed: %v %v", killed, err)
+	}
+	select {
+	case <-waitErr:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stale process still running")
+	}
+	if !processAlive(other.Process.Pid) {
+		t.Fatal("other process was killed")
+	}
+}

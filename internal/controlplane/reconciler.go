@@ -1,0 +1,271 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
+)
+
+// Provisioner does the work behind a cluster: it runs, changes and removes
+// its control plane. Every call is idempotent and returns promptly; the
+// reconciler calls again until the cluster is where it should be.
+type Provisioner interface {
+	// Ensure starts the cluster's control plane if it is not running and
+	// reports what it sees of it now.
+	Ensure(ctx context.Context, rec *store.ClusterRecord, info server.Info) (Observed, error)
+	// Remove stops the control plane and deletes all it had: processes,
+	// files, and its keys in the datastore.
+	Remove(ctx context.Context, rec *store.ClusterRecord, info server.Info) error
+}
+
+// Observed is what the provisioner sees of a control plane.
+type Observed struct {
+	Ready    bool   // answers /readyz and is bootstrapped
+	Endpoint string // https://host:port
+	CAData   string // base64 of the cluster CA's PEM
+	Port     int
+	// Issues are what is wrong right now (a component down, restarting...).
+	Issues []shapes.ClusterIssue
+	// Failed is set when the control plane cannot come up at all.
+	Failed error
+}
+
+// Reconciler drives every cluster in the store to its recorded intent:
+// CREATING to ACTIVE (or FAILED), DELETING to gone, updates to done.
+type Reconciler struct {
+	Provisioner Provisioner
+	Log         *slog.Logger
+	// Workers is how many clusters are reconciled at once.
+	Workers int
+	// Resync is how often every cluster is looked at even without a change.
+	Resync time.Duration
+	// CreateTimeout is how long a cluster may take to become ready before it is FAILED.
+	CreateTimeout time.Duration
+
+	st   *store.Store
+	info server.Info
+	q    *queue
+	wg   sync.WaitGroup
+}
+
+// Run reconciles until ctx ends.
+func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info) error {
+	r.defaults()
+	r.st, r.info, r.q = st, info, newQueue()
+	changes := st.WatchClusters()
+	for _, rec := range st.Clusters() {
+		r.q.add(rec.Cluster.Name)
+	}
+	for i := 0; i < r.Workers; i++ {
+		r.wg.Add(1)
+		go r.work(ctx)
+	}
+	tick := time.NewTicker(r.Resync)
+	defer tick.Stop()
+	defer r.q.close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case name := <-changes:
+			r.q.add(name)
+		case <-tick.C:
+			for _, rec := range st.Clusters() {
+				r.q.add(rec.Cluster.Name)
+			}
+		}
+	}
+}
+
+// Wait returns once every worker has stopped.
+func (r *Reconciler) Wait() { r.wg.Wait() }
+
+func (r *Reconciler) defaults() {
+	if r.Log == nil {
+		r.Log = slog.Default()
+	}
+	if r.Workers == 0 {
+		r.Workers = 4
+	}
+	if r.Resync == 0 {
+		r.Resync = 5 * time.Second
+	}
+	if r.CreateTimeout == 0 {
+		r.CreateTimeout = 5 * time.Minute
+	}
+}
+
+func (r *Reconciler) work(ctx context.Context) {
+	defer r.wg.Done()
+	for {
+		name, ok := r.q.get()
+		if !ok {
+			return
+		}
+		again, err := r.reconcile(ctx, name)
+		if err != nil && ctx.Err() == nil {
+			r.Log.Warn("reconcile failed", "cluster", name, "err", err)
+			again = time.Second
+		}
+		r.q.done(name)
+		if again > 0 && ctx.Err() == nil {
+			r.q.addAfter(name, again)
+		}
+	}
+}
+
+// reconcile takes one step for the named cluster and says when to look again.
+func (r *Reconciler) reconcile(ctx context.Context, name string) (time.Duration, error) {
+	rec, err := r.st.GetCluster(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	switch rec.Cluster.Status {
+	case shapes.StatusDeleting:
+		if err := r.Provisioner.Remove(ctx, rec, r.info); err != nil {
+			return 0, err
+		}
+		r.Log.Info("cluster deleted", "cluster", name)
+		return 0, r.st.RemoveCluster(ctx, name)
+	case shapes.StatusFailed:
+		return 0, nil
+	}
+	if rec.ActiveUpdate != "" {
+		if err := r.applyUpdate(ctx, rec); err != nil {
+			return 0, err
+		}
+		return 100 * time.Millisecond, nil
+	}
+	obs, err := r.Provisioner.Ensure(ctx, rec, r.info)
+	if err != nil {
+		return 0, err
+	}
+	return r.record(ctx, rec, obs)
+}
+
+// record writes what was observed into the cluster, if it changed anything.
+func (r *Reconciler) record(ctx context.Context, rec *store.ClusterRecord, obs Observed) (time.Duration, error) {
+	c := rec.Cluster
+	status := c.Status
+	issues := obs.Issues
+	switch {
+	case obs.Failed != nil:
+		status = shapes.StatusFailed
+		issues = append(issues, shapes.ClusterIssue{Code: "InternalFailure", Message: obs.Failed.Error()})
+	case status == shapes.StatusCreating && obs.Ready:
+		status = shapes.StatusActive
+	case status == shapes.StatusCreating && time.Since(time.Unix(int64(c.CreatedAt), 0)) > r.CreateTimeout:
+		status = shapes.StatusFailed
+		issues = append(issues, shapes.ClusterIssue{Code: "ClusterUnreachable",
+			Message: "the control plane did not become ready within " + r.CreateTimeout.String()})
+	}
+	if issues == nil {
+		issues = []shapes.ClusterIssue{}
+	}
+	caData := ""
+	if c.CertificateAuthority != nil {
+		caData = c.CertificateAuthority.Data
+	}
+	same := status == c.Status && obs.Endpoint == c.Endpoint && obs.CAData == caData &&
+		obs.Port == rec.Port && c.Health != nil && reflect.DeepEqual(issues, c.Health.Issues)
+	if !same {
+		_, err := r.st.UpdateCluster(ctx, c.Name, func(fresh *store.ClusterRecord) error {
+			if fresh.Cluster.Status != c.Status {
+				return errStale // someone else moved it (a delete); look again
+			}
+			fresh.Cluster.Status = status
+			fresh.Cluster.Endpoint = obs.Endpoint
+			fresh.Cluster.CertificateAuthority = &shapes.Certificate{Data: obs.CAData}
+			fresh.Cluster.Health = &shapes.ClusterHealth{Issues: issues}
+			fresh.Port = obs.Port
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStale) {
+			return 0, err
+		}
+		if status != c.Status {
+			r.Log.Info("cluster status", "cluster", c.Name, "from", c.Status, "to", status)
+		}
+	}
+	if status == shapes.StatusCreating || len(issues) > 0 {
+		return 250 * time.Millisecond, nil
+	}
+	return 0, nil
+}
+
+var errStale = errors.New("controlplane: cluster changed meanwhile")
+
+// applyUpdate carries out the cluster's update in progress: the change goes
+// into the cluster, the provisioner makes the control plane honour it, and the
+// update is marked Successful (or Failed) in the same write that ends it.
+func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) error {
+	u, err := r.st.GetUpdate(ctx, rec.Cluster.Name, rec.ActiveUpdate)
+	if errors.Is(err, store.ErrNotFound) {
+		_, err = r.st.UpdateCluster(ctx, rec.Cluster.Name, func(fresh *store.ClusterRecord) error {
+			fresh.ActiveUpdate = ""
+			fresh.Cluster.Status = shapes.StatusActive
+			return nil
+		})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	next := *rec
+	next.Cluster = cloneCluster(rec.Cluster)
+	var applyErr error
+	switch u.Update.Type {
+	case "VersionUpdate":
+		var req shapes.UpdateClusterVersionRequest
+		if applyErr = json.Unmarshal(u.Change, &req); applyErr == nil {
+			next.Cluster.Version = req.Version
+		}
+	default:
+		var req shapes.UpdateClusterConfigRequest
+		if applyErr = json.Unmarshal(u.Change, &req); applyErr == nil {
+			next.Cluster.ApplyConfig(&req)
+		}
+	}
+	if applyErr == nil {
+		var obs Observed
+		obs, applyErr = r.Provisioner.Ensure(ctx, &next, r.info)
+		if applyErr == nil && !obs.Ready {
+			return nil // not there yet; the worker looks again shortly
+		}
+	}
+	final := *u
+	if applyErr != nil {
+		final.Update.Status = shapes.UpdateFailed
+		final.Update.Errors = []shapes.ErrorDetail{{ErrorCode: "Unknown", ErrorMessage: applyErr.Error()}}
+	} else {
+		final.Update.Status = shapes.UpdateSuccessful
+	}
+	r.Log.Info("update finished", "cluster", rec.Cluster.Name, "update", u.Update.ID, "type", u.Update.Type, "status", final.Update.Status)
+	return r.st.FinishUpdate(ctx, &final, func(fresh *store.ClusterRecord) error {
+		if applyErr == nil {
+			fresh.Cluster = next.Cluster
+		}
+		fresh.Cluster.Status = shapes.StatusActive
+		return nil
+	})
+}
+
+// cloneCluster deep-copies a cluster shape so changes to it do not touch the
+// shared cached record.
+func cloneCluster(c shapes.Cluster) shapes.Cluster {
+	b, _ := json.Marshal(c)
+	var out shapes.Cluster
+	json.Unmarshal(b, &out)
+	return out
+}

@@ -1,0 +1,116 @@
+// Package eks serves the Amazon EKS API 2017-11-01 (restJson1): routing,
+// validation and the modeled errors. It records intent in the store; the
+// control-plane reconciler does the work and reports back through the store.
+package eks
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/kplane/kplane/internal/store"
+)
+
+// Config is what the API needs from the server.
+type Config struct {
+	Store     *store.Store
+	Region    string
+	AccountID string
+	// ClusterQuota is the most clusters the account may have (EKS's default is 100).
+	ClusterQuota int
+	// Versions are the Kubernetes versions clusters can run, newest first.
+	Versions []Version
+	// UnsupportedZones are availability zones CreateCluster refuses.
+	UnsupportedZones []string
+	// IssuerBase is the URL under which cluster OIDC issuers are served.
+	IssuerBase string
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// Version is one Kubernetes version kplane can run.
+type Version struct {
+	Minor           string // "1.37"
+	Patch           string // "1.37.2"
+	PlatformVersion string // "eks.1"
+	ReleaseDate     time.Time
+}
+
+// API is the EKS REST API.
+type API struct {
+	cfg    Config
+	limits Limits
+}
+
+// New returns the API over cfg.
+func New(cfg Config) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ClusterQuota == 0 {
+		cfg.ClusterQuota = 100
+	}
+	lim := Limits{Region: cfg.Region, UnsupportedZones: cfg.UnsupportedZones, MaxTags: 50}
+	for _, v := range cfg.Versions {
+		lim.Versions = append(lim.Versions, v.Minor)
+	}
+	return &API{cfg: cfg, limits: lim}
+}
+
+// call is one request as the handlers see it.
+type call struct {
+	r      *http.Request
+	body   []byte
+	params params
+	query  url.Values
+	caller string // the caller's IAM ARN
+}
+
+// Serve answers one authenticated EKS request. body is the whole request
+// body; caller is the verified principal's ARN.
+func (a *API) Serve(w http.ResponseWriter, r *http.Request, body []byte, caller string) {
+	rt, p, err := match(r.Method, r.URL.EscapedPath())
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	if rt.handle == nil {
+		WriteError(w, notImplemented(rt.op))
+		return
+	}
+	out, err := rt.handle(a, &call{r: r, body: body, params: p, query: r.URL.Query(), caller: caller})
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	b, merr := json.Marshal(out)
+	if merr != nil {
+		WriteError(w, internal(merr))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// Operation names the EKS operation a request is for ("" if none), for logs and metrics.
+func Operation(r *http.Request) string {
+	if rt, _, err := match(r.Method, r.URL.EscapedPath()); err == nil {
+		return rt.op
+	}
+	return ""
+}
+
+// internal turns an unexpected failure (the datastore is down, ...) into the
+// modeled server error. Never a bare 500.
+func internal(err error) *Error {
+	if errors.Is(err, store.ErrConflict) {
+		return Errorf(Throttling, "Too many concurrent changes, retry the request")
+	}
+	return Errorf(ServerError, "Internal failure: %v", err)
+}

@@ -1,0 +1,282 @@
+package eks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/store"
+)
+
+// EKS's default service CIDRs: 10.100.0.0/16, or 172.20.0.0/16 when the VPC
+// itself is in 10.0.0.0/8.
+var (
+	defaultServiceCIDR    = "10.100.0.0/16"
+	defaultServiceCIDRAlt = "172.20.0.0/16"
+)
+
+func (a *API) createCluster(c *call) (any, *Error) {
+	var req shapes.CreateClusterRequest
+	if err := decodeBody(c.body, &req); err != nil {
+		return nil, err
+	}
+	network, nerr := a.cfg.Store.Network(c.r.Context())
+	if nerr != nil {
+		return nil, internal(nerr)
+	}
+	if err := validateCreateCluster(&req, network, a.limits); err != nil {
+		return nil, err
+	}
+	rec := a.newClusterRecord(&req, network, c.caller)
+	out, replayed, err := a.cfg.Store.CreateCluster(c.r.Context(), rec, req.ClientRequestToken, a.cfg.ClusterQuota)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return nil, Errorf(ResourceInUse, "Cluster already exists with name: %s", req.Name).With("clusterName", req.Name)
+	case errors.Is(err, store.ErrQuota):
+		return nil, Errorf(ResourceLimitExceeded, "Cluster limit exceeded for account %s: at most %d clusters", a.cfg.AccountID, a.cfg.ClusterQuota).With("clusterName", req.Name)
+	case errors.Is(err, store.ErrTokenMismatch):
+		return nil, tokenReused(req.ClientRequestToken).With("clusterName", req.Name)
+	case errors.Is(err, store.ErrNotFound):
+		// The token's cluster was created and deleted since.
+		return nil, tokenReused(req.ClientRequestToken).With("clusterName", req.Name)
+	case err != nil:
+		return nil, internal(err)
+	}
+	if replayed {
+		a.cfg.Log.Debug("CreateCluster replayed", "cluster", out.Cluster.Name, "token", req.ClientRequestToken)
+	}
+	return map[string]any{"cluster": out.Cluster}, nil
+}
+
+func tokenReused(token string) *Error {
+	return Errorf(InvalidRequest, "The client request token %s was already used with different request parameters", token)
+}
+
+// requestHash identifies a request's parameters apart from its token.
+func requestHash(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// newClusterRecord is the cluster as EKS shows it right after CreateCluster:
+// CREATING, every default filled in, no endpoint or CA yet.
+func (a *API) newClusterRecord(req *shapes.CreateClusterRequest, network *store.Network, caller string) *store.ClusterRecord {
+	token := req.ClientRequestToken
+	req.ClientRequestToken = ""
+	hash := requestHash(req)
+	req.ClientRequestToken = token
+
+	id := uuid.NewString()
+	issuerID := strings.ToUpper(strings.ReplaceAll(uuid.NewString(), "-", ""))
+	first, _ := network.Subnet(req.ResourcesVpcConfig.SubnetIDs[0])
+	vpc := &shapes.VpcConfigResponse{
+		SubnetIDs:              req.ResourcesVpcConfig.SubnetIDs,
+		SecurityGroupIDs:       nonNil(req.ResourcesVpcConfig.SecurityGroupIDs),
+		ClusterSecurityGroupID: store.NewResourceID("sg"),
+		VpcID:                  first.VpcID,
+		EndpointPublicAccess:   boolOr(req.ResourcesVpcConfig.EndpointPublicAccess, true),
+		EndpointPrivateAccess:  boolOr(req.ResourcesVpcConfig.EndpointPrivateAccess, false),
+		PublicAccessCidrs:      req.ResourcesVpcConfig.PublicAccessCidrs,
+		ControlPlaneEgressMode: req.ResourcesVpcConfig.ControlPlaneEgressMode,
+	}
+	if len(vpc.PublicAccessCidrs) == 0 {
+		vpc.PublicAccessCidrs = []string{"0.0.0.0/0"}
+	}
+	knc := &shapes.KubernetesNetworkConfig{IPFamily: "ipv4", ElasticLoadBalancing: &shapes.ElasticLoadBalancing{Enabled: shapes.Bool(false)}}
+	if r := req.KubernetesNetworkConfig; r != nil {
+		knc.ServiceIpv4Cidr = r.ServiceIpv4Cidr
+		if r.IPFamily != "" {
+			knc.IPFamily = r.IPFamily
+		}
+		if r.ElasticLoadBalancing != nil {
+			knc.ElasticLoadBalancing = r.ElasticLoadBalancing
+		}
+	}
+	if knc.ServiceIpv4Cidr == "" {
+		knc.ServiceIpv4Cidr = a.defaultServiceCIDR(network, vpc.VpcID)
+	}
+	access := &shapes.AccessConfig{AuthenticationMode: "CONFIG_MAP", BootstrapClusterCreatorAdminPermissions: shapes.Bool(true)}
+	if r := req.AccessConfig; r != nil {
+		if r.AuthenticationMode != "" {
+			access.AuthenticationMode = r.AuthenticationMode
+		}
+		if r.BootstrapClusterCreatorAdminPermissions != nil {
+			access.BootstrapClusterCreatorAdminPermissions = r.BootstrapClusterCreatorAdminPermissions
+		}
+	}
+	upgrade := req.UpgradePolicy
+	if upgrade == nil || upgrade.SupportType == "" {
+		upgrade = &shapes.UpgradePolicy{SupportType: "EXTENDED"}
+	}
+	version := req.Version
+	if version == "" {
+		version = a.cfg.Versions[0].Minor
+	}
+	tags := req.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	cl := shapes.Cluster{
+		Name:                        req.Name,
+		Arn:                         a.clusterArn(req.Name),
+		ID:                          id,
+		CreatedAt:                   shapes.Time(float64(a.cfg.Now().UnixMilli()) / 1000),
+		Version:                     version,
+		RoleArn:                     req.RoleArn,
+		ResourcesVpcConfig:          vpc,
+		KubernetesNetworkConfig:     knc,
+		Logging:                     shapes.NewLogging(req.Logging.EnabledLogTypes()),
+		Identity:                    &shapes.Identity{OIDC: &shapes.OIDC{Issuer: strings.TrimRight(a.cfg.IssuerBase, "/") + "/id/" + issuerID}},
+		Status:                      shapes.StatusCreating,
+		CertificateAuthority:        &shapes.Certificate{},
+		ClientRequestToken:          token,
+		PlatformVersion:             a.platformVersion(version),
+		Tags:                        tags,
+		EncryptionConfig:            req.EncryptionConfig,
+		Health:                      &shapes.ClusterHealth{Issues: []shapes.ClusterIssue{}},
+		AccessConfig:                access,
+		UpgradePolicy:               upgrade,
+		ZonalShiftConfig:            req.ZonalShiftConfig,
+		RemoteNetworkConfig:         req.RemoteNetworkConfig,
+		ComputeConfig:               req.ComputeConfig,
+		StorageConfig:               req.StorageConfig,
+		DeletionProtection:          shapes.Bool(boolOr(req.DeletionProtection, false)),
+		ControlPlaneScalingConfig:   req.ControlPlaneScalingConfig,
+		KubeAPIServerConfig:         req.KubeAPIServerConfig,
+		KubeControllerManagerConfig: req.KubeControllerManagerConfig,
+		KubeSchedulerConfig:         req.KubeSchedulerConfig,
+	}
+	if cl.ControlPlaneScalingConfig == nil {
+		cl.ControlPlaneScalingConfig = &shapes.ControlPlaneScalingConfig{Tier: "standard"}
+	}
+	return &store.ClusterRecord{Cluster: cl, RequestHash: hash, CreatorArn: caller}
+}
+
+func (a *API) defaultServiceCIDR(network *store.Network, vpcID string) string {
+	for _, v := range network.VPCs {
+		if v.ID != vpcID {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v.CidrBlock); err == nil && netip.MustParsePrefix("10.0.0.0/8").Overlaps(p) {
+			return defaultServiceCIDRAlt
+		}
+	}
+	return defaultServiceCIDR
+}
+
+func (a *API) clusterArn(name string) string {
+	return fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", a.cfg.Region, a.cfg.AccountID, name)
+}
+
+func (a *API) platformVersion(minor string) string {
+	for _, v := range a.cfg.Versions {
+		if v.Minor == minor {
+			return v.PlatformVersion
+		}
+	}
+	return "eks.1"
+}
+
+func (a *API) describeCluster(c *call) (any, *Error) {
+	rec, err := a.cluster(c)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"cluster": rec.Cluster}, nil
+}
+
+// cluster finds the cluster named in the path.
+func (a *API) cluster(c *call) (*store.ClusterRecord, *Error) {
+	name := c.params["name"]
+	if err := validateClusterName(name); err != nil {
+		return nil, err
+	}
+	rec, err := a.cfg.Store.GetCluster(c.r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ClusterNotFound(name)
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	return rec, nil
+}
+
+func (a *API) listClusters(c *call) (any, *Error) {
+	limit, err := validateMaxResults(c.query.Get("maxResults"), 100)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeNextToken(c.query.Get("nextToken"))
+	if err != nil {
+		return nil, err
+	}
+	names, more := a.cfg.Store.ListClusterNames(after, limit)
+	out := map[string]any{"clusters": nonNil(names)}
+	if more && len(names) > 0 {
+		out["nextToken"] = encodeNextToken(names[len(names)-1])
+	}
+	return out, nil
+}
+
+func (a *API) deleteCluster(c *call) (any, *Error) {
+	if _, err := a.cluster(c); err != nil {
+		return nil, err
+	}
+	name := c.params["name"]
+	rec, err := a.cfg.Store.UpdateCluster(c.r.Context(), name, func(rec *store.ClusterRecord) error {
+		if rec.Cluster.DeletionProtection != nil && *rec.Cluster.DeletionProtection {
+			return Errorf(InvalidRequest, "Cluster %s has deletion protection enabled. Disable it with UpdateClusterConfig before deleting the cluster.", name).With("clusterName", name)
+		}
+		if rec.Cluster.Status == shapes.StatusDeleting {
+			return nil
+		}
+		if rec.ActiveUpdate != "" {
+			return Errorf(ResourceInUse, "Cluster %s has an update in progress: %s", name, rec.ActiveUpdate).With("clusterName", name)
+		}
+		rec.Cluster.Status = shapes.StatusDeleting
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err, name)
+	}
+	return map[string]any{"cluster": rec.Cluster}, nil
+}
+
+// storeError maps an error of a store call about cluster name.
+func storeError(err error, name string) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, store.ErrNotFound):
+		return ClusterNotFound(name)
+	case errors.Is(err, store.ErrUpdateInProgress):
+		return Errorf(ResourceInUse, "Cluster %s has an update in progress", name).With("clusterName", name)
+	case errors.Is(err, store.ErrTokenMismatch):
+		return Errorf(InvalidRequest, "The client request token was already used with different request parameters").With("clusterName", name)
+	}
+	return internal(err)
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,10 @@
+package server
+
+import (
+	"context"
+	"net/http"
+)
+
+func contextWithID(r *http.Request, id string) context.Context {
+	return context.WithValue(r.Context(), ctxKey{}, id)
+}

@@ -1,0 +1,226 @@
+// Package server wires kplane together: the datastore, credentials, the EKS
+// and STS endpoints, and the control-plane reconciler. Its surface follows
+// etcd's embed package: one Config, Start, and Ready/Stop notifications.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/eks"
+	"github.com/kplane/kplane/internal/store"
+)
+
+// Defaults of `kplane serve`.
+const (
+	DefaultListen    = "127.0.0.1:4599"
+	DefaultRegion    = "us-west-2"
+	DefaultAccountID = "000000000000"
+)
+
+// Config is everything `kplane serve` can be told.
+type Config struct {
+	DataDir string
+	// Listen is the EKS/STS endpoint's address; loopback unless told otherwise.
+	Listen    string
+	Region    string
+	AccountID string
+	// EtcdEndpoints points kplane at an external etcd cluster instead of the embedded one.
+	EtcdEndpoints []string
+	// ClusterQuota is the most clusters the account may have.
+	ClusterQuota int
+	// Zones are the region's availability zones (default REGIONa, b, c).
+	Zones []string
+	// UnsupportedZones are zones CreateCluster refuses (UnsupportedAvailabilityZoneException).
+	UnsupportedZones []string
+	// Reconciler drives clusters to their recorded intent; nil runs none
+	// (clusters then stay as the API recorded them).
+	Reconciler Reconciler
+	Log        *slog.Logger
+}
+
+// Reconciler is what drives clusters; it runs until ctx ends.
+type Reconciler interface {
+	Run(ctx context.Context, st *store.Store, info Info) error
+}
+
+// Info is what the server tells the reconciler about itself.
+type Info struct {
+	DataDir   string
+	Region    string
+	AccountID string
+	URL       string
+	Root      *auth.Credential
+}
+
+// Server is a running kplane.
+type Server struct {
+	Config
+	Store *store.Store
+	Root  *auth.Credential
+	// URL is the base URL of the EKS/STS endpoint.
+	URL string
+
+	http      *http.Server
+	listener  net.Listener
+	cancel    context.CancelFunc
+	ready     chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	errc      chan error
+}
+
+// Start opens the datastore, makes sure the account exists, and serves.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	root, err := auth.LoadOrCreateRoot(cfg.DataDir, cfg.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, Endpoints: cfg.EtcdEndpoints, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	net_, err := st.EnsureDefaultNetwork(ctx, cfg.Zones)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("network inventory: %w", err)
+	}
+	logNetwork(log, net_)
+	if err := st.RecordCredential(ctx, root.AccessKeyID, root.Arn); err != nil {
+		st.Close()
+		return nil, err
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{
+		Config: cfg, Store: st, Root: root, listener: l,
+		URL:   "http://" + l.Addr().String(),
+		ready: make(chan struct{}), stopped: make(chan struct{}), errc: make(chan error, 2),
+	}
+	api := eks.New(eks.Config{
+		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
+		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + "/oidc", Log: log,
+	})
+	verifier := &auth.Verifier{Region: cfg.Region, Credentials: auth.StaticCredentials{root.AccessKeyID: root}}
+	s.http = &http.Server{
+		Handler:           newHandler(api, verifier, st, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- err
+		}
+	}()
+	if cfg.Reconciler != nil {
+		info := Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root}
+		go func() {
+			if err := cfg.Reconciler.Run(rctx, st, info); err != nil && rctx.Err() == nil {
+				s.errc <- fmt.Errorf("reconciler: %w", err)
+			}
+		}()
+	}
+	log.Info("kplane serving", "url", s.URL, "region", cfg.Region, "account", cfg.AccountID,
+		"dataDir", cfg.DataDir, "credentials", filepath.Join(cfg.DataDir, "credentials"), "etcd", st.Endpoints)
+	close(s.ready)
+	return s, nil
+}
+
+func (c *Config) defaults() error {
+	if c.DataDir == "" {
+		return errors.New("server: DataDir is required")
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.AccountID == "" {
+		c.AccountID = DefaultAccountID
+	}
+	if len(c.AccountID) != 12 || !isDigits(c.AccountID) {
+		return fmt.Errorf("server: account id %q must be 12 digits", c.AccountID)
+	}
+	if c.ClusterQuota == 0 {
+		c.ClusterQuota = 100
+	}
+	if len(c.Zones) == 0 {
+		c.Zones = []string{c.Region + "a", c.Region + "b", c.Region + "c"}
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func logNetwork(log *slog.Logger, n *store.Network) {
+	for _, v := range n.VPCs {
+		log.Info("network: vpc", "vpcId", v.ID, "cidr", v.CidrBlock, "default", v.IsDefault)
+	}
+	for _, sn := range n.Subnets {
+		log.Info("network: subnet", "subnetId", sn.ID, "vpcId", sn.VpcID, "zone", sn.AvailabilityZone, "cidr", sn.CidrBlock)
+	}
+	for _, g := range n.SecurityGroups {
+		if g.Cluster == "" {
+			log.Info("network: security group", "groupId", g.ID, "vpcId", g.VpcID, "name", g.Name)
+		}
+	}
+}
+
+// ReadyNotify is closed once the server answers requests.
+func (s *Server) ReadyNotify() <-chan struct{} { return s.ready }
+
+// StopNotify is closed once the server has stopped.
+func (s *Server) StopNotify() <-chan struct{} { return s.stopped }
+
+// Err reports a fatal error of the HTTP server or the reconciler.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Close stops serving, stops the reconciler, and closes the datastore.
+// Cluster control planes are left to the reconciler's shutdown.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.http.Shutdown(ctx)
+		s.cancel()
+		if w, ok := s.Reconciler.(interface{ Wait() }); ok {
+			w.Wait()
+		}
+		s.Store.Close()
+		close(s.stopped)
+	})
+	return nil
+}

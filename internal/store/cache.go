@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// clusterCache mirrors /kplane/clusters/ through a watch. Records in it are
+// shared and must not be modified by callers.
+type clusterCache struct {
+	cli    *clientv3.Client
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.RWMutex
+	moved  chan struct{} // closed and replaced whenever rev moves
+	byName map[string]*ClusterRecord
+	names  []string // sorted
+	rev    int64
+	subs   []chan string
+}
+
+func newClusterCache(cli *clientv3.Client, log *slog.Logger) *clusterCache {
+	return &clusterCache{cli: cli, log: log, byName: map[string]*ClusterRecord{},
+		done: make(chan struct{}), moved: make(chan struct{})}
+}
+
+func (c *clusterCache) start(ctx context.Context) error {
+	rev, err := c.relist(ctx)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.run(wctx, rev)
+	return nil
+}
+
+func (c *clusterCache) stop() {
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+}
+
+// relist replaces the cache's content with a fresh read and returns its revision.
+func (c *clusterCache) relist(ctx context.Context) (int64, error) {
+	resp, err := c.cli.Get(ctx, clustersPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, err
+	}
+	byName := make(map[string]*ClusterRecord, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if rec := decodeCluster(kv.Value, kv.ModRevision); rec != nil {
+			byName[rec.Cluster.Name] = rec
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	c.mu.Lock()
+	c.byName, c.names = byName, names
+	c.rev = resp.Header.Revision
+	c.signalLocked()
+	subs := c.subs
+	c.mu.Unlock()
+	for _, n := range names {
+		notify(subs, n)
+	}
+	return resp.Header.Revision, nil
+}
+
+func (c *clusterCache) run(ctx context.Context, rev int64) {
+	defer close(c.done)
+	for ctx.Err() == nil {
+		wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), clustersPrefix,
+			clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+		for resp := range wch {
+			if resp.Err() != nil {
+				break
+			}
+			c.apply(resp)
+			rev = resp.Header.Revision
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// The watch broke (compaction, leader loss): read everything again.
+		time.Sleep(100 * time.Millisecond)
+		if r, err := c.relist(ctx); err == nil {
+			rev = r
+		} else {
+			c.log.Warn("cluster cache relist failed", "err", err)
+		}
+	}
+}
+
+func (c *clusterCache) apply(resp clientv3.WatchResponse) {
+	var touched []string
+	c.mu.Lock()
+	for _, ev := range resp.Events {
+		name := strings.TrimPrefix(string(ev.Kv.Key), clustersPrefix)
+		touched = append(touched, name)
+		if ev.Type == clientv3.EventTypeDelete {
+			if _, ok := c.byName[name]; ok {
+				delete(c.byName, name)
+				i := sort.SearchStrings(c.names, name)
+				c.names = append(c.names[:i], c.names[i+1:]...)
+			}
+			continue
+		}
+		rec := decodeCluster(ev.Kv.Value, ev.Kv.ModRevision)
+		if rec == nil {
+			continue
+		}
+		if _, ok := c.byName[name]; !ok {
+			i := sort.SearchStrings(c.names, name)
+			c.names = append(c.names, "")
+			copy(c.names[i+1:], c.names[i:])
+			c.names[i] = name
+		}
+		c.byName[name] = rec
+	}
+	if resp.Header.Revision > c.rev {
+		c.rev = resp.Header.Revision
+	}
+	c.signalLocked()
+	subs := c.subs
+	c.mu.Unlock()
+	for _, n := range touched {
+		notify(subs, n)
+	}
+}
+
+func notify(subs []chan string, name string) {
+	for _, ch := range subs {
+		select {
+		case ch <- name:
+		default: // a slow subscriber resyncs periodically anyway
+		}
+	}
+}
+
+// waitFor blocks until the cache has seen revision rev.
+func (c *clusterCache) waitFor(ctx context.Context, rev int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		c.mu.RLock()
+		seen, moved := c.rev, c.moved
+		c.mu.RUnlock()
+		if seen >= rev {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *clusterCache) signalLocked() {
+	close(c.moved)
+	c.moved = make(chan struct{})
+}
+
+func (c *clusterCache) get(name string) *ClusterRecord {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.byName[name]
+}
+
+// list returns up to limit names after the given one, and whether more follow.
+func (c *clusterCache) list(after string, limit int) ([]string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i := sort.SearchStrings(c.names, after)
+	if i < len(c.names) && c.names[i] == after {
+		i++
+	}
+	end := min(i+limit, len(c.names))
+	out := append([]string(nil), c.names[i:end]...)
+	return out, end < len(c.names)
+}
+
+func (c *clusterCache) all() []*ClusterRecord {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*ClusterRecord, 0, len(c.names))
+	for _, n := range c.names {
+		out = append(out, c.byName[n])
+	}
+	return out
+}
+
+func (c *clusterCache) subscribe() <-chan string {
+	ch := make(chan string, 1024)
+	c.mu.Lock()
+	c.subs = append(c.subs, ch)
+	c.mu.Unlock()
+	return ch
+}
+
+func decodeCluster(b []byte, rev int64) *ClusterRecord {
+	var rec ClusterRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil
+	}
+	rec.Revision = rev
+	return &rec
+}

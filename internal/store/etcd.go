@@ -1,0 +1,174 @@
+// Package store is kplane's datastore access: an embedded etcd (or an external
+// etcd cluster) holding every cluster, update, idempotency token and the network
+// inventory. Writes are etcd transactions; reads of clusters come from a
+// watch-fed cache that each write waits on, so a caller reads its own writes.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Config says which etcd to use.
+type Config struct {
+	// DataDir holds the embedded etcd's data (DataDir/etcd).
+	DataDir string
+	// Endpoints of an external etcd cluster. Empty means the embedded etcd.
+	Endpoints []string
+	// ClientAddr is where the embedded etcd serves clients (the control planes
+	// reach it there). Default 127.0.0.1 with a free port.
+	ClientAddr string
+	Logger     *slog.Logger
+}
+
+// Store is an open datastore.
+type Store struct {
+	Client    *clientv3.Client
+	Endpoints []string
+	etcd      *embed.Etcd
+	clusters  *clusterCache
+	log       *slog.Logger
+}
+
+// Open starts the embedded etcd when no endpoints are given, connects, and
+// fills the cluster cache.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Store{log: cfg.Logger, Endpoints: cfg.Endpoints}
+	if len(s.Endpoints) == 0 {
+		e, endpoint, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.etcd = e
+		s.Endpoints = []string{endpoint}
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   s.Endpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: connect %v: %w", s.Endpoints, err)
+	}
+	s.Client = cli
+	s.clusters = newClusterCache(cli, cfg.Logger)
+	if err := s.clusters.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func startEmbedded(cfg Config) (*embed.Etcd, string, error) {
+	dir := filepath.Join(cfg.DataDir, "etcd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", err
+	}
+	addr := cfg.ClientAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	clientURL, err := freeURL(addr)
+	if err != nil {
+		return nil, "", err
+	}
+	peerURL, err := freeURL("127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	ec := embed.NewConfig()
+	ec.Name = "kplane"
+	ec.Dir = dir
+	ec.ListenClientUrls = []url.URL{*clientURL}
+	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	ec.ListenPeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.InitialCluster = ec.Name + "=" + peerURL.String()
+	ec.LogLevel = "error"
+	ec.Logger = "zap"
+	ec.ListenMetricsUrls = nil
+	// The peer URL changes between starts; a single member does not need it to match.
+	ec.StrictReconfigCheck = false
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "10m"
+	ec.QuotaBackendBytes = 8 << 30
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: start embedded etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, "", fmt.Errorf("store: embedded etcd: %w", err)
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, "", errors.New("store: embedded etcd not ready after 60s")
+	}
+	// Commands run beside the server (kplane network, kubeconfig) find it here.
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, endpointFile), []byte(clientURL.String()), 0o600); err != nil {
+		e.Close()
+		return nil, "", err
+	}
+	return e, clientURL.String(), nil
+}
+
+// endpointFile names the file where a running embedded etcd's client URL is.
+const endpointFile = "etcd-endpoint"
+
+// EmbeddedEndpoint returns the client URL of the embedded etcd that a kplane
+// serving from dataDir runs.
+func EmbeddedEndpoint(dataDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, endpointFile))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// freeURL turns host:0 into http://host:PORT with a port free right now.
+func freeURL(addr string) (*url.URL, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("store: address %q: %w", addr, err)
+	}
+	if port == "0" {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		port = fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}, nil
+}
+
+// Close stops the cache, the client and the embedded etcd.
+func (s *Store) Close() error {
+	if s.clusters != nil {
+		s.clusters.stop()
+	}
+	if s.Client != nil {
+		s.Client.Close()
+	}
+	if s.etcd != nil {
+		s.etcd.Close()
+	}
+	return nil
+}
