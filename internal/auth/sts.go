@@ -66,19 +66,20 @@ func NewSTSHandler(v *Verifier, requestID func(*http.Request) string) http.Handl
 	if requestID == nil {
 		requestID = func(*http.Request) string { return uuid.NewString() }
 	}
-	return &stsHandler{verifier: v, requestID: requestID}
+	return &stsHandler{verifier: v, requestID: requestID, readTimeout: bodyReadTimeout}
 }
 
 type stsHandler struct {
-	verifier  *Verifier
-	requestID func(*http.Request) string
+	verifier    *Verifier
+	requestID   func(*http.Request) string
+	readTimeout time.Duration
 }
 
 func (h *stsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := h.requestID(r)
 	w.Header().Set(requestIDHeader, reqID)
 
-	body, status, code, msg := readQueryBody(w, r)
+	body, status, code, msg := readQueryBody(w, r, h.readTimeout)
 	if status != 0 {
 		writeSTSError(w, reqID, status, code, msg)
 		return
@@ -112,7 +113,7 @@ func (h *stsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readQueryBody reads at most maxQueryBody bytes, with a deadline so a slow client cannot
 // hold the handler. status is non-zero when the body could not be read.
-func readQueryBody(w http.ResponseWriter, r *http.Request) (body []byte, status int, code, msg string) {
+func readQueryBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) (body []byte, status int, code, msg string) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, 0, "", ""
 	}
@@ -121,8 +122,10 @@ func readQueryBody(w http.ResponseWriter, r *http.Request) (body []byte, status 
 	}
 	// Not every ResponseWriter supports deadlines (httptest's does not); the server's own
 	// timeouts still apply then.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
+	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,7 +152,7 @@ func TestVerifyPresignedLifetime(t *testing.T) {
 	r, body := sdkPresign(t, "GET", eksURL, "60", signOpts{})
 	wantOK(t, verifierAt(signTime.Add(60*time.Second)), r, body, "eks", rootCred)
 	rej := wantRejected(t, verifierAt(signTime.Add(61*time.Second)), r, body, "eks", CodeInvalidSignature, 403, ReasonPresignExpired)
-	if want := "Signature expired: 20261127T120000Z is now earlier than 20261127T120001Z (20261127T120101Z - 60 sec.)"; rej.Message != want {
+	if want := "Signature expired: 20261127T120000Z is now earlier than 20261127T120001Z (20261127T120101Z - 1 min.)"; rej.Message != want {
 		t.Errorf("message %q, want %q", rej.Message, want)
 	}
 	// A presigned URL cannot be used before it was signed either.
@@ -182,7 +183,10 @@ func TestVerifyPresignedLifetime(t *testing.T) {
 // The SDK retries InvalidSignatureException only on clock skew, and reads the code from
 // x-amzn-ErrorType; an EKS client against a handler that uses Verify sees AWS's errors.
 func TestVerifyWithEKSClient(t *testing.T) {
-	v := verifierAt(time.Time{})
+	// Real clock: the SDK signs with time.Now, so the temporary key must expire in the future.
+	liveTemp := *tempCred
+	liveTemp.Expires = time.Now().Add(time.Hour)
+	v := &Verifier{Region: testRegion, Credentials: StaticCredentials{testAKID: rootCred, testTempAKID: &liveTemp}}
 	var lastRejection atomic.Pointer[Rejection]
 	var served atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -279,7 +283,7 @@ func TestSigningKeyCacheIsBounded(t *testing.T) {
 		t.Fatal("cached key differs from derived key")
 	}
 	for i := 0; i < 3*signingKeyCacheSize; i++ {
-		c.get("secret", "20261127", testRegion, strings.Repeat("x", i%50)+string(rune('a'+i%26))+time.Duration(i).String())
+		c.get("secret", "20261127", testRegion, strconv.Itoa(i))
 	}
 	if n := len(c.m); n > signingKeyCacheSize {
 		t.Fatalf("cache holds %d keys, bound is %d", n, signingKeyCacheSize)

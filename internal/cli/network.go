@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 func newNetworkCommand() *cobra.Command {
 	var dataDir string
 	var endpoints []string
+	var subnetIDs bool
 	cmd := &cobra.Command{
 		Use:   "network",
 		Short: "List the VPCs, subnets and security groups clusters can use",
@@ -28,6 +30,14 @@ func newNetworkCommand() *cobra.Command {
 			n, err := st.Network(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if subnetIDs {
+				var ids []string
+				for _, s := range n.Subnets {
+					ids = append(ids, s.ID)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), strings.Join(ids, ","))
+				return nil
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "KIND\tID\tVPC\tZONE\tCIDR/NAME")
@@ -44,6 +54,7 @@ func newNetworkCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "kplane's data directory")
+	cmd.Flags().BoolVar(&subnetIDs, "subnet-ids", false, "print only the subnet ids, comma-separated (for --resources-vpc-config subnetIds=...)")
 	cmd.Flags().StringSliceVar(&endpoints, "etcd-endpoints", nil, "kplane's external etcd cluster, if it uses one")
 	return cmd
 }

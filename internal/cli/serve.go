@@ -25,6 +25,7 @@ func defaultDataDir() string {
 func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
+	var noReconcile bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the EKS API and run every cluster's control plane",
@@ -39,7 +40,9 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				return err
 			}
 			cfg.Log = log
-			cfg.Reconciler = newReconciler(log)
+			if !noReconcile {
+				cfg.Reconciler = newReconciler(log)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			s, err := server.Start(ctx, cfg)
@@ -68,6 +71,8 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 	f.IntVar(&cfg.ClusterQuota, "cluster-quota", 100, "the most clusters the account may have")
 	f.StringSliceVar(&cfg.UnsupportedZones, "unsupported-zones", nil, "availability zones CreateCluster refuses")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
+	f.MarkHidden("no-reconcile")
 	return cmd
 }
 

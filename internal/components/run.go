@@ -17,7 +17,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,14 +132,14 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 	// global klog output (all code that does not log contextually) goes to
 	// the apiserver log. The controller-manager and scheduler get contextual
 	// loggers writing to their own files.
-	if err := logsapi.ValidateAndApply(api.opts.Logs, featureGate); err != nil {
-		return err
-	}
 	apiLog, err := openLog(spec.APIServerLogFile)
 	if err != nil {
 		return err
 	}
-	redirectKlog(apiLog)
+	logOpts := &logsapi.LoggingOptions{ErrorStream: apiLog, InfoStream: apiLog}
+	if err := logsapi.ValidateAndApplyWithOptions(api.opts.Logs, logOpts, featureGate); err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -246,16 +245,6 @@ func settle(ctx context.Context, spec controlplane.ProcessSpec) {
 func withLogger(ctx context.Context, w io.Writer, v int, name string) context.Context {
 	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(w), textlogger.Verbosity(v)))
 	return klog.NewContext(ctx, logger.WithName(name))
-}
-
-// redirectKlog sends klog's process-global output to w, once per line.
-func redirectKlog(w io.Writer) {
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	_ = fs.Set("logtostderr", "false")
-	_ = fs.Set("alsologtostderr", "false")
-	_ = fs.Set("one_output", "true")
-	klog.SetOutput(w)
 }
 
 // waitReadyz polls spec.ReadyzURL until it returns 200.

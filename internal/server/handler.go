@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -110,7 +111,7 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			level = slog.LevelInfo
 		}
 		h.log.Log(r.Context(), level, "request", "requestId", id, "operation", op,
-			"method", r.Method, "path", r.URL.Path, "status", w.code, "duration", time.Since(start))
+			"method", r.Method, "path", r.URL.Path, "status", w.code, "ms", float64(time.Since(start).Microseconds())/1000)
 	}()
 	if auth.IsQueryRequest(r) {
 		h.sts.ServeHTTP(w, r)
@@ -137,6 +138,10 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.api.Serve(w, r, body, cred.Arn)
+}
+
+func contextWithID(r *http.Request, id string) context.Context {
+	return context.WithValue(r.Context(), ctxKey{}, id)
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {

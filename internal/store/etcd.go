@@ -100,8 +100,9 @@ func startEmbedded(cfg Config) (*embed.Etcd, string, error) {
 	ec.ListenPeerUrls = []url.URL{*peerURL}
 	ec.AdvertisePeerUrls = []url.URL{*peerURL}
 	ec.InitialCluster = ec.Name + "=" + peerURL.String()
-	ec.LogLevel = "error"
-	ec.Logger = "zap"
+	// etcd's own log is noise to a kplane user (it even reports its normal
+	// shutdown as errors); kplane reports what matters itself.
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	ec.ListenMetricsUrls = nil
 	// The peer URL changes between starts; a single member does not need it to match.
 	ec.StrictReconfigCheck = false

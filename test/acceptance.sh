@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Acceptance: runs the README quick start exactly as written, with the aws CLI
+# and kubectl, in a fresh HOME, killing kplane with SIGKILL and starting it
+# again in the middle. Then checks that nothing of the cluster is left behind.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+# Keep Go's caches where they are before HOME moves.
+export GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE) GOPATH=$(go env GOPATH)
+work=$(mktemp -d)
+export HOME=$work
+passed=0 failed=0
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok: $what"; else failed=$((failed + 1)); echo "FAILED: $what"; fi
+}
+cleanup() {
+  pkill -9 -f "kplane serve --data-dir $work/.kplane" 2>/dev/null || true
+  pkill -9 -f "controlplane-run --dir $work/" 2>/dev/null || true
+  rm -rf "$work" "$repo/demo.kubeconfig"
+}
+trap cleanup EXIT
+
+# The quick start block of the README, verbatim but for two hooks: a restart
+# of kplane before waiting for the cluster, and the final kill naming the
+# restarted process.
+quickstart=$(awk '/^## Quick start/{q=1} q&&/^```sh$/{on=1;next} on&&/^```$/{exit} on' README.md)
+[ -n "$quickstart" ] || { echo "no quick start block in README.md"; exit 1; }
+grep -q '^aws eks wait cluster-active --name demo$' <<<"$quickstart"
+grep -q '^kill %1$' <<<"$quickstart"
+script=$(sed -e 's/^aws eks wait cluster-active --name demo$/restart_kplane\n&/' -e 's/^kill %1$/kill "$(cat "$HOME\/kplane.pid")"/' <<<"$quickstart")
+
+restart_kplane() {
+  local pid
+  pid=$(pgrep -f "kplane serve --data-dir $HOME/.kplane" | head -1)
+  echo "--- SIGKILL kplane (pid $pid) and start it again"
+  kill -9 "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  ./kplane serve --data-dir ~/.kplane >>"$HOME/kplane-restarted.log" 2>&1 &
+  echo $! >"$HOME/kplane.pid"
+  until curl -sf http://127.0.0.1:4599/_kplane/readyz >/dev/null; do sleep 0.2; done
+  aws eks describe-cluster --name demo --query cluster.name --output text | grep -qx demo
+}
+export -f restart_kplane
+
+echo "--- README quick start"
+check "README quick start runs as written" bash -euxo pipefail -c "$script"
+
+echo "--- what is left"
+check "no control-plane process left" bash -c "! pgrep -f 'controlplane-run --dir $work/'"
+check "no cluster files left" bash -c "[ -z \"\$(ls -A $work/.kplane/clusters 2>/dev/null)\" ]"
+check "kplane stopped" bash -c "! pgrep -f 'kplane serve --data-dir $work/.kplane'"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
