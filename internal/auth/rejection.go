@@ -20,20 +20,20 @@ const (
 // Reasons: one short, stable name for every way Verify refuses a request. They are meant
 // for logs and metric labels; clients see Code and Message instead.
 const (
-	ReasonMissingAuthentication = "missing-authentication"    // no Authorization header, no presigned query
-	ReasonBothAuthForms         = "both-auth-forms"           // Authorization header and X-Amz-* query at once
-	ReasonIncompleteHeader      = "incomplete-authorization"  // Authorization lacks Credential/SignedHeaders/Signature, or no date
+	ReasonMissingAuthentication = "missing-authentication"     // no Authorization header, no presigned query
+	ReasonBothAuthForms         = "both-auth-forms"            // Authorization header and X-Amz-* query at once
+	ReasonIncompleteHeader      = "incomplete-authorization"   // Authorization lacks Credential/SignedHeaders/Signature, or no date
 	ReasonIncompleteQuery       = "incomplete-presigned-query" // presigned URL lacks a required X-Amz-* parameter
-	ReasonMalformedHeader       = "malformed-authorization"   // a part of Authorization is not key=value, or repeats
-	ReasonDuplicateQueryParam   = "duplicate-auth-param"      // an X-Amz-* auth parameter appears twice in the query
-	ReasonMalformedDate         = "malformed-date"            // X-Amz-Date / Date unparsable
-	ReasonSignatureExpired      = "signature-expired"         // signed more than MaxSkew ago
-	ReasonSignatureNotYet       = "signature-not-yet-current" // signed more than MaxSkew in the future
-	ReasonPresignExpired        = "presigned-url-expired"     // presigned URL older than its lifetime
-	ReasonInvalidExpires        = "invalid-expires"           // X-Amz-Expires not an integer in range
-	ReasonHostNotSigned         = "host-not-signed"           // SignedHeaders lacks host
-	ReasonUnsupportedAlgorithm  = "unsupported-algorithm"     // not AWS4-HMAC-SHA256
-	ReasonMalformedCredential   = "malformed-credential"      // Credential is not AKID/date/region/service/aws4_request
+	ReasonMalformedHeader       = "malformed-authorization"    // a part of Authorization is not key=value, or repeats
+	ReasonDuplicateQueryParam   = "duplicate-auth-param"       // an X-Amz-* auth parameter appears twice in the query
+	ReasonMalformedDate         = "malformed-date"             // X-Amz-Date / Date unparsable
+	ReasonSignatureExpired      = "signature-expired"          // signed more than MaxSkew ago
+	ReasonSignatureNotYet       = "signature-not-yet-current"  // signed more than MaxSkew in the future
+	ReasonPresignExpired        = "presigned-url-expired"      // presigned URL older than its lifetime
+	ReasonInvalidExpires        = "invalid-expires"            // X-Amz-Expires not an integer in range
+	ReasonHostNotSigned         = "host-not-signed"            // SignedHeaders lacks host
+	ReasonUnsupportedAlgorithm  = "unsupported-algorithm"      // not AWS4-HMAC-SHA256
+	ReasonMalformedCredential   = "malformed-credential"       // Credential is not AKID/date/region/service/aws4_request
 	ReasonWrongRegion           = "wrong-region"
 	ReasonWrongService          = "wrong-service"
 	ReasonWrongTerminator       = "wrong-terminator"

@@ -205,21 +205,23 @@ func TestRejections(t *testing.T) {
 			code: CodeIncompleteSignature, status: 400, reason: ReasonMalformedCredential,
 		},
 		{
-			name:    "wrong region",
-			build:   func(t *testing.T) (*http.Request, []byte) { return signed(t, signOpts{region: "us-east-1"}) },
-			code:    CodeInvalidSignature, status: 403, reason: ReasonWrongRegion,
+			name:  "wrong region",
+			build: func(t *testing.T) (*http.Request, []byte) { return signed(t, signOpts{region: "us-east-1"}) },
+			code:  CodeInvalidSignature, status: 403, reason: ReasonWrongRegion,
 			message: "Credential should be scoped to a valid region. ",
 		},
 		{
-			name:    "wrong service",
-			build:   func(t *testing.T) (*http.Request, []byte) { return signed(t, signOpts{service: "sts"}) },
-			code:    CodeInvalidSignature, status: 403, reason: ReasonWrongService,
+			name:  "wrong service",
+			build: func(t *testing.T) (*http.Request, []byte) { return signed(t, signOpts{service: "sts"}) },
+			code:  CodeInvalidSignature, status: 403, reason: ReasonWrongService,
 			message: "Credential should be scoped to correct service: 'eks'. ",
 		},
 		{
-			name:    "wrong region and service together",
-			build:   func(t *testing.T) (*http.Request, []byte) { return signed(t, signOpts{service: "sts", region: "eu-west-1"}) },
-			code:    CodeInvalidSignature, status: 403, reason: ReasonWrongRegion,
+			name: "wrong region and service together",
+			build: func(t *testing.T) (*http.Request, []byte) {
+				return signed(t, signOpts{service: "sts", region: "eu-west-1"})
+			},
+			code: CodeInvalidSignature, status: 403, reason: ReasonWrongRegion,
 			message: "Credential should be scoped to a valid region. Credential should be scoped to correct service: 'eks'. ",
 		},
 		{
@@ -251,9 +253,11 @@ func TestRejections(t *testing.T) {
 			message: "The security token included in the request is invalid.",
 		},
 		{
-			name:    "wrong secret",
-			build:   func(t *testing.T) (*http.Request, []byte) { return signed(t, signOpts{creds: aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: "not-the-secret"}}) },
-			code:    CodeInvalidSignature, status: 403, reason: ReasonSignatureMismatch,
+			name: "wrong secret",
+			build: func(t *testing.T) (*http.Request, []byte) {
+				return signed(t, signOpts{creds: aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: "not-the-secret"}})
+			},
+			code: CodeInvalidSignature, status: 403, reason: ReasonSignatureMismatch,
 			message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
 		},
 		{

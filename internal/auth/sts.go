@@ -125,31 +125,31 @@ func readQueryBody(w http.ResponseWriter, r *http.Request, timeout time.Duration
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBody))
-	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
+		// The deadline stays in place: net/http tries to drain the rest of the body
+		// before replying, and must fail fast and drop the connection, not wait.
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body is larger than 1 MiB."
 		}
 		return nil, http.StatusBadRequest, "MalformedQueryString", "Could not read the request body."
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	return body, 0, "", ""
 }
 
 // queryParams merges the URL query and, for form posts, the body. Body values win, as
 // they are what the SDKs send for POST.
 func queryParams(r *http.Request, body []byte) url.Values {
+	// ParseQuery keeps every well-formed pair even when it reports a bad one.
 	params := url.Values{}
 	if r.URL != nil {
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil || len(q) > 0 {
-			params = q
-		}
+		params, _ = url.ParseQuery(r.URL.RawQuery)
 	}
 	if isFormContentType(r.Header.Get("Content-Type")) {
-		if form, err := url.ParseQuery(string(body)); err == nil || len(form) > 0 {
-			for k, v := range form {
-				params[k] = v
-			}
+		form, _ := url.ParseQuery(string(body))
+		for k, v := range form {
+			params[k] = v
 		}
 	}
 	return params

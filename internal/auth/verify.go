@@ -92,12 +92,15 @@ type checked struct {
 
 func (v *Verifier) verify(r *http.Request, body []byte, service string) (*Credential, checked, *Rejection) {
 	var c checked
+	if v == nil { // a nil Verifier knows no keys
+		return nil, c, unrecognizedClient(ReasonUnknownKey)
+	}
 	if r == nil {
 		return nil, c, reject(http.StatusForbidden, CodeMissingAuthenticationToken, ReasonMissingAuthentication, msgMissingAuthentication)
 	}
-	now := time.Now
+	now := time.Now()
 	if v.Now != nil {
-		now = v.Now
+		now = v.Now()
 	}
 	maxSkew := v.MaxSkew
 	if maxSkew <= 0 {
@@ -105,13 +108,12 @@ func (v *Verifier) verify(r *http.Request, body []byte, service string) (*Creden
 	}
 
 	// 1. Which form of authentication, and is it complete?
-	rej := readClaim(r, &c)
-	if rej != nil {
+	if rej := readClaim(r, &c); rej != nil {
 		return nil, c, rej
 	}
 
 	// 2. Time: the signature must be fresh, and a presigned URL not past its lifetime.
-	if rej := checkTime(&c, now(), maxSkew, service); rej != nil {
+	if rej := checkTime(&c, now, maxSkew, service); rej != nil {
 		return nil, c, rej
 	}
 
@@ -158,7 +160,7 @@ func (v *Verifier) verify(r *http.Request, body []byte, service string) (*Creden
 	}
 
 	// 6. Temporary credentials: the token must come with the request, signed, and be current.
-	if rej := checkSessionToken(r, &c.claim, cred, now()); rej != nil {
+	if rej := checkSessionToken(r, &c.claim, cred, now); rej != nil {
 		return nil, c, rej
 	}
 	return cred, c, nil

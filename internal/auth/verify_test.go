@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -313,4 +314,26 @@ func TestVerifyAWSDocumentationExample(t *testing.T) {
 	if _, rej := v.Verify(sr, body, "iam"); rej != nil {
 		t.Fatal(rej)
 	}
+}
+
+// One Verifier serves all requests; its key cache must be safe under concurrent use,
+// including eviction.
+func TestVerifyConcurrent(t *testing.T) {
+	v := verifierAt(signTime)
+	r, body := sdkSign(t, "GET", eksClusters, nil, signOpts{})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				if _, rej := v.Verify(r, body, "eks"); rej != nil {
+					t.Error(rej)
+					return
+				}
+				v.keys.get("other", "20261127", testRegion, strconv.Itoa(g*1000+i)) // churn the cache
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -1,12 +1,24 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
 
+	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/server"
 )
 
-// newReconciler builds the reconciler `kplane serve` runs.
-func newReconciler(log *slog.Logger) server.Reconciler {
-	return nil // wired to controlplane once its provisioner lands
+// newReconciler builds the reconciler `kplane serve` runs: control planes as
+// supervised child processes of this binary.
+func newReconciler(log *slog.Logger) (server.Reconciler, error) {
+	exec, err := controlplane.NewLocalExecutor(controlplane.LocalExecutorOptions{
+		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &controlplane.Reconciler{
+		Provisioner: &controlplane.LocalProvisioner{Executor: exec},
+		Log:         log,
+	}, nil
 }

@@ -15,6 +15,8 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(
 		newServeCommand(),
 		newNetworkCommand(),
+		newKubeconfigCommand(),
+		newLogsCommand(),
 		newControlPlaneRunCommand(),
 	)
 	return root

@@ -41,7 +41,9 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			}
 			cfg.Log = log
 			if !noReconcile {
-				cfg.Reconciler = newReconciler(log)
+				if cfg.Reconciler, err = newReconciler(log); err != nil {
+					return err
+				}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

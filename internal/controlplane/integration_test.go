@@ -56,9 +56,15 @@ func newTestExecutor(t *testing.T) *LocalExecutor {
 	return e
 }
 
-// dumpLogs prints the tail of a cluster's process log when the test failed.
+// dumpLogs prints the tail of a cluster's logs when the test failed, and
+// copies DIR/logs to $KPLANE_TEST_LOGDIR/<id> if that is set (CI artifacts).
 func dumpLogs(t *testing.T, cfg ClusterConfig) {
 	t.Cleanup(func() {
+		if d := os.Getenv("KPLANE_TEST_LOGDIR"); d != "" {
+			if err := os.CopyFS(filepath.Join(d, cfg.ID), os.DirFS(filepath.Join(cfg.Dir, "logs"))); err != nil {
+				t.Logf("copy logs: %v", err)
+			}
+		}
 		if !t.Failed() {
 			return
 		}
@@ -232,6 +238,29 @@ func TestControlPlaneLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A changed spec (log types) restarts the child gracefully to apply it.
+	before := e.State(cfg.ID)
+	cfg.LogTypes = []string{LogTypeAPI}
+	if err := e.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "restart for a new spec", func() error {
+		st := e.State(cfg.ID)
+		if st.PID == 0 || st.PID == before.PID || st.Restarts != before.Restarts+1 {
+			return fmt.Errorf("state %+v", st)
+		}
+		return nil
+	})
+	if st := e.State(cfg.ID); st.LastExitReason != "restarted to apply a new spec (exited)" {
+		t.Errorf("exit reason after spec change: %q (want a clean exit)", st.LastExitReason)
+	}
+	if err := WaitReady(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if spec, _ := ReadProcessSpec(cfg.Dir); spec.SchedulerLogFile != "" {
+		t.Errorf("spec.json not updated: %+v", spec)
+	}
 
 	// Stop: no process, no port, no pid file.
 	pid := e.State(cfg.ID).PID

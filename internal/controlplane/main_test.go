@@ -63,7 +63,7 @@ func startEtcd(t testing.TB) string {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
+	cfg.LogLevel = "fatal"
 	cfg.UnsafeNoFsync = true
 	clientPort, err := AllocatePort()
 	if err != nil {

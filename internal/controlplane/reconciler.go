@@ -60,6 +60,9 @@ type Reconciler struct {
 func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info) error {
 	r.defaults()
 	r.st, r.info, r.q = st, info, newQueue()
+	if b, ok := r.Provisioner.(interface{ bind(*store.Store) }); ok {
+		b.bind(st)
+	}
 	changes := st.WatchClusters()
 	for _, rec := range st.Clusters() {
 		r.q.add(rec.Cluster.Name)
@@ -85,8 +88,18 @@ func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info)
 	}
 }
 
-// Wait returns once every worker has stopped.
-func (r *Reconciler) Wait() { r.wg.Wait() }
+// Wait returns once every worker has stopped and, on a clean stop, the
+// provisioner has stopped the control planes it runs.
+func (r *Reconciler) Wait() {
+	r.wg.Wait()
+	if s, ok := r.Provisioner.(interface{ Shutdown(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			r.Log.Warn("stopping control planes", "err", err)
+		}
+	}
+}
 
 func (r *Reconciler) defaults() {
 	if r.Log == nil {

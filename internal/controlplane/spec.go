@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -44,13 +45,18 @@ type ProcessSpec struct {
 // SpecPath is DIR/spec.json.
 func SpecPath(dir string) string { return filepath.Join(dir, "spec.json") }
 
-// WriteProcessSpec writes spec to DIR/spec.json (mode 0600, atomically).
+// WriteProcessSpec writes spec to DIR/spec.json (mode 0600, atomically),
+// unless the file already holds exactly that.
 func WriteProcessSpec(dir string, spec ProcessSpec) error {
 	b, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(SpecPath(dir), append(b, '\n'), 0o600)
+	b = append(b, '\n')
+	if old, err := os.ReadFile(SpecPath(dir)); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	return writeFileAtomic(SpecPath(dir), b, 0o600)
 }
 
 // ReadProcessSpec reads DIR/spec.json.

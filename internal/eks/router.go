@@ -145,4 +145,3 @@ func matchPattern(pattern, segs []string) (params, bool) {
 func notImplemented(op string) *Error {
 	return Errorf(InvalidRequest, "kplane does not support the EKS operation %s yet", op)
 }
-

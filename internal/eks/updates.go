@@ -153,8 +153,9 @@ func describeConfigChange(cur *shapes.Cluster, req *shapes.UpdateClusterConfigRe
 	}{
 		{req.UpgradePolicy != nil, "UpgradePolicyUpdate", "UpgradePolicy", req.UpgradePolicy},
 		{req.ZonalShiftConfig != nil, "ZonalShiftConfigUpdate", "ZonalShiftConfig", req.ZonalShiftConfig},
-		{req.ComputeConfig != nil || req.StorageConfig != nil, "AutoModeUpdate", "ComputeConfig", req.ComputeConfig},
-		{req.KubernetesNetworkConfig != nil, "ConfigUpdate", "KubernetesNetworkConfig", req.KubernetesNetworkConfig},
+		// EKS Auto Mode changes compute, storage and load balancing together.
+		{req.ComputeConfig != nil || req.StorageConfig != nil || req.KubernetesNetworkConfig != nil,
+			"AutoModeUpdate", "ComputeConfig", req.ComputeConfig},
 		{req.RemoteNetworkConfig != nil, "RemoteNetworkConfigUpdate", "RemoteNetworkConfig", req.RemoteNetworkConfig},
 		{req.DeletionProtection != nil, "DeletionProtectionUpdate", "DeletionProtection", req.DeletionProtection},
 		{req.ControlPlaneScalingConfig != nil, "ControlPlaneScalingConfigUpdate", "UpdatedTier", req.ControlPlaneScalingConfig},

@@ -80,7 +80,7 @@ var (
 	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9\-_]*$`)
 	// An IAM role ARN: the path is "/" or "/segments/" of the characters
 	// IAM allows in paths (U+0021-U+007E); the name is [\w+=,.@-]{1,64}.
-	roleArnRE = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}$`)
+	roleArnRE = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::[0-9]{12}:role/(?:[\x21-\x7e]+/)?[\w+=,.@-]{1,64}$`)
 	// A KMS key ARN or alias ARN ("ARN or alias of the KMS key").
 	kmsArnRE = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):[0-9]{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,256})$`)
 )
@@ -419,7 +419,7 @@ func checkCreateVpcConfig(cluster string, v *shapes.VpcConfigRequest, allowIPv6 
 	if network == nil {
 		network = &store.Network{}
 	}
-	pub := v.EndpointPublicAccess == nil || *v.EndpointPublicAccess   // default true
+	pub := v.EndpointPublicAccess == nil || *v.EndpointPublicAccess    // default true
 	priv := v.EndpointPrivateAccess != nil && *v.EndpointPrivateAccess // default false
 	if err := checkEndpointAccess(cluster, v, pub, priv, allowIPv6); err != nil {
 		return store.VPC{}, err

@@ -158,7 +158,9 @@ func TestValidateCreateCluster(t *testing.T) {
 		{name: "service-linked role with path", mutate: func(r *shapes.CreateClusterRequest) {
 			r.RoleArn = "arn:aws:iam::111122223333:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS"
 		}},
-		{name: "role in aws-us-gov", mutate: func(r *shapes.CreateClusterRequest) { r.RoleArn = "arn:aws-us-gov:iam::111122223333:role/a+b=c,d.e@f-g_h" }},
+		{name: "role in aws-us-gov", mutate: func(r *shapes.CreateClusterRequest) {
+			r.RoleArn = "arn:aws-us-gov:iam::111122223333:role/a+b=c,d.e@f-g_h"
+		}},
 		{name: "private endpoint only", mutate: func(r *shapes.CreateClusterRequest) {
 			r.ResourcesVpcConfig.EndpointPublicAccess, r.ResourcesVpcConfig.EndpointPrivateAccess = ptr(false), ptr(true)
 		}},
@@ -215,6 +217,8 @@ func TestValidateCreateCluster(t *testing.T) {
 		{name: "role name of 65 characters", mutate: func(r *shapes.CreateClusterRequest) {
 			r.RoleArn = "arn:aws:iam::111122223333:role/" + strings.Repeat("r", 65)
 		}, typ: ip, msg: "is not valid"},
+		{name: "role with an empty path segment", mutate: func(r *shapes.CreateClusterRequest) { r.RoleArn = "arn:aws:iam::111122223333:role//r" },
+			typ: ip, msg: "is not valid"},
 		{name: "role name with a space", mutate: func(r *shapes.CreateClusterRequest) { r.RoleArn = "arn:aws:iam::111122223333:role/my role" }, typ: ip, msg: "is not valid"},
 		{name: "role path over 512 characters", mutate: func(r *shapes.CreateClusterRequest) {
 			r.RoleArn = "arn:aws:iam::111122223333:role/" + strings.Repeat("p", 512) + "/r"
@@ -226,12 +230,16 @@ func TestValidateCreateCluster(t *testing.T) {
 			typ: ip, msg: "Subnets specified must be in at least two different AZs"},
 		{name: "one subnet", mutate: func(r *shapes.CreateClusterRequest) { r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a"} },
 			typ: ip, msg: "Subnets specified must be in at least two different AZs"},
-		{name: "two subnets in one AZ", mutate: func(r *shapes.CreateClusterRequest) { r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a", "subnet-a2"} },
+		{name: "two subnets in one AZ", mutate: func(r *shapes.CreateClusterRequest) {
+			r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a", "subnet-a2"}
+		},
 			typ: ip, msg: "Subnets specified must be in at least two different AZs"},
 		{name: "subnet that does not exist", mutate: func(r *shapes.CreateClusterRequest) {
 			r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a", "subnet-nope"}
 		}, typ: ip, msg: "The subnet ID 'subnet-nope' does not exist"},
-		{name: "subnets in two VPCs", mutate: func(r *shapes.CreateClusterRequest) { r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a", "subnet-x"} },
+		{name: "subnets in two VPCs", mutate: func(r *shapes.CreateClusterRequest) {
+			r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a", "subnet-x"}
+		},
 			typ: ip, msg: "Subnets specified must all be in the same VPC"},
 		{name: "17 subnets", mutate: func(r *shapes.CreateClusterRequest) { r.ResourcesVpcConfig.SubnetIDs = many("subnet-", 17) },
 			typ: ip, msg: "At most 16 subnets"},
@@ -241,7 +249,7 @@ func TestValidateCreateCluster(t *testing.T) {
 		{name: "subnet in an unsupported AZ", mutate: func(r *shapes.CreateClusterRequest) {
 			r.ResourcesVpcConfig.SubnetIDs = []string{"subnet-a", "subnet-d"}
 		}, typ: UnsupportedAvailabilityZone,
-			msg: "Cannot create cluster 'prod' because us-west-2d, the targeted availability zone, does not currently have sufficient capacity to support the cluster. Retry and choose from these availability zones: us-west-2a, us-west-2b, us-west-2c",
+			msg:    "Cannot create cluster 'prod' because us-west-2d, the targeted availability zone, does not currently have sufficient capacity to support the cluster. Retry and choose from these availability zones: us-west-2a, us-west-2b, us-west-2c",
 			fields: map[string]any{"clusterName": "prod", "validZones": []string{"us-west-2a", "us-west-2b", "us-west-2c"}}},
 
 		// resourcesVpcConfig: security groups
@@ -344,7 +352,9 @@ func TestValidateCreateCluster(t *testing.T) {
 		// logging
 		{name: "log type in the wrong case", mutate: func(r *shapes.CreateClusterRequest) { r.Logging.ClusterLogging[1].Types[0] = "ControllerManager" },
 			typ: ip, msg: "Value 'ControllerManager' at 'logging.clusterLogging.2.member.types.1.member' failed to satisfy constraint: Member must satisfy enum value set: [api, audit, authenticator, controllerManager, scheduler]"},
-		{name: "unknown log type", mutate: func(r *shapes.CreateClusterRequest) { r.Logging.ClusterLogging[0].Types = append(r.Logging.ClusterLogging[0].Types, "kube-apiserver") },
+		{name: "unknown log type", mutate: func(r *shapes.CreateClusterRequest) {
+			r.Logging.ClusterLogging[0].Types = append(r.Logging.ClusterLogging[0].Types, "kube-apiserver")
+		},
 			typ: ip, msg: "Value 'kube-apiserver' at 'logging.clusterLogging.1.member.types.4.member'"},
 
 		// the other enums and ranges

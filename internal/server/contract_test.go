@@ -76,7 +76,9 @@ func TestCreateClusterValidation(t *testing.T) {
 	subnetA, subnetB, subnetC := n.Subnets[0].ID, n.Subnets[1].ID, n.Subnets[2].ID
 	sg := n.SecurityGroups[0].ID
 	vpc := func(v string) string { return `"resourcesVpcConfig":` + v }
-	raw := func(name, rest string) string { return fmt.Sprintf(`{"name":%q,"roleArn":%q,%s}`, name, testRole, rest) }
+	raw := func(name, rest string) string {
+		return fmt.Sprintf(`{"name":%q,"roleArn":%q,%s}`, name, testRole, rest)
+	}
 	subnets := fmt.Sprintf(`{"subnetIds":[%q,%q]}`, subnetA, subnetB)
 	cases := []struct {
 		name, body, typ string

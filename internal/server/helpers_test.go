@@ -22,6 +22,7 @@ import (
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 
 	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
 )
 
 // testServer is a kplane started in-process on a fresh data directory.
@@ -156,4 +157,27 @@ func escape(s string) string { return url.PathEscape(s) }
 
 func staticCreds(id, secret string) aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(id, secret, "")
+}
+
+func vpcConfig(subnets []string) *ekstypes.VpcConfigRequest {
+	return &ekstypes.VpcConfigRequest{SubnetIds: subnets}
+}
+
+// childSubnets reads subnet ids straight from the child's datastore endpoint file.
+func childSubnets(t *testing.T, client *eks.Client, dir string) []string {
+	t.Helper()
+	ep, err := store.EmbeddedEndpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), store.Config{DataDir: dir, Endpoints: []string{ep}, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.Network(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{n.Subnets[0].ID, n.Subnets[1].ID}
 }

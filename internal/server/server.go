@@ -152,6 +152,11 @@ func (c *Config) defaults() error {
 	if c.DataDir == "" {
 		return errors.New("server: DataDir is required")
 	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	c.DataDir = abs
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

@@ -68,6 +68,14 @@ type Update struct {
 	Params    []UpdateParam `json:"params"`
 	CreatedAt Time          `json:"createdAt"`
 	Errors    []ErrorDetail `json:"errors"`
+	// Cancellation is set once CancelUpdate was called on the update.
+	Cancellation *Cancellation `json:"cancellation,omitempty"`
+}
+
+// Cancellation is the Cancellation shape: the progress of a CancelUpdate.
+type Cancellation struct {
+	Status string `json:"status,omitempty"` // InProgress|Failed|Successful
+	Reason string `json:"reason,omitempty"`
 }
 
 // Update status values.

@@ -1,0 +1,220 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
+)
+
+// LocalProvisioner runs each cluster's control plane through an Executor on
+// this machine, with its data in kplane's datastore under its own prefix.
+type LocalProvisioner struct {
+	Executor *LocalExecutor
+	// Etcd is kplane's datastore client (set by the reconciler); the control
+	// planes reach the same etcd at its Endpoints.
+	Etcd *clientv3.Client
+	// BindAddress is where apiservers listen (default 127.0.0.1).
+	BindAddress string
+
+	mu sync.Mutex
+	// ports handed out and not yet recorded, so two clusters never get one port.
+	ports map[int]string
+	// applied is, per cluster, the desired config last given to the executor
+	// and when it last changed: a process started before that change does
+	// not count as ready for it.
+	applied map[string]appliedConfig
+	// bootstrapped remembers the process start that was seen bootstrapped.
+	bootstrapped map[string]time.Time
+}
+
+type appliedConfig struct {
+	key     string
+	changed time.Time
+}
+
+func (p *LocalProvisioner) bind(st *store.Store) {
+	if p.Etcd == nil {
+		p.Etcd = st.Client
+	}
+}
+
+// ClusterDir is where cluster id keeps its files.
+func ClusterDir(dataDir, id string) string { return filepath.Join(dataDir, "clusters", id) }
+
+func (p *LocalProvisioner) config(rec *store.ClusterRecord, info server.Info, port int) ClusterConfig {
+	cfg := ConfigFor(rec, info.DataDir)
+	cfg.BindAddress, cfg.SecurePort, cfg.EtcdServers = p.BindAddress, port, p.Etcd.Endpoints()
+	return cfg
+}
+
+// ConfigFor is the control-plane configuration that the cluster's record
+// asks for; the provisioner adds where it runs (address, port, etcd).
+func ConfigFor(rec *store.ClusterRecord, dataDir string) ClusterConfig {
+	c := rec.Cluster
+	cfg := ClusterConfig{
+		Name: c.Name, ID: c.ID, Dir: ClusterDir(dataDir, c.ID), SecurePort: rec.Port,
+		EtcdPrefix: store.ClusterDataPrefix(c.ID), KubernetesVersion: c.Version,
+	}
+	if k := c.KubernetesNetworkConfig; k != nil {
+		cfg.ServiceCIDR = k.ServiceIpv4Cidr
+	}
+	if c.Identity != nil && c.Identity.OIDC != nil {
+		cfg.ServiceAccountIssuer = c.Identity.OIDC.Issuer
+	}
+	if c.Logging != nil {
+		cfg.LogTypes = c.Logging.EnabledLogTypes()
+	}
+	return cfg
+}
+
+// Ensure implements Provisioner.
+func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord, info server.Info) (Observed, error) {
+	port, err := p.port(rec)
+	if err != nil {
+		return Observed{}, err
+	}
+	cfg := p.config(rec, info, port)
+	if err := cfg.Validate(); err != nil {
+		return Observed{Port: port, Failed: fmt.Errorf("invalid control plane configuration: %w", err)}, nil
+	}
+	changedAt := p.noteConfig(cfg)
+	if err := p.Executor.Ensure(ctx, cfg); err != nil {
+		return Observed{Port: port, Issues: []shapes.ClusterIssue{{Code: "ClusterUnreachable", Message: "control plane process: " + err.Error()}}}, nil
+	}
+	ca, err := ReadCACertPEM(cfg)
+	if err != nil {
+		return Observed{}, err
+	}
+	obs := Observed{Endpoint: cfg.Endpoint(), CAData: base64.StdEncoding.EncodeToString(ca), Port: port}
+	st := p.Executor.State(rec.Cluster.ID)
+	current := st.Ready && st.StartedAt.After(changedAt)
+	obs.Ready = current && p.isBootstrapped(ctx, cfg, st)
+	if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
+		msg := fmt.Sprintf("kube-apiserver process is %s after %d restarts", strings.ToLower(string(st.Phase)), st.Restarts)
+		if st.LastExitReason != "" {
+			msg += "; last exit: " + firstLine(st.LastExitReason)
+		}
+		obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "ClusterUnreachable", Message: msg})
+	}
+	return obs, nil
+}
+
+// noteConfig records cfg's desired state and returns when it last changed.
+func (p *LocalProvisioner) noteConfig(cfg ClusterConfig) time.Time {
+	key := fmt.Sprint(cfg.LogTypes, cfg.SecurePort, cfg.ServiceAccountIssuer, cfg.EtcdServers)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.applied == nil {
+		p.applied = map[string]appliedConfig{}
+	}
+	a, ok := p.applied[cfg.ID]
+	if !ok {
+		a = appliedConfig{key: key} // first sight: any running process counts
+	} else if a.key != key {
+		a = appliedConfig{key: key, changed: time.Now()}
+	}
+	p.applied[cfg.ID] = a
+	return a.changed
+}
+
+// isBootstrapped checks, once per process start, that the apiserver and
+// controller-manager have made the default namespaces and service account.
+func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig, st ComponentState) bool {
+	p.mu.Lock()
+	seen := p.bootstrapped[cfg.ID]
+	p.mu.Unlock()
+	if seen.Equal(st.StartedAt) {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if CheckBootstrapped(cctx, cfg) != nil {
+		return false
+	}
+	p.mu.Lock()
+	if p.bootstrapped == nil {
+		p.bootstrapped = map[string]time.Time{}
+	}
+	p.bootstrapped[cfg.ID] = st.StartedAt
+	p.mu.Unlock()
+	return true
+}
+
+// port returns the cluster's recorded port, or a newly allocated one that no
+// other cluster holds.
+func (p *LocalProvisioner) port(rec *store.ClusterRecord) (int, error) {
+	if rec.Port != 0 {
+		return rec.Port, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ports == nil {
+		p.ports = map[int]string{}
+	}
+	for port, id := range p.ports {
+		if id == rec.Cluster.ID {
+			return port, nil
+		}
+	}
+	for range 100 {
+		port, err := AllocatePort()
+		if err != nil {
+			return 0, err
+		}
+		if _, taken := p.ports[port]; !taken {
+			p.ports[port] = rec.Cluster.ID
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port")
+}
+
+// Remove implements Provisioner: the process, the cluster's etcd keys and its
+// files all go.
+func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord, info server.Info) error {
+	id := rec.Cluster.ID
+	if err := p.Executor.Stop(ctx, id); err != nil {
+		return err
+	}
+	dir := ClusterDir(info.DataDir, id)
+	if _, err := KillStale(dir); err != nil {
+		return err
+	}
+	if _, err := p.Etcd.Delete(ctx, store.ClusterDataPrefix(id)+"/", clientv3.WithPrefix()); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	delete(p.applied, id)
+	delete(p.bootstrapped, id)
+	for port, owner := range p.ports {
+		if owner == id {
+			delete(p.ports, port)
+		}
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Shutdown stops every control plane this kplane runs (a clean stop of kplane).
+func (p *LocalProvisioner) Shutdown(ctx context.Context) error {
+	return p.Executor.StopAll(ctx)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
