@@ -48,9 +48,14 @@ echo "--- README quick start"
 check "README quick start runs as written" bash -euxo pipefail -c "$script"
 
 echo "--- what is left"
-check "no control-plane process left" bash -c "! pgrep -f 'controlplane-run --dir $work/'"
-check "no cluster files left" bash -c "[ -z \"\$(ls -A $work/.kplane/clusters 2>/dev/null)\" ]"
-check "kplane stopped" bash -c "! pgrep -f 'kplane serve --data-dir $work/.kplane'"
+gone() { # gone PATTERN: no process matches within 30 s
+  for _ in $(seq 150); do pgrep -f "$1" >/dev/null || return 0; sleep 0.2; done
+  return 1
+}
+# The [k] keeps pgrep from matching the shell that runs it.
+check "kplane stopped" gone "[k]plane serve --data-dir $work/.kplane"
+check "no control-plane process left" gone "[c]ontrolplane-run --dir $work/"
+check "no cluster files left" test -z "$(ls -A "$work/.kplane/clusters" 2>/dev/null)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
