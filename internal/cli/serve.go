@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
 )
 
 // defaultDataDir is $HOME/.kplane.
@@ -40,6 +43,10 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				return err
 			}
 			cfg.Log = log
+			dataDir := absDir(cfg.DataDir)
+			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
+				return controlplane.ServiceAccountPublicKey(rec, dataDir)
+			}
 			if !noReconcile {
 				if cfg.Reconciler, err = newReconciler(log); err != nil {
 					return err

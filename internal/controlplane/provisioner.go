@@ -2,7 +2,10 @@ package controlplane
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,9 +24,9 @@ import (
 // this machine, with its data in kplane's datastore under its own prefix.
 type LocalProvisioner struct {
 	Executor *LocalExecutor
-	// Etcd is kplane's datastore client (set by the reconciler); the control
-	// planes reach the same etcd at its Endpoints.
-	Etcd *clientv3.Client
+	// Store is kplane's datastore (set by the reconciler); the control
+	// planes reach the same etcd, each with a user limited to its prefix.
+	Store *store.Store
 	// BindAddress is where apiservers listen (default 127.0.0.1).
 	BindAddress string
 
@@ -36,6 +39,8 @@ type LocalProvisioner struct {
 	applied map[string]appliedConfig
 	// bootstrapped remembers the process start that was seen bootstrapped.
 	bootstrapped map[string]time.Time
+	// granted are the clusters given etcd credentials in this run.
+	granted map[string]store.TLSFiles
 }
 
 type appliedConfig struct {
@@ -44,8 +49,8 @@ type appliedConfig struct {
 }
 
 func (p *LocalProvisioner) bind(st *store.Store) {
-	if p.Etcd == nil {
-		p.Etcd = st.Client
+	if p.Store == nil {
+		p.Store = st
 	}
 }
 
@@ -54,7 +59,7 @@ func ClusterDir(dataDir, id string) string { return filepath.Join(dataDir, "clus
 
 func (p *LocalProvisioner) config(rec *store.ClusterRecord, info server.Info, port int) ClusterConfig {
 	cfg := ConfigFor(rec, info.DataDir)
-	cfg.BindAddress, cfg.SecurePort, cfg.EtcdServers = p.BindAddress, port, p.Etcd.Endpoints()
+	cfg.BindAddress, cfg.SecurePort, cfg.EtcdServers = p.BindAddress, port, p.Store.Endpoints
 	return cfg
 }
 
@@ -88,6 +93,14 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	if err := cfg.Validate(); err != nil {
 		return Observed{Port: port, Failed: fmt.Errorf("invalid control plane configuration: %w", err)}, nil
 	}
+	etcd, err := p.etcdAccess(ctx, cfg)
+	if err != nil {
+		return Observed{}, fmt.Errorf("etcd credentials: %w", err)
+	}
+	cfg.EtcdCAFile, cfg.EtcdCertFile, cfg.EtcdKeyFile = etcd.CAFile, etcd.CertFile, etcd.KeyFile
+	// The cluster's etcd user reaches only its own prefix, and kube-apiserver's
+	// compactor writes a key outside it; etcd compacts itself instead.
+	cfg.ExtraAPIServerArgs = []string{"--etcd-compaction-interval=0"}
 	changedAt := p.noteConfig(cfg)
 	if err := p.Executor.Ensure(ctx, cfg); err != nil {
 		return Observed{Port: port, Issues: []shapes.ClusterIssue{{Code: "ClusterUnreachable", Message: "control plane process: " + err.Error()}}}, nil
@@ -108,6 +121,28 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "ClusterUnreachable", Message: msg})
 	}
 	return obs, nil
+}
+
+// etcdAccess returns the cluster's etcd client files, granting them once per
+// kplane run (granting is idempotent).
+func (p *LocalProvisioner) etcdAccess(ctx context.Context, cfg ClusterConfig) (store.TLSFiles, error) {
+	p.mu.Lock()
+	f, ok := p.granted[cfg.ID]
+	p.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	f, err := p.Store.GrantCluster(ctx, cfg.ID, filepath.Join(cfg.Dir, "pki"))
+	if err != nil {
+		return f, err
+	}
+	p.mu.Lock()
+	if p.granted == nil {
+		p.granted = map[string]store.TLSFiles{}
+	}
+	p.granted[cfg.ID] = f
+	p.mu.Unlock()
+	return f, nil
 }
 
 // noteConfig records cfg's desired state and returns when it last changed.
@@ -191,7 +226,10 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	if _, err := KillStale(dir); err != nil {
 		return err
 	}
-	if _, err := p.Etcd.Delete(ctx, store.ClusterDataPrefix(id)+"/", clientv3.WithPrefix()); err != nil {
+	if _, err := p.Store.Client.Delete(ctx, store.ClusterDataPrefix(id)+"/", clientv3.WithPrefix()); err != nil {
+		return err
+	}
+	if err := p.Store.RevokeCluster(ctx, id); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -200,6 +238,7 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	p.mu.Lock()
 	delete(p.applied, id)
 	delete(p.bootstrapped, id)
+	delete(p.granted, id)
 	for port, owner := range p.ports {
 		if owner == id {
 			delete(p.ports, port)
@@ -217,4 +256,18 @@ func (p *LocalProvisioner) Shutdown(ctx context.Context) error {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// ServiceAccountPublicKey reads the key cluster rec's apiserver signs
+// service-account tokens with (published at the cluster's OIDC issuer).
+func ServiceAccountPublicKey(rec *store.ClusterRecord, dataDir string) (crypto.PublicKey, error) {
+	b, err := os.ReadFile(ConfigFor(rec, dataDir).ServiceAccountPublicKeyFile())
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("service-account key: no PEM block")
+	}
+	return x509.ParsePKIXPublicKey(block.Bytes)
 }

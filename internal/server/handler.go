@@ -38,10 +38,11 @@ type handler struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	internal *http.ServeMux
+	oidc     http.Handler
 }
 
-func newHandler(api *eks.API, v *auth.Verifier, st *store.Store, log *slog.Logger) http.Handler {
-	h := &handler{api: api, verifier: v, store: st, log: log, metrics: prometheus.NewRegistry()}
+func newHandler(api *eks.API, v *auth.Verifier, st *store.Store, oidc http.Handler, log *slog.Logger) http.Handler {
+	h := &handler{api: api, verifier: v, store: st, oidc: oidc, log: log, metrics: prometheus.NewRegistry()}
 	h.sts = auth.NewSTSHandler(v, requestID)
 	h.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kplane_api_requests_total", Help: "EKS and STS API requests by operation and status code.",
@@ -87,6 +88,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, InternalPrefix) {
 		h.internal.ServeHTTP(rw, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, OIDCPrefix+"/") {
+		h.oidc.ServeHTTP(rw, r)
 		return
 	}
 	start := time.Now()

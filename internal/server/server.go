@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,7 +46,10 @@ type Config struct {
 	// Reconciler drives clusters to their recorded intent; nil runs none
 	// (clusters then stay as the API recorded them).
 	Reconciler Reconciler
-	Log        *slog.Logger
+	// ServiceAccountKey gives a cluster's service-account public key, which
+	// kplane publishes at the cluster's OIDC issuer.
+	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
+	Log               *slog.Logger
 }
 
 // Reconciler is what drives clusters; it runs until ctx ends.
@@ -118,11 +122,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
-		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + "/oidc", Log: log,
+		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: auth.StaticCredentials{root.AccessKeyID: root}}
 	s.http = &http.Server{
-		Handler:           newHandler(api, verifier, st, log),
+		Handler:           newHandler(api, verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

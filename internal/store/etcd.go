@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -38,6 +40,7 @@ type Store struct {
 	Client    *clientv3.Client
 	Endpoints []string
 	etcd      *embed.Etcd
+	pki       *etcdPKI // the embedded etcd's CA; nil for an external etcd
 	clusters  *clusterCache
 	log       *slog.Logger
 }
@@ -49,8 +52,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Store{log: cfg.Logger, Endpoints: cfg.Endpoints}
+	var tlsConfig *tls.Config
+	if len(s.Endpoints) == 0 || cfg.DataDir != "" && isHTTPS(s.Endpoints) {
+		// The embedded etcd, ours to start or already started by `kplane serve`.
+		p, err := ensureEtcdPKI(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.pki = p
+		if tlsConfig, err = clientTLS(p.root); err != nil {
+			return nil, err
+		}
+	}
 	if len(s.Endpoints) == 0 {
-		e, endpoint, err := startEmbedded(cfg)
+		e, endpoint, err := startEmbedded(cfg, s.pki)
 		if err != nil {
 			return nil, err
 		}
@@ -60,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   s.Endpoints,
 		DialTimeout: 5 * time.Second,
+		TLS:         tlsConfig,
 		Logger:      zap.NewNop(),
 	})
 	if err != nil {
@@ -67,6 +83,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("store: connect %v: %w", s.Endpoints, err)
 	}
 	s.Client = cli
+	if s.etcd != nil {
+		if err := enableAuth(ctx, cli); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: enable etcd auth: %w", err)
+		}
+	}
 	s.clusters = newClusterCache(cli, cfg.Logger)
 	if err := s.clusters.start(ctx); err != nil {
 		s.Close()
@@ -75,7 +97,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func startEmbedded(cfg Config) (*embed.Etcd, string, error) {
+func isHTTPS(endpoints []string) bool {
+	return len(endpoints) > 0 && strings.HasPrefix(endpoints[0], "https://")
+}
+
+func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	dir := filepath.Join(cfg.DataDir, "etcd")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
@@ -88,6 +114,7 @@ func startEmbedded(cfg Config) (*embed.Etcd, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	clientURL.Scheme = "https"
 	peerURL, err := freeURL("127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
@@ -97,6 +124,10 @@ func startEmbedded(cfg Config) (*embed.Etcd, string, error) {
 	ec.Dir = dir
 	ec.ListenClientUrls = []url.URL{*clientURL}
 	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	ec.ClientTLSInfo = transport.TLSInfo{
+		CertFile: p.server.CertFile, KeyFile: p.server.KeyFile,
+		TrustedCAFile: p.server.CAFile, ClientCertAuth: true,
+	}
 	ec.ListenPeerUrls = []url.URL{*peerURL}
 	ec.AdvertisePeerUrls = []url.URL{*peerURL}
 	ec.InitialCluster = ec.Name + "=" + peerURL.String()
