@@ -322,3 +322,61 @@ func TestDescribeClusterVersions(t *testing.T) {
 	}
 	expectError(t, s.raw("POST", "/clusters", `{"name":"old","version":"1.29","roleArn":"`+testRole+`","resourcesVpcConfig":{"subnetIds":["`+strings.Join(s.subnets(), `","`)+`"]}}`), "InvalidParameterException", 400)
 }
+
+// Paging while other clusters come and go: every cluster that exists for the
+// whole listing shows up exactly once, and no page repeats a name.
+func TestListClustersUnderChurn(t *testing.T) {
+	s := startServer(t, func(c *server.Config) { c.ClusterQuota = 1000 })
+	ctx := context.Background()
+	stable := map[string]bool{}
+	for i := range 60 {
+		name := fmt.Sprintf("stable-%03d", i)
+		s.create(name)
+		stable[name] = true
+	}
+	stop := make(chan struct{})
+	churned := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				churned <- n
+				return
+			default:
+			}
+			name := fmt.Sprintf("churn-%03d", n%40)
+			if _, err := s.eks.CreateCluster(ctx, s.createInput(name)); err == nil {
+				s.Store.RemoveCluster(ctx, name)
+			}
+			n++
+		}
+	}()
+	for pass := range 5 {
+		seen := map[string]int{}
+		p := eks.NewListClustersPaginator(s.eks, &eks.ListClustersInput{MaxResults: aws.Int32(7)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range out.Clusters {
+				seen[n]++
+			}
+		}
+		for name := range stable {
+			if seen[name] != 1 {
+				t.Fatalf("pass %d: %s listed %d times", pass, name, seen[name])
+			}
+		}
+		for name, k := range seen {
+			if k != 1 {
+				t.Fatalf("pass %d: %s listed %d times", pass, name, k)
+			}
+		}
+	}
+	close(stop)
+	if n := <-churned; n == 0 {
+		t.Fatal("no churn happened during the listing")
+	}
+}
