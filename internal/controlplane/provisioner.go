@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +42,17 @@ type LocalProvisioner struct {
 	bootstrapped map[string]time.Time
 	// granted are the clusters given etcd credentials in this run.
 	granted map[string]store.TLSFiles
+	// names maps the ids of running clusters to their names, and seen holds
+	// the executor state last reported for each, for watchStates.
+	names   map[string]string
+	seen    map[string]ComponentState
+	changes chan string
 }
+
+// stateWatchInterval is how often the executor's in-memory states are
+// compared, so a process that dies and comes back between two resyncs still
+// shows in the cluster's health.
+const stateWatchInterval = 100 * time.Millisecond
 
 type appliedConfig struct {
 	key     string
@@ -51,6 +62,49 @@ type appliedConfig struct {
 func (p *LocalProvisioner) bind(st *store.Store) {
 	if p.Store == nil {
 		p.Store = st
+	}
+}
+
+// Changes sends the name of a cluster whose control-plane process changed
+// state (died, restarted, became ready); the reconciler looks at it at once.
+func (p *LocalProvisioner) Changes(ctx context.Context) <-chan string {
+	p.mu.Lock()
+	if p.changes == nil {
+		p.changes = make(chan string, 256)
+		go p.watchStates(ctx)
+	}
+	p.mu.Unlock()
+	return p.changes
+}
+
+func (p *LocalProvisioner) watchStates(ctx context.Context) {
+	tick := time.NewTicker(stateWatchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		names := maps.Clone(p.names)
+		p.mu.Unlock()
+		for id, name := range names {
+			st := p.Executor.State(id)
+			p.mu.Lock()
+			last, ok := p.seen[id]
+			if p.seen == nil {
+				p.seen = map[string]ComponentState{}
+			}
+			p.seen[id] = st
+			p.mu.Unlock()
+			if ok && (last.Phase != st.Phase || last.Ready != st.Ready || last.Restarts != st.Restarts || last.PID != st.PID) {
+				select {
+				case p.changes <- name:
+				default:
+				}
+			}
+		}
 	}
 }
 
@@ -110,15 +164,17 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		return Observed{}, err
 	}
 	obs := Observed{Endpoint: cfg.Endpoint(), CAData: base64.StdEncoding.EncodeToString(ca), Port: port}
+	p.mu.Lock()
+	if p.names == nil {
+		p.names = map[string]string{}
+	}
+	p.names[rec.Cluster.ID] = rec.Cluster.Name
+	p.mu.Unlock()
 	st := p.Executor.State(rec.Cluster.ID)
 	current := st.Ready && st.StartedAt.After(changedAt)
 	obs.Ready = current && p.isBootstrapped(ctx, cfg, st)
 	if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
-		msg := fmt.Sprintf("kube-apiserver process is %s after %d restarts", strings.ToLower(string(st.Phase)), st.Restarts)
-		if st.LastExitReason != "" {
-			msg += "; last exit: " + firstLine(st.LastExitReason)
-		}
-		obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "ClusterUnreachable", Message: msg})
+		obs.Issues = append(obs.Issues, restartIssue(st))
 	}
 	return obs, nil
 }
@@ -239,6 +295,8 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	delete(p.applied, id)
 	delete(p.bootstrapped, id)
 	delete(p.granted, id)
+	delete(p.names, id)
+	delete(p.seen, id)
 	for port, owner := range p.ports {
 		if owner == id {
 			delete(p.ports, port)
@@ -251,6 +309,19 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 // Shutdown stops every control plane this kplane runs (a clean stop of kplane).
 func (p *LocalProvisioner) Shutdown(ctx context.Context) error {
 	return p.Executor.StopAll(ctx)
+}
+
+// restartIssue is the health issue of a control plane being restarted.
+func restartIssue(st ComponentState) shapes.ClusterIssue {
+	restart := st.Restarts
+	if st.Phase == PhaseBackOff {
+		restart++ // the count moves when the next process starts
+	}
+	msg := fmt.Sprintf("control plane process exited; kplane is restarting it (restart %d)", restart)
+	if st.LastExitReason != "" {
+		msg += "; last exit: " + firstLine(st.LastExitReason)
+	}
+	return shapes.ClusterIssue{Code: "ClusterUnreachable", Message: msg}
 }
 
 func firstLine(s string) string {

@@ -64,6 +64,12 @@ func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info)
 		b.bind(st)
 	}
 	changes := st.WatchClusters()
+	var processChanges <-chan string
+	if w, ok := r.Provisioner.(interface {
+		Changes(context.Context) <-chan string
+	}); ok {
+		processChanges = w.Changes(ctx)
+	}
 	for _, rec := range st.Clusters() {
 		r.q.add(rec.Cluster.Name)
 	}
@@ -79,6 +85,8 @@ func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info)
 		case <-ctx.Done():
 			return nil
 		case name := <-changes:
+			r.q.add(name)
+		case name := <-processChanges:
 			r.q.add(name)
 		case <-tick.C:
 			for _, rec := range st.Clusters() {

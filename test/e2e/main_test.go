@@ -1,0 +1,68 @@
+// Package e2e drives a real kplane: the built binary, `kplane serve` as a
+// separate process, the aws CLI and kubectl against it, and real control
+// planes (kube-apiserver, controller-manager, scheduler) behind every cluster.
+//
+//	go test -count=1 -v ./test/e2e/
+//
+// Needs go, the aws CLI and kubectl on PATH. KPLANE_E2E_BIN=/path/to/kplane
+// skips the build and tests that binary instead.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	// kplaneBin is the kplane binary under test.
+	kplaneBin string
+	// goEnv keeps Go's caches where they were when tools run with another HOME.
+	goEnv []string
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	for _, tool := range []string{"go", "aws", "kubectl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s is not on PATH: %v\n", tool, err)
+			return 1
+		}
+	}
+	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go env: %v\n", err)
+		return 1
+	}
+	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, name := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
+		if i < len(vals) && vals[i] != "" {
+			goEnv = append(goEnv, name+"="+vals[i])
+		}
+	}
+
+	kplaneBin = os.Getenv("KPLANE_E2E_BIN")
+	if kplaneBin == "" {
+		dir, err := os.MkdirTemp("", "kplane-e2e-bin-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		kplaneBin = filepath.Join(dir, "kplane")
+		start := time.Now()
+		build := exec.Command("go", "build", "-o", kplaneBin, "github.com/kplane/kplane/cmd/kplane")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: building kplane: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "e2e: built kplane in %v\n", time.Since(start).Round(time.Millisecond))
+	}
+	return m.Run()
+}
