@@ -40,6 +40,8 @@ type LocalProvisioner struct {
 	applied map[string]appliedConfig
 	// bootstrapped remembers the process start that was seen bootstrapped.
 	bootstrapped map[string]time.Time
+	// bound remembers the process start whose cluster-wide access bindings exist.
+	bound map[string]time.Time
 	// granted are the clusters given etcd credentials in this run.
 	granted map[string]store.TLSFiles
 	// names maps the ids of running clusters to their names, and seen holds
@@ -155,6 +157,11 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	// The cluster's etcd user reaches only its own prefix, and kube-apiserver's
 	// compactor writes a key outside it; etcd compacts itself instead.
 	cfg.ExtraAPIServerArgs = []string{"--etcd-compaction-interval=0"}
+	webhook, err := webhookArgs(cfg, info.URL)
+	if err != nil {
+		return Observed{}, err
+	}
+	cfg.ExtraAPIServerArgs = append(cfg.ExtraAPIServerArgs, webhook...)
 	changedAt := p.noteConfig(cfg)
 	if err := p.Executor.Ensure(ctx, cfg); err != nil {
 		return Observed{Port: port, Issues: []shapes.ClusterIssue{{Code: "ClusterUnreachable", Message: "control plane process: " + err.Error()}}}, nil
@@ -173,6 +180,11 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	st := p.Executor.State(rec.Cluster.ID)
 	current := st.Ready && st.StartedAt.After(changedAt)
 	obs.Ready = current && p.isBootstrapped(ctx, cfg, st)
+	if obs.Ready {
+		if err := p.accessBindings(ctx, cfg, rec, st.StartedAt); err != nil {
+			obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "Other", Message: "access policy bindings: " + err.Error()})
+		}
+	}
 	if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
 		obs.Issues = append(obs.Issues, restartIssue(st))
 	}
@@ -217,6 +229,35 @@ func (p *LocalProvisioner) noteConfig(cfg ClusterConfig) time.Time {
 	}
 	p.applied[cfg.ID] = a
 	return a.changed
+}
+
+// accessBindings keeps the RBAC bindings of access policies in the cluster.
+func (p *LocalProvisioner) accessBindings(ctx context.Context, cfg ClusterConfig, rec *store.ClusterRecord, started time.Time) error {
+	p.mu.Lock()
+	clusterWide := !p.bound[cfg.ID].Equal(started)
+	p.mu.Unlock()
+	var entries []*store.AccessEntryRecord
+	if ac := rec.Cluster.AccessConfig; ac != nil && ac.AuthenticationMode != "" && ac.AuthenticationMode != "CONFIG_MAP" {
+		var err error
+		if entries, err = p.Store.ListAccessEntries(ctx, rec.Cluster.Name); err != nil {
+			return err
+		}
+	}
+	if !clusterWide && !hasNamespaced(entries) {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := ensureAccessBindings(cctx, cfg, entries, clusterWide); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.bound == nil {
+		p.bound = map[string]time.Time{}
+	}
+	p.bound[cfg.ID] = started
+	p.mu.Unlock()
+	return nil
 }
 
 // isBootstrapped checks, once per process start, that the apiserver and
@@ -295,6 +336,7 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	delete(p.applied, id)
 	delete(p.bootstrapped, id)
 	delete(p.granted, id)
+	delete(p.bound, id)
 	delete(p.names, id)
 	delete(p.seen, id)
 	for port, owner := range p.ports {

@@ -4,6 +4,7 @@
 package eks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -27,6 +28,8 @@ type Config struct {
 	UnsupportedZones []string
 	// IssuerBase is the URL under which cluster OIDC issuers are served.
 	IssuerBase string
+	// RoleExists checks CreateCluster's roleArn; nil accepts any well-formed ARN.
+	RoleExists func(ctx context.Context, arn string) (bool, error)
 	Log        *slog.Logger
 	Now        func() time.Time
 }

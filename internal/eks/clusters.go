@@ -34,6 +34,15 @@ func (a *API) createCluster(c *call) (any, *Error) {
 	if err := validateCreateCluster(&req, network, a.limits); err != nil {
 		return nil, err
 	}
+	if a.cfg.RoleExists != nil {
+		ok, err := a.cfg.RoleExists(c.r.Context(), req.RoleArn)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if !ok {
+			return nil, InvalidParam(req.Name, "Role with arn: %s, does not exist. Create it with aws iam create-role first.", req.RoleArn)
+		}
+	}
 	rec := a.newClusterRecord(&req, network, c.caller)
 	out, replayed, err := a.cfg.Store.CreateCluster(c.r.Context(), rec, req.ClientRequestToken, a.cfg.ClusterQuota)
 	switch {
@@ -51,6 +60,8 @@ func (a *API) createCluster(c *call) (any, *Error) {
 	}
 	if replayed {
 		a.cfg.Log.Debug("CreateCluster replayed", "cluster", out.Cluster.Name, "token", req.ClientRequestToken)
+	} else if err := a.bootstrapCreator(c.r.Context(), out, authMode(&out.Cluster)); err != nil {
+		return nil, internal(err)
 	}
 	return map[string]any{"cluster": out.Cluster}, nil
 }

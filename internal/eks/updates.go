@@ -34,7 +34,14 @@ func (a *API) updateClusterConfig(c *call) (any, *Error) {
 		return nil, err.With("clusterName", name)
 	}
 	change, _ := json.Marshal(&req)
-	return a.startUpdate(c, name, req.ClientRequestToken, typ, params, change)
+	out, err := a.startUpdate(c, name, req.ClientRequestToken, typ, params, change)
+	if err == nil && typ == "AccessConfigUpdate" {
+		// The creator's admin rights move from implicit to an access entry.
+		if berr := a.bootstrapCreator(c.r.Context(), rec, req.AccessConfig.AuthenticationMode); berr != nil {
+			return nil, internal(berr)
+		}
+	}
+	return out, err
 }
 
 func (a *API) updateClusterVersion(c *call) (any, *Error) {

@@ -185,6 +185,7 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 		}
 		ops := []clientv3.Op{clientv3.OpDelete(key),
 			clientv3.OpDelete(updatesOf(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(accessEntriesOf(name), clientv3.WithPrefix()),
 			clientv3.OpPut(clusterCounter, strconv.Itoa(max(count-1, 0)))}
 		if rec := s.clusters.get(name); rec != nil {
 			if sg := clusterSecurityGroup(rec); sg != nil {
