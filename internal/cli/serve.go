@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
@@ -46,6 +47,9 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			dataDir := absDir(cfg.DataDir)
 			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
+			}
+			cfg.ReadAwsAuth = func(ctx context.Context, rec *store.ClusterRecord) (access.AwsAuth, error) {
+				return controlplane.ReadAwsAuth(ctx, rec, dataDir)
 			}
 			if !noReconcile {
 				if cfg.Reconciler, err = newReconciler(log); err != nil {

@@ -41,7 +41,7 @@ type handler struct {
 	oidc     http.Handler
 }
 
-func newHandler(api *eks.API, v *auth.Verifier, st *store.Store, oidc http.Handler, log *slog.Logger) http.Handler {
+func newHandler(api *eks.API, v *auth.Verifier, st *store.Store, oidc http.Handler, log *slog.Logger) *handler {
 	h := &handler{api: api, verifier: v, store: st, oidc: oidc, log: log, metrics: prometheus.NewRegistry()}
 	h.sts = auth.NewSTSHandler(v, requestID)
 	h.requests = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -16,7 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/authn"
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -46,6 +48,8 @@ type Config struct {
 	// Reconciler drives clusters to their recorded intent; nil runs none
 	// (clusters then stay as the API recorded them).
 	Reconciler Reconciler
+	// ReadAwsAuth reads a running cluster's aws-auth ConfigMap (CONFIG_MAP modes).
+	ReadAwsAuth func(context.Context, *store.ClusterRecord) (access.AwsAuth, error)
 	// ServiceAccountKey gives a cluster's service-account public key, which
 	// kplane publishes at the cluster's OIDC issuer.
 	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
@@ -125,8 +129,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: auth.StaticCredentials{root.AccessKeyID: root}}
+	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
+	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, log)
+	h := newHandler(api, verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
+	h.internal.Handle(InternalPrefix+"authn/", http.StripPrefix(InternalPrefix+"authn", webhook))
 	s.http = &http.Server{
-		Handler:           newHandler(api, verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -150,6 +158,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		"dataDir", cfg.DataDir, "credentials", filepath.Join(cfg.DataDir, "credentials"), "etcd", st.Endpoints)
 	close(s.ready)
 	return s, nil
+}
+
+// selfHosts are the host:port forms users put in AWS_ENDPOINT_URL_STS for
+// this listener, which get-token writes into their tokens.
+func selfHosts(addr *net.TCPAddr) []string {
+	port := fmt.Sprint(addr.Port)
+	hosts := []string{net.JoinHostPort(addr.IP.String(), port), "localhost:" + port}
+	if addr.IP.IsUnspecified() {
+		hosts = append(hosts, "127.0.0.1:"+port)
+	}
+	return hosts
+}
+
+// clusterNameByID finds a cluster's name for the token webhook.
+func clusterNameByID(st *store.Store) func(string) (string, bool) {
+	return func(id string) (string, bool) {
+		for _, rec := range st.Clusters() {
+			if rec.Cluster.ID == id {
+				return rec.Cluster.Name, true
+			}
+		}
+		return "", false
+	}
 }
 
 func (c *Config) defaults() error {
