@@ -31,7 +31,7 @@ type ctxKey struct{}
 type handler struct {
 	api      *eks.API
 	verifier *auth.Verifier
-	sts      http.Handler
+	query    http.Handler // IAM and STS, in the AWS query protocol
 	store    *store.Store
 	log      *slog.Logger
 	metrics  *prometheus.Registry
@@ -41,9 +41,8 @@ type handler struct {
 	oidc     http.Handler
 }
 
-func newHandler(api *eks.API, v *auth.Verifier, st *store.Store, oidc http.Handler, log *slog.Logger) *handler {
-	h := &handler{api: api, verifier: v, store: st, oidc: oidc, log: log, metrics: prometheus.NewRegistry()}
-	h.sts = auth.NewSTSHandler(v, requestID)
+func newHandler(api *eks.API, query http.Handler, v *auth.Verifier, st *store.Store, oidc http.Handler, log *slog.Logger) *handler {
+	h := &handler{api: api, query: query, verifier: v, store: st, oidc: oidc, log: log, metrics: prometheus.NewRegistry()}
 	h.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kplane_api_requests_total", Help: "EKS and STS API requests by operation and status code.",
 	}, []string{"operation", "code"})
@@ -100,7 +99,7 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := &statusWriter{ResponseWriter: rw}
 	w.Header().Set("x-amzn-RequestId", id)
 	w.Header().Set("Date", start.UTC().Format(http.TimeFormat))
-	op := "STS"
+	op := "IAM/STS"
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic serving request", "requestId", id, "operation", op, "panic", fmt.Sprint(p))
@@ -119,7 +118,7 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			"method", r.Method, "path", r.URL.Path, "status", w.code, "ms", float64(time.Since(start).Microseconds())/1000)
 	}()
 	if auth.IsQueryRequest(r) {
-		h.sts.ServeHTTP(w, r)
+		h.query.ServeHTTP(w, r)
 		return
 	}
 	op = eks.Operation(r)

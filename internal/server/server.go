@@ -20,6 +20,7 @@ import (
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/authn"
 	"github.com/kplane/kplane/internal/eks"
+	"github.com/kplane/kplane/internal/iam"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -114,6 +115,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	principals, err := iam.New(st, cfg.DataDir, cfg.AccountID, cfg.Region, root)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	roleArn, err := principals.EnsureDefaultRole(ctx)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("iam: %w", err)
+	}
+	log.Info("iam: default cluster role", "roleArn", roleArn)
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
@@ -127,11 +139,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
 		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
+		RoleExists: principals.RoleExists,
 	})
-	verifier := &auth.Verifier{Region: cfg.Region, Credentials: auth.StaticCredentials{root.AccessKeyID: root}}
+	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
 	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, log)
-	h := newHandler(api, verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
+	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
 	h.internal.Handle(InternalPrefix+"authn/", http.StripPrefix(InternalPrefix+"authn", webhook))
 	s.http = &http.Server{
 		Handler:           h,

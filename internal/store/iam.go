@@ -1,0 +1,542 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// IAM's records. Only metadata lives here: secret access keys and session
+// tokens are derived from a key file in the data directory (see package iam)
+// and never reach etcd.
+//
+//	/kplane/iam/users/NAME         IAMUser (NAME lower-cased: IAM names ignore case)
+//	/kplane/iam/roles/NAME         IAMRole
+//	/kplane/iam/access-keys/AKID   IAMAccessKey
+//	/kplane/iam/sessions/ASID      IAMSession, on a lease that ends it
+const (
+	iamPrefix         = prefix + "iam/"
+	iamUsersPrefix    = iamPrefix + "users/"
+	iamRolesPrefix    = iamPrefix + "roles/"
+	iamKeysPrefix     = iamPrefix + "access-keys/"
+	iamSessionsPrefix = iamPrefix + "sessions/"
+)
+
+func iamUserKey(name string) string    { return iamUsersPrefix + strings.ToLower(name) }
+func iamRoleKey(name string) string    { return iamRolesPrefix + strings.ToLower(name) }
+func iamAccessKeyKey(id string) string { return iamKeysPrefix + id }
+func iamSessionKey(id string) string   { return iamSessionsPrefix + id }
+
+// ErrInUse means an entity still has dependents, such as a user with access keys.
+var ErrInUse = errors.New("store: entity in use")
+
+// IAMTag is one tag of a user or role.
+type IAMTag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// IAMUser is an IAM user.
+type IAMUser struct {
+	UserName   string    `json:"userName"`
+	UserID     string    `json:"userId"`
+	Path       string    `json:"path"`
+	Arn        string    `json:"arn"`
+	CreateDate time.Time `json:"createDate"`
+	Tags       []IAMTag  `json:"tags,omitempty"`
+	// AccessKeys are the ids of the user's access keys, kept here so the
+	// per-user limit and "no keys left" are checked in one transaction.
+	AccessKeys []string `json:"accessKeys,omitempty"`
+}
+
+// IAMRole is an IAM role.
+type IAMRole struct {
+	RoleName                 string    `json:"roleName"`
+	RoleID                   string    `json:"roleId"`
+	Path                     string    `json:"path"`
+	Arn                      string    `json:"arn"`
+	CreateDate               time.Time `json:"createDate"`
+	AssumeRolePolicyDocument string    `json:"assumeRolePolicyDocument"` // as the client sent it
+	Description              string    `json:"description,omitempty"`
+	MaxSessionDuration       int       `json:"maxSessionDuration"` // seconds
+	Tags                     []IAMTag  `json:"tags,omitempty"`
+}
+
+// IAMAccessKey is an IAM user's access key, without its secret. The user's
+// id and ARN are copied in so a request is authenticated from this record
+// alone (a user's path and name never change).
+type IAMAccessKey struct {
+	AccessKeyID string    `json:"accessKeyId"`
+	UserName    string    `json:"userName"`
+	UserID      string    `json:"userId"`
+	UserArn     string    `json:"userArn"`
+	Status      string    `json:"status"` // Active or Inactive
+	CreateDate  time.Time `json:"createDate"`
+}
+
+// IAMSession is a set of temporary credentials made by STS AssumeRole,
+// without its secret or token.
+type IAMSession struct {
+	AccessKeyID string    `json:"accessKeyId"`
+	RoleArn     string    `json:"roleArn"`
+	RoleID      string    `json:"roleId"`
+	RoleName    string    `json:"roleName"`
+	SessionName string    `json:"sessionName"`
+	SourceArn   string    `json:"sourceArn"` // the principal that assumed the role
+	Expiration  time.Time `json:"expiration"`
+}
+
+// CreateIAMUser stores a new user; ErrExists if the name (in any case) is taken.
+func (s *Store) CreateIAMUser(ctx context.Context, u *IAMUser) error {
+	return s.createIfAbsent(ctx, iamUserKey(u.UserName), u)
+}
+
+// GetIAMUser returns the named user (names ignore case), or ErrNotFound.
+func (s *Store) GetIAMUser(ctx context.Context, name string) (*IAMUser, error) {
+	u, _, err := s.getIAMUser(ctx, name, 0)
+	return u, err
+}
+
+func (s *Store) getIAMUser(ctx context.Context, name string, rev int64) (*IAMUser, int64, error) {
+	var opts []clientv3.OpOption
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := s.Client.Get(ctx, iamUserKey(name), opts...)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, ErrNotFound
+	}
+	var u IAMUser
+	if err := json.Unmarshal(resp.Kvs[0].Value, &u); err != nil {
+		return nil, 0, fmt.Errorf("store: user %q: %w", name, err)
+	}
+	return &u, resp.Kvs[0].ModRevision, nil
+}
+
+// ListIAMUsers returns every user, ordered by lower-cased name.
+func (s *Store) ListIAMUsers(ctx context.Context) ([]*IAMUser, error) {
+	return listJSON[IAMUser](ctx, s, iamUsersPrefix)
+}
+
+// DeleteIAMUser deletes the named user: ErrNotFound if there is none, ErrInUse
+// while it still has access keys.
+func (s *Store) DeleteIAMUser(ctx context.Context, name string) error {
+	key := iamUserKey(name)
+	for attempt := 0; attempt < 100; attempt++ {
+		u, rev, err := s.getIAMUser(ctx, name, 0)
+		if err != nil {
+			return err
+		}
+		if len(u.AccessKeys) > 0 {
+			return ErrInUse
+		}
+		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			Then(clientv3.OpDelete(key)).Commit()
+		if err != nil {
+			return err
+		}
+		if txn.Succeeded {
+			return nil
+		}
+	}
+	return ErrConflict
+}
+
+// CreateIAMAccessKey stores k for its user, in one transaction with the
+// user's list of keys: ErrNotFound if the user does not exist, ErrQuota if it
+// already has limit keys. It returns the revision of the write.
+func (s *Store) CreateIAMAccessKey(ctx context.Context, k *IAMAccessKey, limit int) (int64, error) {
+	userKey := iamUserKey(k.UserName)
+	for attempt := 0; attempt < 100; attempt++ {
+		u, rev, err := s.getIAMUser(ctx, k.UserName, 0)
+		if err != nil {
+			return 0, err
+		}
+		if len(u.AccessKeys) >= limit {
+			return 0, ErrQuota
+		}
+		u.AccessKeys = append(u.AccessKeys, k.AccessKeyID)
+		txn, err := s.Client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(userKey), "=", rev),
+				clientv3.Compare(clientv3.CreateRevision(iamAccessKeyKey(k.AccessKeyID)), "=", 0)).
+			Then(putJSON(userKey, u), putJSON(iamAccessKeyKey(k.AccessKeyID), k)).
+			Else(clientv3.OpGet(iamAccessKeyKey(k.AccessKeyID), clientv3.WithCountOnly())).Commit()
+		if err != nil {
+			return 0, err
+		}
+		if txn.Succeeded {
+			return txn.Header.Revision, nil
+		}
+		if txn.Responses[0].GetResponseRange().Count > 0 {
+			return 0, ErrExists // the id is taken (the caller makes a new one)
+		}
+	}
+	return 0, ErrConflict
+}
+
+// DeleteIAMAccessKey deletes the user's access key id; ErrNotFound if the
+// user does not exist or has no such key. It returns the revision of the write.
+func (s *Store) DeleteIAMAccessKey(ctx context.Context, userName, id string) (int64, error) {
+	userKey := iamUserKey(userName)
+	for attempt := 0; attempt < 100; attempt++ {
+		u, rev, err := s.getIAMUser(ctx, userName, 0)
+		if err != nil {
+			return 0, err
+		}
+		i := slices.Index(u.AccessKeys, id)
+		if i < 0 {
+			return 0, ErrNotFound
+		}
+		u.AccessKeys = slices.Delete(u.AccessKeys, i, i+1)
+		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(userKey), "=", rev)).
+			Then(putJSON(userKey, u), clientv3.OpDelete(iamAccessKeyKey(id))).Commit()
+		if err != nil {
+			return 0, err
+		}
+		if txn.Succeeded {
+			return txn.Header.Revision, nil
+		}
+	}
+	return 0, ErrConflict
+}
+
+// ListIAMAccessKeys returns the user's access keys, oldest first, or
+// ErrNotFound if there is no such user.
+func (s *Store) ListIAMAccessKeys(ctx context.Context, userName string) ([]*IAMAccessKey, error) {
+	u, _, err := s.getIAMUser(ctx, userName, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(u.AccessKeys) == 0 {
+		return nil, nil
+	}
+	ops := make([]clientv3.Op, len(u.AccessKeys))
+	for i, id := range u.AccessKeys {
+		ops[i] = clientv3.OpGet(iamAccessKeyKey(id))
+	}
+	txn, err := s.Client.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*IAMAccessKey, 0, len(ops))
+	for _, r := range txn.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			var k IAMAccessKey
+			if json.Unmarshal(kv.Value, &k) == nil {
+				out = append(out, &k)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *IAMAccessKey) int { return a.CreateDate.Compare(b.CreateDate) })
+	return out, nil
+}
+
+// CreateIAMRole stores a new role; ErrExists if the name (in any case) is taken.
+func (s *Store) CreateIAMRole(ctx context.Context, r *IAMRole) error {
+	return s.createIfAbsent(ctx, iamRoleKey(r.RoleName), r)
+}
+
+// CreateIAMRoleOnce creates r unless marker (a key under /kplane/meta/) says
+// it was created before, and returns the role now stored under r's name, or
+// nil with created=false when it was created once and deleted since.
+func (s *Store) CreateIAMRoleOnce(ctx context.Context, r *IAMRole, marker string) (got *IAMRole, created bool, err error) {
+	markerKey := metaPrefix + marker
+	key := iamRoleKey(r.RoleName)
+	txn, err := s.Client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(markerKey), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(putJSON(key, r), clientv3.OpPut(markerKey, r.Arn)).Commit()
+	if err != nil {
+		return nil, false, err
+	}
+	if txn.Succeeded {
+		return r, true, nil
+	}
+	// Made before (or a role of that name exists already): remember that it
+	// was offered, and return what is there.
+	if _, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(markerKey), "=", 0)).
+		Then(clientv3.OpPut(markerKey, r.Arn)).Commit(); err != nil {
+		return nil, false, err
+	}
+	got, err = s.GetIAMRole(ctx, r.RoleName)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	return got, false, err
+}
+
+// GetIAMRole returns the named role (names ignore case), or ErrNotFound.
+func (s *Store) GetIAMRole(ctx context.Context, name string) (*IAMRole, error) {
+	resp, err := s.Client.Get(ctx, iamRoleKey(name))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, ErrNotFound
+	}
+	var r IAMRole
+	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
+		return nil, fmt.Errorf("store: role %q: %w", name, err)
+	}
+	return &r, nil
+}
+
+// ListIAMRoles returns every role, ordered by lower-cased name.
+func (s *Store) ListIAMRoles(ctx context.Context) ([]*IAMRole, error) {
+	return listJSON[IAMRole](ctx, s, iamRolesPrefix)
+}
+
+// DeleteIAMRole deletes the named role, or returns ErrNotFound. Sessions of the
+// role live on until they expire, as on AWS.
+func (s *Store) DeleteIAMRole(ctx context.Context, name string) error {
+	resp, err := s.Client.Delete(ctx, iamRoleKey(name))
+	if err != nil {
+		return err
+	}
+	if resp.Deleted == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// PutIAMSession stores sess on a lease of ttl (rounded up to a second), after
+// which etcd deletes it. It returns the revision of the write.
+func (s *Store) PutIAMSession(ctx context.Context, sess *IAMSession, ttl time.Duration) (int64, error) {
+	secs := int64((ttl + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	lease, err := s.Client.Grant(ctx, secs)
+	if err != nil {
+		return 0, err
+	}
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return 0, err
+	}
+	key := iamSessionKey(sess.AccessKeyID)
+	txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease.ID))).Commit()
+	if err != nil {
+		return 0, err
+	}
+	if !txn.Succeeded {
+		s.Client.Revoke(ctx, lease.ID)
+		return 0, ErrExists
+	}
+	return txn.Header.Revision, nil
+}
+
+// createIfAbsent writes v at key unless the key exists (ErrExists).
+func (s *Store) createIfAbsent(ctx context.Context, key string, v any) error {
+	txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(putJSON(key, v)).Commit()
+	if err != nil {
+		return err
+	}
+	if !txn.Succeeded {
+		return ErrExists
+	}
+	return nil
+}
+
+func listJSON[T any](ctx context.Context, s *Store, prefix string) ([]*T, error) {
+	resp, err := s.Client.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var v T
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", kv.Key, err)
+		}
+		out = append(out, &v)
+	}
+	return out, nil
+}
+
+// IAMIndex is a watch-fed, in-memory view of every access key and session, for
+// authenticating requests without a round trip to etcd. A deleted key or an
+// ended session leaves it as soon as etcd's watch reports the change
+// (milliseconds). It stops when Close is called or the store's client closes.
+type IAMIndex struct {
+	cli    *clientv3.Client
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.RWMutex
+	moved    chan struct{} // closed and replaced whenever rev moves
+	rev      int64
+	keys     map[string]*IAMAccessKey
+	sessions map[string]*IAMSession
+}
+
+// OpenIAMIndex reads every access key and session and keeps following them.
+func (s *Store) OpenIAMIndex(ctx context.Context) (*IAMIndex, error) {
+	x := &IAMIndex{cli: s.Client, log: s.log, done: make(chan struct{}), moved: make(chan struct{}),
+		keys: map[string]*IAMAccessKey{}, sessions: map[string]*IAMSession{}}
+	rev, err := x.relist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(s.Client.Ctx())
+	x.cancel = cancel
+	go x.run(wctx, rev)
+	return x, nil
+}
+
+// Close stops following etcd.
+func (x *IAMIndex) Close() {
+	x.cancel()
+	<-x.done
+}
+
+// AccessKey returns the access key id, or nil. The record is shared: do not modify it.
+func (x *IAMIndex) AccessKey(id string) *IAMAccessKey {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.keys[id]
+}
+
+// Session returns the session whose access key id is id, or nil. The record
+// is shared: do not modify it.
+func (x *IAMIndex) Session(id string) *IAMSession {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.sessions[id]
+}
+
+// Len is the number of access keys and sessions known.
+func (x *IAMIndex) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.keys) + len(x.sessions)
+}
+
+// WaitFor blocks until the index has seen revision rev (a write's revision,
+// under /kplane/iam/), for at most 10 seconds.
+func (x *IAMIndex) WaitFor(ctx context.Context, rev int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		x.mu.RLock()
+		seen, moved := x.rev, x.moved
+		x.mu.RUnlock()
+		if seen >= rev {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-x.done:
+			return errors.New("store: iam index stopped")
+		}
+	}
+}
+
+func (x *IAMIndex) relist(ctx context.Context) (int64, error) {
+	txn, err := x.cli.Txn(ctx).Then(
+		clientv3.OpGet(iamKeysPrefix, clientv3.WithPrefix()),
+		clientv3.OpGet(iamSessionsPrefix, clientv3.WithPrefix())).Commit()
+	if err != nil {
+		return 0, err
+	}
+	keys := map[string]*IAMAccessKey{}
+	for _, kv := range txn.Responses[0].GetResponseRange().Kvs {
+		var k IAMAccessKey
+		if json.Unmarshal(kv.Value, &k) == nil {
+			keys[k.AccessKeyID] = &k
+		}
+	}
+	sessions := map[string]*IAMSession{}
+	for _, kv := range txn.Responses[1].GetResponseRange().Kvs {
+		var s IAMSession
+		if json.Unmarshal(kv.Value, &s) == nil {
+			sessions[s.AccessKeyID] = &s
+		}
+	}
+	x.mu.Lock()
+	x.keys, x.sessions = keys, sessions
+	x.setRevLocked(txn.Header.Revision)
+	x.mu.Unlock()
+	return txn.Header.Revision, nil
+}
+
+func (x *IAMIndex) run(ctx context.Context, rev int64) {
+	defer close(x.done)
+	for ctx.Err() == nil {
+		wch := x.cli.Watch(clientv3.WithRequireLeader(ctx), iamPrefix,
+			clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+		for resp := range wch {
+			if resp.Err() != nil {
+				break
+			}
+			x.apply(resp)
+			rev = max(rev, resp.Header.Revision)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// The watch broke (compaction, leader loss): read everything again.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if r, err := x.relist(ctx); err == nil {
+			rev = r
+		} else if ctx.Err() == nil {
+			x.log.Warn("iam index relist failed", "err", err)
+		}
+	}
+}
+
+func (x *IAMIndex) apply(resp clientv3.WatchResponse) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, ev := range resp.Events {
+		key := string(ev.Kv.Key)
+		del := ev.Type == clientv3.EventTypeDelete
+		switch {
+		case strings.HasPrefix(key, iamKeysPrefix):
+			id := strings.TrimPrefix(key, iamKeysPrefix)
+			var k IAMAccessKey
+			if del || json.Unmarshal(ev.Kv.Value, &k) != nil {
+				delete(x.keys, id)
+			} else {
+				x.keys[id] = &k
+			}
+		case strings.HasPrefix(key, iamSessionsPrefix):
+			id := strings.TrimPrefix(key, iamSessionsPrefix)
+			var s IAMSession
+			if del || json.Unmarshal(ev.Kv.Value, &s) != nil {
+				delete(x.sessions, id)
+			} else {
+				x.sessions[id] = &s
+			}
+		}
+	}
+	x.setRevLocked(resp.Header.Revision)
+}
+
+func (x *IAMIndex) setRevLocked(rev int64) {
+	if rev > x.rev {
+		x.rev = rev
+	}
+	close(x.moved)
+	x.moved = make(chan struct{})
+}
