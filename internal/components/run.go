@@ -21,8 +21,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -75,12 +75,16 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 	if !runOnce.CompareAndSwap(false, true) {
 		return errors.New("components.Run: only one control plane per process")
 	}
+	// GOGC / GOMEMLIMIT set in the environment win over the spec.
+	if os.Getenv("GOGC") != "" {
+		spec.GOGC, spec.StartupGOGC = 0, 0
+	}
 	if spec.StartupGOGC > 0 {
 		debug.SetGCPercent(spec.StartupGOGC)
 	} else if spec.GOGC > 0 {
 		debug.SetGCPercent(spec.GOGC)
 	}
-	if spec.MemoryLimitBytes > 0 {
+	if spec.MemoryLimitBytes > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(spec.MemoryLimitBytes)
 	}
 
@@ -95,12 +99,12 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 		if path == "" {
 			return io.Discard, nil
 		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := openLogFile(path)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, f)
-		return &lockedWriter{w: f}, nil
+		return f, nil
 	}
 
 	// 1. Parse every component's flags before anything runs, so feature
@@ -141,84 +145,127 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Each component runs with its own context so that a stop can be
+	// ordered (see stopAll); a failing component ends the process at once.
 	exits := make(chan exit, 3)
-	var wg sync.WaitGroup
-	start := func(name string, ctx context.Context, run func(context.Context) error) {
-		wg.Go(func() { exits <- exit{name, run(ctx)} })
+	var comps []*component
+	startComp := func(name string, logger io.Writer, verbosity int, run func(context.Context) error) *component {
+		c := &component{name: name, done: make(chan struct{})}
+		cctx := context.Background()
+		if logger != nil {
+			cctx = withLogger(cctx, logger, verbosity, name)
+		}
+		cctx, c.cancel = context.WithCancel(cctx)
+		go func() {
+			defer close(c.done)
+			err := run(cctx)
+			exits <- exit{name, err}
+		}()
+		comps = append(comps, c)
+		klog.InfoS("kplane: started component", "component", name)
+		return c
+	}
+	failed := func(e exit) error {
+		stopping.Store(true)
+		if e.err == nil {
+			return fmt.Errorf("%s returned unexpectedly", e.name)
+		}
+		return fmt.Errorf("%s: %w", e.name, e.err)
 	}
 
-	// 3. kube-apiserver.
-	start(APIServer, ctx, api.run)
-	klog.InfoS("kplane: started component", "component", APIServer)
+	// 3. kube-apiserver, until /readyz answers 200.
+	startComp(APIServer, nil, 0, api.run)
 	readyCtx, readyCancel := context.WithTimeout(ctx, ReadyTimeout)
 	readyErr := make(chan error, 1)
 	go func() { readyErr <- waitReadyz(readyCtx, spec) }()
-	running := 1
-	var firstExit *exit
 	select {
 	case err := <-readyErr:
 		readyCancel()
 		if err != nil && ctx.Err() == nil {
-			cancel()
-			firstExit = &exit{APIServer, fmt.Errorf("not ready after %s: %w", ReadyTimeout, err)}
+			return failed(exit{APIServer, fmt.Errorf("not ready after %s: %w", ReadyTimeout, err)})
 		}
 	case e := <-exits:
 		readyCancel()
-		running--
-		firstExit = &e
+		return failed(e)
 	}
 
 	// 4. controller-manager and scheduler.
-	if firstExit == nil && ctx.Err() == nil {
+	if ctx.Err() == nil {
 		if cm != nil {
 			w, err := openLog(spec.ControllerManagerLogFile)
 			if err != nil {
-				cancel()
 				return err
 			}
-			start(ControllerManager, withLogger(ctx, w, int(cm.opts.Logs.Verbosity), ControllerManager), cm.run)
-			running++
+			startComp(ControllerManager, w, int(cm.opts.Logs.Verbosity), cm.run)
 		}
 		if sched != nil {
 			w, err := openLog(spec.SchedulerLogFile)
 			if err != nil {
-				cancel()
 				return err
 			}
-			start(Scheduler, withLogger(ctx, w, int(sched.opts.Logs.Verbosity), Scheduler), sched.run)
-			running++
+			startComp(Scheduler, w, int(sched.opts.Logs.Verbosity), sched.run)
 		}
-		klog.InfoS("kplane: control plane up", "components", running)
+		klog.InfoS("kplane: control plane up", "components", len(comps))
 		go settle(ctx, spec)
 	}
 
-	// 5. Wait for the first component to return (or ctx), then stop the rest.
-	if firstExit == nil {
-		select {
-		case e := <-exits:
-			running--
-			firstExit = &e
-		case <-ctx.Done():
+	// 5. Run until a component returns (failure) or ctx is done (stop).
+	select {
+	case e := <-exits:
+		return failed(e)
+	case <-ctx.Done():
+	}
+	stopAll(comps)
+	return nil
+}
+
+// component is one running component.
+type component struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stopping is set once Run stops the components; klog.FlushAndExit calls
+// made by a component while it stops then end only that goroutine.
+var stopping atomicBool
+
+func init() {
+	// kube-controller-manager (without the alpha gate
+	// ControllerManagerReleaseLeaderElectionLockOnExit) calls
+	// klog.FlushAndExit(1) when its leader election ends, even when asked to
+	// stop: in a shared process that would end everything with status 1.
+	klog.OsExit = func(code int) {
+		if stopping.Load() {
+			klog.Flush()
+			runtime.Goexit() // unwinds the calling goroutine only
+		}
+		os.Exit(code)
+	}
+}
+
+// stopAll stops the components in reverse start order, each bounded by
+// ShutdownTimeout: controller-manager, then scheduler, then kube-apiserver
+// (which the others need to release their leader leases). Note that
+// kube-scheduler, after releasing its lease on a requested stop, calls
+// os.Exit(0) itself, which ends the process (with the right status) before
+// kube-apiserver's graceful shutdown.
+func stopAll(comps []*component) {
+	stopping.Store(true)
+	order := []string{ControllerManager, Scheduler, APIServer}
+	for _, name := range order {
+		for _, c := range comps {
+			if c.name != name {
+				continue
+			}
+			c.cancel()
+			select {
+			case <-c.done:
+			case <-time.After(ShutdownTimeout):
+				klog.InfoS("kplane: component did not stop in time", "component", c.name, "timeout", ShutdownTimeout)
+			}
 		}
 	}
-	stoppedByCaller := ctx.Err() != nil && firstExit == nil
-	cancel()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(ShutdownTimeout):
-		klog.InfoS("kplane: components did not stop in time", "timeout", ShutdownTimeout)
-	}
-	if stoppedByCaller {
-		return nil
-	}
-	if firstExit.err == nil {
-		return fmt.Errorf("%s returned unexpectedly", firstExit.name)
-	}
-	return fmt.Errorf("%s: %w", firstExit.name, firstExit.err)
 }
 
 var runOnce atomicBool

@@ -68,8 +68,8 @@ type ClusterConfig struct {
 	// KubernetesVersion is informational (the embedded components have one version).
 	KubernetesVersion string
 
-	// GOGC and MemoryLimitBytes tune the child's Go GC (0 = package defaults,
-	// DefaultGOGC / DefaultMemoryLimitBytes; negative = Go's own default).
+	// GOGC (after startup) and MemoryLimitBytes tune the child's Go GC
+	// (0 = DefaultGOGC / DefaultMemoryLimitBytes; negative = Go's default).
 	GOGC             int
 	MemoryLimitBytes int64
 	// APIServerOnly runs only kube-apiserver (no controller-manager/scheduler):

@@ -121,7 +121,7 @@ func TestBuildProcessSpec(t *testing.T) {
 	cfg.APIServerOnly = true
 	cfg.GOGC = 42
 	spec = BuildProcessSpec(cfg)
-	if len(spec.ControllerManagerArgs) != 0 || len(spec.SchedulerArgs) != 0 || spec.GOGC != 42 || spec.StartupGOGC != 42 {
+	if len(spec.ControllerManagerArgs) != 0 || len(spec.SchedulerArgs) != 0 || spec.GOGC != 42 || spec.StartupGOGC != DefaultStartupGOGC {
 		t.Errorf("apiserver-only spec %+v", spec)
 	}
 }

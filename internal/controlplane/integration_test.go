@@ -346,6 +346,12 @@ func TestClusterIsolation(t *testing.T) {
 		t.Fatalf("A's admin cert on B: HTTP %d, want 401: %s", code, body)
 	}
 
+	// The embedded components report a real version (not v0.0.0-master),
+	// without -ldflags.
+	if code, body := do(clientA, "GET", a.LocalEndpoint()+"/version", ""); code != http.StatusOK || !strings.Contains(body, `"gitVersion": "v1.`) {
+		t.Errorf("/version: HTTP %d: %s", code, body)
+	}
+
 	// A namespace created in A is not visible in B.
 	if code, body := do(clientA, "POST", a.LocalEndpoint()+"/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"only-in-a"}}`); code != http.StatusCreated {
 		t.Fatalf("create namespace in A: HTTP %d: %s", code, body)

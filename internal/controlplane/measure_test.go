@@ -78,6 +78,68 @@ func TestMeasure(t *testing.T) {
 	}
 }
 
+// TestMeasureMany reports the memory of N idle full control planes running
+// at once (KPLANE_MEASURE_N, default 3): the binary's text is shared between
+// the children, so the per-cluster cost is below one child's RSS. Runs only
+// with KPLANE_MEASURE=1.
+func TestMeasureMany(t *testing.T) {
+	if os.Getenv("KPLANE_MEASURE") == "" {
+		t.Skip("set KPLANE_MEASURE=1 to measure")
+	}
+	n := 3
+	if v := os.Getenv("KPLANE_MEASURE_N"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	idle := 60 * time.Second
+	if v := os.Getenv("KPLANE_MEASURE_IDLE"); v != "" {
+		idle, _ = time.ParseDuration(v)
+	}
+	etcdURL := startEtcd(t)
+	e := newTestExecutor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var cfgs []ClusterConfig
+	start := time.Now()
+	for i := range n {
+		cfg := newTestCluster(t, etcdURL, "many-"+strconv.Itoa(i))
+		cfg.LogTypes = nil
+		dumpLogs(t, cfg)
+		if err := e.Ensure(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	for _, cfg := range cfgs {
+		if err := WaitBootstrapped(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("MEASURE %d clusters started together: all bootstrapped after %s", n, time.Since(start).Round(time.Millisecond))
+	time.Sleep(idle)
+	var rss, pss, anon int
+	for _, cfg := range cfgs {
+		pid := e.State(cfg.ID).PID
+		r, _ := vmRSS(pid)
+		rss += r
+		a, _ := strconv.Atoi(strings.TrimSuffix(procStatus(pid, "RssAnon:"), "kB"))
+		anon += a
+		pss += smapsRollup(pid, "Pss:")
+	}
+	t.Logf("MEASURE %d idle clusters (%s): sum RSS %d MiB, sum PSS %d MiB, sum anon %d MiB -> PSS per cluster %d MiB",
+		n, idle, rss/1024, pss/1024, anon/1024, pss/1024/n)
+}
+
+func smapsRollup(pid int, key string) int {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == key {
+			v, _ := strconv.Atoi(f[1])
+			return v
+		}
+	}
+	return 0
+}
+
 func procStatus(pid int, key string) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	for _, l := range strings.Split(string(b), "\n") {

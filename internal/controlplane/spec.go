@@ -35,6 +35,8 @@ type ProcessSpec struct {
 	SchedulerLogFile         string `json:"schedulerLogFile,omitempty"`
 
 	// GOGC (debug.SetGCPercent) once all components are up; 0 = unchanged.
+	// A GOGC (GOMEMLIMIT) environment variable in the child overrides
+	// GOGC and StartupGOGC (MemoryLimitBytes).
 	GOGC int `json:"gogc,omitempty"`
 	// StartupGOGC is used until then (less GC work while starting); 0 = GOGC.
 	StartupGOGC int `json:"startupGOGC,omitempty"`

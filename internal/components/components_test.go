@@ -1,0 +1,86 @@
+package components
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kplane/kplane/internal/controlplane"
+)
+
+// The flags internal/controlplane generates must parse into the components'
+// options (a typo there would otherwise only show when a cluster starts).
+func TestGeneratedFlagsParse(t *testing.T) {
+	cfg := controlplane.ClusterConfig{
+		Name: "demo", ID: "id", Dir: t.TempDir(), SecurePort: 6443,
+		EtcdServers: []string{"http://127.0.0.1:2379"},
+		EtcdCAFile:  "/ca", EtcdCertFile: "/crt", EtcdKeyFile: "/key",
+		LogTypes: []string{controlplane.LogTypeAudit},
+	}
+	api, err := newAPIServer(controlplane.APIServerArgs(cfg))
+	if err != nil {
+		t.Fatalf("kube-apiserver: %v", err)
+	}
+	if got := api.opts.Etcd.StorageConfig.Prefix; got != "/kplane-clusters/id" {
+		t.Errorf("etcd prefix %q", got)
+	}
+	if api.opts.Authentication.Anonymous.Allow {
+		t.Error("anonymous auth on")
+	}
+	cm, err := newControllerManager(controlplane.ControllerManagerArgs(cfg))
+	if err != nil {
+		t.Fatalf("kube-controller-manager: %v", err)
+	}
+	if cm.opts.SAController.ServiceAccountKeyFile != filepath.Join(cfg.Dir, "pki", "sa.key") {
+		t.Error("service-account-private-key-file not parsed")
+	}
+	if _, err := newScheduler(controlplane.SchedulerArgs(cfg)); err != nil {
+		t.Fatalf("kube-scheduler: %v", err)
+	}
+	if _, err := newAPIServer([]string{"--no-such-flag=1"}); err == nil {
+		t.Error("unknown flag accepted")
+	}
+	if _, err := newScheduler([]string{"positional"}); err == nil {
+		t.Error("positional argument accepted")
+	}
+}
+
+func TestVersionFromBuildInfo(t *testing.T) {
+	if kubernetesModuleVersion() == "" {
+		t.Skip("test binaries carry no dependency build info") // the kplane binary does
+	}
+	v := KubernetesVersion()
+	if !strings.HasPrefix(v, "v1.") {
+		t.Errorf("KubernetesVersion() = %q, want the k8s.io/kubernetes module version", v)
+	}
+}
+
+func TestLogFileRotates(t *testing.T) {
+	old := MaxLogFileBytes
+	MaxLogFileBytes = 100
+	defer func() { MaxLogFileBytes = old }()
+	path := filepath.Join(t.TempDir(), "x.log")
+	l, err := openLogFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("a", 39) + "\n")
+	for range 5 {
+		if _, err := l.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	if _, err := l.Write(line); err != nil {
+		t.Errorf("write after close: %v", err)
+	}
+	cur, _ := os.ReadFile(path)
+	prev, _ := os.ReadFile(path + ".1")
+	if len(cur) != 40 || len(prev) != 80 {
+		t.Errorf("sizes: current %d, rotated %d", len(cur), len(prev))
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+}
