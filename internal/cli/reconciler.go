@@ -6,6 +6,7 @@ import (
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
 )
 
 // newReconciler builds the reconciler `kplane serve` runs: control planes as
@@ -21,4 +22,12 @@ func newReconciler(log *slog.Logger) (server.Reconciler, error) {
 		Provisioner: &controlplane.LocalProvisioner{Executor: exec},
 		Log:         log,
 	}, nil
+}
+
+// authenticatorLogFile is a cluster's "authenticator" log and whether it is enabled.
+func authenticatorLogFile(dataDir string) func(*store.ClusterRecord) (string, bool) {
+	return func(rec *store.ClusterRecord) (string, bool) {
+		cfg := controlplane.ConfigFor(rec, dataDir)
+		return cfg.LogFile(controlplane.LogTypeAuthenticator), cfg.LogEnabled(controlplane.LogTypeAuthenticator)
+	}
 }

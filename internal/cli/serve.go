@@ -48,6 +48,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
+			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
 			cfg.ReadAwsAuth = func(ctx context.Context, rec *store.ClusterRecord) (access.AwsAuth, error) {
 				return controlplane.ReadAwsAuth(ctx, rec, dataDir)
 			}

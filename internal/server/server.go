@@ -51,6 +51,9 @@ type Config struct {
 	Reconciler Reconciler
 	// ReadAwsAuth reads a running cluster's aws-auth ConfigMap (CONFIG_MAP modes).
 	ReadAwsAuth func(context.Context, *store.ClusterRecord) (access.AwsAuth, error)
+	// AuthenticatorLog gives cluster id's "authenticator" log file and
+	// whether that log type is enabled.
+	AuthenticatorLog func(*store.ClusterRecord) (string, bool)
 	// ServiceAccountKey gives a cluster's service-account public key, which
 	// kplane publishes at the cluster's OIDC issuer.
 	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
@@ -143,7 +146,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
-	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, log)
+	authLog := log
+	if cfg.AuthenticatorLog != nil {
+		file := func(id string) (string, bool) {
+			for _, rec := range st.Clusters() {
+				if rec.Cluster.ID == id {
+					return cfg.AuthenticatorLog(rec)
+				}
+			}
+			return "", false
+		}
+		authLog = slog.New(&authenticatorLog{next: log.Handler(), file: file, mu: &sync.Mutex{}})
+	}
+	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, authLog)
 	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
 	h.internal.Handle(InternalPrefix+"authn/", http.StripPrefix(InternalPrefix+"authn", webhook))
 	s.http = &http.Server{
