@@ -11,7 +11,7 @@ import (
 
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/authn"
-	"github.com/kplane/kplane/internal/pki"
+	pkiutil "github.com/kplane/kplane/internal/pki"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -27,7 +27,7 @@ const (
 // apiserver flags that use it.
 func webhookArgs(cfg ClusterConfig, kplaneURL string) ([]string, error) {
 	file := filepath.Join(cfg.Dir, "authn-webhook.kubeconfig")
-	if err := pki.WriteFile(file, authn.WebhookKubeconfig(kplaneURL+WebhookPath+cfg.ID), 0o600); err != nil {
+	if err := pkiutil.WriteFile(file, authn.WebhookKubeconfig(kplaneURL+WebhookPath+cfg.ID), 0o600); err != nil {
 		return nil, err
 	}
 	return []string{

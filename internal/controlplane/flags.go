@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"fmt"
+	pkiutil "github.com/kplane/kplane/internal/pki"
 	"net"
 	"os"
 	"path/filepath"
@@ -178,7 +179,7 @@ func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
 		return ProcessSpec{}, nil, err
 	}
 	if old, err := os.ReadFile(cfg.AuditPolicyPath()); err != nil || string(old) != auditPolicy {
-		if err := writeFileAtomic(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
+		if err := pkiutil.WriteFile(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
 			return ProcessSpec{}, nil, err
 		}
 	}

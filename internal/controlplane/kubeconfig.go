@@ -3,6 +3,7 @@ package controlplane
 import (
 	"encoding/base64"
 	"fmt"
+	pkiutil "github.com/kplane/kplane/internal/pki"
 	"os"
 	"strings"
 )
@@ -105,7 +106,7 @@ func writeKubeconfigs(cfg ClusterConfig) error {
 		if old, err := os.ReadFile(cfg.KubeconfigPath(u)); err == nil && string(old) == string(b) {
 			continue
 		}
-		if err := writeFileAtomic(cfg.KubeconfigPath(u), b, 0o600); err != nil {
+		if err := pkiutil.WriteFile(cfg.KubeconfigPath(u), b, 0o600); err != nil {
 			return err
 		}
 	}

@@ -13,10 +13,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	pkiutil "github.com/kplane/kplane/internal/pki"
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 )
@@ -355,10 +355,10 @@ func writePair(certFile, keyFile string, kp keyPair) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
+	if err := pkiutil.WriteFile(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certFile, pemEncode("CERTIFICATE", kp.cert.Raw), 0o644)
+	return pkiutil.WriteFile(certFile, pemEncode("CERTIFICATE", kp.cert.Raw), 0o644)
 }
 
 // ensureServiceAccountKey keeps or creates the RSA service-account key pair
@@ -376,7 +376,7 @@ func ensureServiceAccountKey(cfg ClusterConfig) (bool, error) {
 				if have, err := os.ReadFile(pubFile); err == nil && bytes.Equal(have, want) {
 					return false, nil
 				}
-				return false, writeFileAtomic(pubFile, want, 0o644)
+				return false, pkiutil.WriteFile(pubFile, want, 0o644)
 			}
 		}
 	}
@@ -392,39 +392,12 @@ func ensureServiceAccountKey(cfg ClusterConfig) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := writeFileAtomic(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
+	if err := pkiutil.WriteFile(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
 		return false, err
 	}
-	return true, writeFileAtomic(pubFile, pemEncode("PUBLIC KEY", pubDER), 0o644)
+	return true, pkiutil.WriteFile(pubFile, pemEncode("PUBLIC KEY", pubDER), 0o644)
 }
 
 func pemEncode(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-// writeFileAtomic writes data to a temp file in the same directory with mode
-// perm and renames it over name.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	pkiutil "github.com/kplane/kplane/internal/pki"
 	"io"
 	"net/http"
 	"os"
@@ -419,7 +420,7 @@ func (s *supervisor) startChild(cfg ClusterConfig) (*child, error) {
 		return nil, err
 	}
 	now := time.Now()
-	_ = writeFileAtomic(filepath.Join(cfg.Dir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
+	_ = pkiutil.WriteFile(filepath.Join(cfg.Dir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
 	c := &child{cmd: cmd, waitErr: make(chan error, 1), logFile: logPath, logOffset: off, startedAt: now}
 	go func() { c.waitErr <- cmd.Wait() }()
 	s.update(func(st *ComponentState) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	pkiutil "github.com/kplane/kplane/internal/pki"
 	"os"
 	"path/filepath"
 )
@@ -58,7 +59,7 @@ func WriteProcessSpec(dir string, spec ProcessSpec) error {
 	if old, err := os.ReadFile(SpecPath(dir)); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	return writeFileAtomic(SpecPath(dir), b, 0o600)
+	return pkiutil.WriteFile(SpecPath(dir), b, 0o600)
 }
 
 // ReadProcessSpec reads DIR/spec.json.
