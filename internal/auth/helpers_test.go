@@ -256,3 +256,10 @@ func dropQueryParam(r *http.Request, key string) {
 	}
 	r.URL.RawQuery = strings.Join(kept, "&")
 }
+
+// liveVerifier knows the root and a temporary credential that expires in an hour.
+func liveVerifier() (*Verifier, *Credential) {
+	liveTemp := *tempCred
+	liveTemp.Expires = time.Now().Add(time.Hour)
+	return &Verifier{Region: testRegion, Credentials: StaticCredentials{testAKID: rootCred, testTempAKID: &liveTemp}}, &liveTemp
+}

@@ -8,7 +8,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -565,33 +564,6 @@ func TestVerifyTokenAWSCLI(t *testing.T) {
 				wantTokenRejected(t, &noSelf, ec.Status.Token, testClusterID, TokenReasonBadHost)
 			}
 		})
-	}
-}
-
-// A token that passes Verify also passes kplane's STS endpoint when presented the way
-// aws-iam-authenticator presents it (GET the URL with x-k8s-aws-id): both read the
-// signature the same way.
-func TestVerifyTokenAgreesWithSTSHandler(t *testing.T) {
-	v, _ := liveVerifier()
-	srv := newSTSServer(t, v)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	tv := &TokenVerifier{Verifier: v, Region: testRegion, SelfHosts: []string{host}}
-	tok := mintToken(t, srv.URL+"/"+testSTSQuery, testClusterID, rootCreds, testRegion, time.Now())
-	wantToken(t, tv, tok, testClusterID)
-
-	for _, cluster := range []string{testClusterID, "other"} {
-		req, _ := http.NewRequest(http.MethodGet, tokenURL(t, tok), nil)
-		req.Header.Set(clusterIDHeader, cluster)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		_, rej := tv.Verify(tok, cluster)
-		if (resp.StatusCode == http.StatusOK) != (rej == nil) {
-			t.Fatalf("cluster %s: STS answered %d %s, Verify %v", cluster, resp.StatusCode, body, rej)
-		}
 	}
 }
 
