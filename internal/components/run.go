@@ -357,6 +357,10 @@ type apiServer struct {
 
 func newAPIServer(args []string) (*apiServer, error) {
 	s := apiserveroptions.NewServerRunOptions()
+	// kube-apiserver keeps a successful token for 10 s on top of the webhook's
+	// own cache (--authentication-token-webhook-cache-ttl); kplane wants the
+	// webhook's TTL alone to bound how long revoked access lingers.
+	s.Authentication.TokenSuccessCacheTTL = 0
 	nfs := s.Flags()
 	s.Flagz = flagz.NamedFlagSetsReader{FlagSets: nfs}
 	if err := parseFlags(APIServer, nfs, args); err != nil {
