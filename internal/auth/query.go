@@ -41,4 +41,3 @@ func queryHasKey(rawQuery, key string) bool {
 	}
 	return false
 }
-

@@ -92,10 +92,13 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, body []byte, caller 
 		WriteError(w, err)
 		return
 	}
-	b, merr := json.Marshal(out)
-	if merr != nil {
-		WriteError(w, internal(merr))
-		return
+	b, ok := out.(json.RawMessage)
+	if !ok {
+		var merr error
+		if b, merr = json.Marshal(out); merr != nil {
+			WriteError(w, internal(merr))
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)

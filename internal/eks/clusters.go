@@ -201,6 +201,9 @@ func (a *API) describeCluster(c *call) (any, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	if rec.DescribeJSON != nil {
+		return json.RawMessage(rec.DescribeJSON), nil
+	}
 	return map[string]any{"cluster": rec.Cluster}, nil
 }
 

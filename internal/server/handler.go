@@ -98,7 +98,6 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(contextWithID(r, id))
 	w := &statusWriter{ResponseWriter: rw}
 	w.Header().Set("x-amzn-RequestId", id)
-	w.Header().Set("Date", start.UTC().Format(http.TimeFormat))
 	op := "IAM/STS"
 	defer func() {
 		if p := recover(); p != nil {
@@ -114,8 +113,10 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || w.code >= 400 {
 			level = slog.LevelInfo
 		}
-		h.log.Log(r.Context(), level, "request", "requestId", id, "operation", op,
-			"method", r.Method, "path", r.URL.Path, "status", w.code, "ms", float64(time.Since(start).Microseconds())/1000)
+		if h.log.Enabled(r.Context(), level) {
+			h.log.Log(r.Context(), level, "request", "requestId", id, "operation", op,
+				"method", r.Method, "path", r.URL.Path, "status", w.code, "ms", float64(time.Since(start).Microseconds())/1000)
+		}
 	}()
 	if auth.IsQueryRequest(r) {
 		h.query.ServeHTTP(w, r)
@@ -125,7 +126,11 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if op == "" {
 		op = "Unknown"
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var body []byte
+	var err error
+	if r.ContentLength != 0 {
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	}
 	if err != nil {
 		eks.WriteError(w, eks.Errorf(eks.BadRequest, "Could not read the request body: %v", err))
 		return
@@ -134,7 +139,9 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		eks.WriteError(w, eks.Errorf(eks.BadRequest, "The request body is larger than %d bytes", maxBody))
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	cred, rej := h.verifier.Verify(r, body, "eks")
 	if rej != nil {
 		h.log.Info("request refused", "requestId", id, "reason", rej.Reason)

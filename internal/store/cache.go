@@ -218,5 +218,6 @@ func decodeCluster(b []byte, rev int64) *ClusterRecord {
 		return nil
 	}
 	rec.Revision = rev
+	rec.DescribeJSON, _ = json.Marshal(map[string]any{"cluster": rec.Cluster})
 	return &rec
 }

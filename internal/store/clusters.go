@@ -49,7 +49,7 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 			clientv3.OpPut(clusterCounter, strconv.Itoa(count+1)),
 		}
 		if sg := clusterSecurityGroup(rec); sg != nil {
-			ops = append(ops, putJSON(sgKey(sg.ID), sg))
+			ops = append(ops, putJSON(clusterSGKey(sg.ID), sg))
 		}
 		if token != "" {
 			tok, err := s.tokenOp(ctx, "CreateCluster", token, rec.RequestHash, rec.Cluster.Name)
@@ -189,7 +189,7 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 			clientv3.OpPut(clusterCounter, strconv.Itoa(max(count-1, 0)))}
 		if rec := s.clusters.get(name); rec != nil {
 			if sg := clusterSecurityGroup(rec); sg != nil {
-				ops = append(ops, clientv3.OpDelete(sgKey(sg.ID)))
+				ops = append(ops, clientv3.OpDelete(clusterSGKey(sg.ID)))
 			}
 		}
 		txn, err := s.Client.Txn(ctx).

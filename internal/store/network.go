@@ -51,6 +51,11 @@ func vpcKey(id string) string    { return networkPrefix + "vpcs/" + id }
 func subnetKey(id string) string { return networkPrefix + "subnets/" + id }
 func sgKey(id string) string     { return networkPrefix + "security-groups/" + id }
 
+// clusterSGKey keeps the security groups EKS makes per cluster apart from the
+// inventory that CreateCluster reads, so a create does not read one record
+// per existing cluster.
+func clusterSGKey(id string) string { return prefix + "cluster-security-groups/" + id }
+
 // NewResourceID returns an EC2-style id such as vpc-0a1b2c3d4e5f60718.
 func NewResourceID(kind string) string {
 	b := make([]byte, 9)

@@ -20,6 +20,10 @@ type ClusterRecord struct {
 	Port int `json:"port,omitempty"`
 	// Revision is etcd's ModRevision of this record when read (not stored).
 	Revision int64 `json:"-"`
+	// DescribeJSON is {"cluster": Cluster} encoded once when the cache read
+	// this revision, so DescribeCluster writes bytes instead of encoding (not
+	// stored; nil on records that did not come from the cache).
+	DescribeJSON []byte `json:"-"`
 }
 
 // UpdateRecord is one Update and the change it carries.
