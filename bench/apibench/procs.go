@@ -27,13 +27,14 @@ type proc struct {
 	err  error
 }
 
-func startProc(name, logPath string, argv ...string) (*proc, error) {
+func startProc(name, logPath string, env []string, argv ...string) (*proc, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -217,48 +218,6 @@ func kplaneSubnets(ctx context.Context, bin, dataDir string) ([]string, error) {
 		return nil, fmt.Errorf("kplane network listed %d subnets, need 2:\n%s", len(ids), out)
 	}
 	return ids[:2], nil
-}
-
-// ---- /proc readings ----
-
-// clockTicks is USER_HZ, which is 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-// cpuSeconds is the user+system CPU time a process has used.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clockTicks
-}
-
-// machineBusySeconds is the CPU time all processes on the machine have used
-// (every CPU's jiffies except idle and iowait), from /proc/stat.
-func machineBusySeconds() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	var busy float64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseFloat(v, 64)
-		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
-			continue
-		}
-		busy += n
-	}
-	return busy / clockTicks
 }
 
 // procStatusKB reads a "Name:   123 kB" line of /proc/PID/status.

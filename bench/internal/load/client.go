@@ -34,7 +34,7 @@ type Target struct {
 func NewTarget(name, baseURL, region string, creds aws.Credentials, conns int) *Target {
 	return &Target{
 		Name: name, BaseURL: baseURL, Region: region, Creds: creds,
-		HTTP:   &http.Client{Transport: NewTransport(conns), Timeout: 30 * time.Second},
+		HTTP:   &http.Client{Transport: NewTransport(conns), Timeout: 2 * time.Minute},
 		signer: v4.NewSigner(),
 	}
 }
@@ -66,6 +66,15 @@ type Response struct {
 // service "eks", sends it and reads the whole answer. keepBody keeps the body
 // in Response.Body; otherwise it is read and discarded.
 func (t *Target) Do(ctx context.Context, method, path string, body []byte, keepBody bool) (Response, error) {
+	ct := ""
+	if body != nil {
+		ct = "application/json"
+	}
+	return t.Call(ctx, "eks", method, path, ct, body, keepBody)
+}
+
+// Call is Do for any service's signing name and content type.
+func (t *Target) Call(ctx context.Context, service, method, path, contentType string, body []byte, keepBody bool) (Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -74,12 +83,12 @@ func (t *Target) Do(ctx context.Context, method, path string, body []byte, keepB
 	if err != nil {
 		return Response{}, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	// Sign fresh, as an SDK does for every call: hash the payload, stamp the time.
 	sum := sha256.Sum256(body)
-	if err := t.signer.SignHTTP(ctx, t.Creds, req, hex.EncodeToString(sum[:]), "eks", t.Region, time.Now()); err != nil {
+	if err := t.signer.SignHTTP(ctx, t.Creds, req, hex.EncodeToString(sum[:]), service, t.Region, time.Now()); err != nil {
 		return Response{}, fmt.Errorf("sign: %w", err)
 	}
 	start := time.Now()

@@ -126,7 +126,7 @@ func errKind(err error) string {
 
 // Summary describes a latency sample.
 type Summary struct {
-	N                       int
+	N                        int
 	Mean, P50, P90, P99, Max time.Duration
 }
 

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/kplane/kplane/internal/controlplane"
+)
+
+// floorSample is one run of a control plane alone, without kplane serve.
+type floorSample struct {
+	prepare      time.Duration // controlplane.Prepare: PKI, kubeconfigs, spec.json (not in ready)
+	ready        time.Duration // process start to the first /readyz 200
+	bootstrapped time.Duration // process start to default namespaces and ServiceAccount (full only)
+	rssKB        int64         // VmRSS of the child when it was ready (bootstrapped if full)
+	load         string        // load average when it started
+}
+
+// runFloor starts `kplane controlplane-run`, each time on a fresh etcd, and
+// times process start to /readyz 200: with an apiserver-only spec (the
+// floor), or with all three components (full), then also to the objects
+// kplane waits for before it calls a cluster ACTIVE.
+func runFloor(ctx context.Context, cfg config, bin, dir string, n int, full bool) ([]floorSample, error) {
+	logFn := func(string, ...any) {}
+	if cfg.verbose {
+		logFn = func(format string, args ...any) { logf("floor: "+format, args...) }
+	}
+	ex, err := controlplane.NewLocalExecutor(controlplane.LocalExecutorOptions{
+		Executable:      bin,
+		StopGracePeriod: 10 * time.Second,
+		Logf:            logFn,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ex.StopAll(sctx)
+	}()
+	var out []floorSample
+	what := "floor (apiserver only)"
+	if full {
+		what = "full control plane alone"
+	}
+	for i := range n {
+		s, err := floorOnce(ctx, ex, filepath.Join(dir, fmt.Sprint(i)), i, full, cfg.cmArgs)
+		if err != nil {
+			return out, err
+		}
+		boot := ""
+		if full {
+			boot = fmt.Sprintf(", bootstrapped %s", s.bootstrapped.Round(time.Millisecond))
+		}
+		logf("%s %d/%d: ready %s after process start%s (Prepare %s, RSS %d MiB)",
+			what, i+1, n, s.ready.Round(time.Millisecond), boot, s.prepare.Round(time.Millisecond), s.rssKB/1024)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func floorOnce(ctx context.Context, ex *controlplane.LocalExecutor, dir string, i int, full bool, cmArgs []string) (floorSample, error) {
+	var s floorSample
+	etcdURL, closeEtcd, err := startEtcd(filepath.Join(dir, "etcd"))
+	if err != nil {
+		return s, err
+	}
+	defer closeEtcd()
+	port, err := controlplane.AllocatePort()
+	if err != nil {
+		return s, err
+	}
+	id := fmt.Sprintf("floor%d", i)
+	cc := controlplane.ClusterConfig{
+		ID:            id,
+		Dir:           filepath.Join(dir, "cluster"),
+		SecurePort:    port,
+		EtcdServers:   []string{etcdURL},
+		APIServerOnly: !full,
+		// As kplane's provisioner runs every cluster's apiserver.
+		ExtraAPIServerArgs: []string{"--etcd-compaction-interval=0"},
+	}
+	if full {
+		cc.ExtraControllerManagerArgs = cmArgs
+	}
+	t := time.Now()
+	if _, _, err := controlplane.Prepare(cc); err != nil {
+		return s, err
+	}
+	s.prepare = time.Since(t)
+	s.load = loadAvg()
+	// Ensure runs Prepare again (a no-op now: everything is in place) and
+	// starts the child; StartedAt is taken right after the fork.
+	if err := ex.Ensure(ctx, cc); err != nil {
+		return s, err
+	}
+	st := ex.State(id)
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	err = controlplane.WaitReady(rctx, cc)
+	cancel()
+	if err != nil {
+		return s, fmt.Errorf("%w\n%s", err, tail(controlplane.ProcessLogPath(cc.Dir), 1500))
+	}
+	s.ready = time.Since(st.StartedAt)
+	if full {
+		bctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		err = controlplane.WaitBootstrapped(bctx, cc)
+		cancel()
+		if err != nil {
+			return s, fmt.Errorf("%w\n%s", err, tail(controlplane.ProcessLogPath(cc.Dir), 1500))
+		}
+		s.bootstrapped = time.Since(st.StartedAt)
+	}
+	s.rssKB = procStatusKB(st.PID, "VmRSS")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s, ex.Stop(sctx, id)
+}
+
+// startEtcd runs a fresh single-member etcd in this process: plain HTTP on
+// free loopback ports, data in dir (fsync on, as kplane's embedded etcd).
+func startEtcd(dir string) (string, func(), error) {
+	cport, err := controlplane.AllocatePort()
+	if err != nil {
+		return "", nil, err
+	}
+	pport, err := controlplane.AllocatePort()
+	if err != nil {
+		return "", nil, err
+	}
+	ec := embed.NewConfig()
+	ec.Name = "floor"
+	ec.Dir = dir
+	ec.LogLevel = "fatal"
+	cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", cport)}
+	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pport)}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	ec.ListenMetricsUrls = nil
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return "", nil, fmt.Errorf("etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return "", nil, fmt.Errorf("etcd: %w", err)
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return "", nil, errors.New("etcd not ready after 60s")
+	}
+	return cu.String(), e.Close, nil
+}
+
+// tail is the end of a file, for error messages.
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	s := strings.TrimSpace(string(b))
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	return s
+}
