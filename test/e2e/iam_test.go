@@ -230,7 +230,14 @@ func TestIAMIntoClusters(t *testing.T) {
 		//    one around all token authenticators (TokenSuccessCacheTTL, 10s by
 		//    default, no flag), so it may keep working up to ~10s.
 		unused := k.getToken(t, alice, nameA)
+		// get-token signs with one-second resolution: two tokens minted in
+		// the same second are the same bytes, and the apiserver's cache would
+		// know the "unused" one.
+		time.Sleep(1100 * time.Millisecond)
 		token := k.getToken(t, alice, nameA)
+		if token == unused {
+			t.Fatal("two tokens minted a second apart are identical")
+		}
 		caA := decodeCA(t, a.CertificateAuthority.Data)
 		client := httpsClient(t, caA, nil, nil, 10*time.Second)
 		if code, body := bearerGet(client, a.Endpoint+"/api/v1/pods?limit=1", token); code != http.StatusOK {
