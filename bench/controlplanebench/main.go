@@ -82,11 +82,20 @@ func parseFlags() config {
 func main() {
 	cfg := parseFlags()
 	started := time.Now()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills us outright (children die by Pdeathsig)
+		select {
+		case sig := <-sigs:
+			logf("got %v (from outside): stopping and cleaning up", sig)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				logf("time budget -timeout %s spent: stopping and cleaning up", cfg.timeout)
+			}
+		}
+		signal.Stop(sigs) // a second Ctrl-C kills us outright (children die by Pdeathsig)
+		cancel()
 	}()
 
 	r := &report{cfg: cfg, started: started}
