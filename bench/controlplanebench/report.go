@@ -128,7 +128,14 @@ func loads(ss []*createSample) string {
 }
 
 func (r *report) command() string {
-	return strings.Join(append([]string{"go run ./bench/controlplanebench"}, os.Args[1:]...), " ")
+	args := []string{"go run ./bench/controlplanebench"}
+	for _, a := range os.Args[1:] {
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		args = append(args, a)
+	}
+	return strings.Join(args, " ")
 }
 
 // between is b-a, or 0 if either is unknown.
@@ -422,7 +429,7 @@ func (r *report) markdown() string {
 			}
 		}
 	}
-	b.WriteString("\nLoad while measuring (a shared machine: \"everything else\" is other people's work):\n\n")
+	b.WriteString("\nLoad while measuring (a shared machine: \"everything else\" is other people's processes, and kernel threads):\n\n")
 	b.WriteString(mdTable([]string{"phase", "load average and CPU"}, [][]string{
 		{"floor", phaseNote(r.floorCPU)},
 		{"full control plane alone", phaseNote(r.fullCPU)},
