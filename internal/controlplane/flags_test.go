@@ -92,6 +92,8 @@ func TestControllerManagerAndSchedulerArgs(t *testing.T) {
 		"leader-elect":                     "true",
 		"secure-port":                      "0",
 		"cluster-name":                     "demo",
+		"kube-api-qps":                     "200",
+		"kube-api-burst":                   "300",
 	})
 	wantFlags(t, "scheduler", SchedulerArgs(cfg), map[string]string{
 		"kubeconfig":   filepath.Join(cfg.Dir, "scheduler.kubeconfig"),
