@@ -223,7 +223,8 @@ type serveEvents struct {
 	active   map[string]time.Time // cluster name -> "cluster status ... to ACTIVE"
 }
 
-var startedRE = regexp.MustCompile(`^cluster (\S+): started control plane pid \d+$`)
+// A replica logs "cluster ID/ZONE: ..."; the first replica to start counts.
+var startedRE = regexp.MustCompile(`^cluster ([^/\s]+)(?:/\S+)?: started control plane pid \d+$`)
 
 // events parses kplane serve's JSON log.
 func (s *server) events() serveEvents {

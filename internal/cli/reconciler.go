@@ -3,25 +3,48 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/lb"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
 
+// controlPlaneFlags are `kplane serve`'s settings of the control planes.
+type controlPlaneFlags struct {
+	replicas       int
+	privateSources []string
+}
+
 // newReconciler builds the reconciler `kplane serve` runs: control planes as
-// supervised child processes of this binary.
-func newReconciler(log *slog.Logger) (server.Reconciler, error) {
+// supervised child processes of this binary, each cluster's replicas behind
+// a load balancer in kplane that owns the cluster's endpoint.
+func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalProvisioner, server.Reconciler, error) {
+	if f.replicas < 1 {
+		return nil, nil, fmt.Errorf("--control-plane-replicas must be at least 1, not %d", f.replicas)
+	}
+	var private []netip.Prefix
+	for _, s := range f.privateSources {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--private-sources: %w", err)
+		}
+		private = append(private, p.Masked())
+	}
 	exec, err := controlplane.NewLocalExecutor(controlplane.LocalExecutorOptions{
 		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &controlplane.Reconciler{
-		Provisioner: &controlplane.LocalProvisioner{Executor: exec},
-		Log:         log,
-	}, nil
+	prov := &controlplane.LocalProvisioner{
+		Executor:       exec,
+		Balancer:       lb.New(lb.Config{Log: log}),
+		Replicas:       f.replicas,
+		PrivateSources: private,
+	}
+	return prov, &controlplane.Reconciler{Provisioner: prov, Log: log}, nil
 }
 
 // authenticatorLogFile is a cluster's "authenticator" log and whether it is enabled.

@@ -37,13 +37,13 @@ func webhookArgs(cfg ClusterConfig, kplaneURL string) ([]string, error) {
 	}, nil
 }
 
-// ReadAwsAuth reads the cluster's kube-system/aws-auth ConfigMap with the
-// admin certificate ("" data when it does not exist).
-func ReadAwsAuth(ctx context.Context, rec *store.ClusterRecord, dataDir string) (access.AwsAuth, error) {
+// readAwsAuth reads the cluster's kube-system/aws-auth ConfigMap from the
+// replica cfg with the admin certificate ("" data when it does not exist).
+func readAwsAuth(ctx context.Context, cfg ClusterConfig) (access.AwsAuth, error) {
 	var cm struct {
 		Data map[string]string `json:"data"`
 	}
-	code, err := adminRequest(ctx, ConfigFor(rec, dataDir), http.MethodGet, "/api/v1/namespaces/kube-system/configmaps/aws-auth", nil, &cm)
+	code, err := adminRequest(ctx, cfg, http.MethodGet, "/api/v1/namespaces/kube-system/configmaps/aws-auth", nil, &cm)
 	if err != nil || code == http.StatusNotFound {
 		return access.AwsAuth{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 )
@@ -50,8 +51,16 @@ type ClusterConfig struct {
 	PublicHost string
 	// ExtraSANs are further DNS names / IPs for the serving certificate.
 	ExtraSANs []string
-	// SecurePort is the apiserver HTTPS port (see AllocatePort; persist it).
+	// SecurePort is the apiserver HTTPS port (see AllocatePort).
 	SecurePort int
+	// EndpointPort is the port of the cluster's endpoint when a load balancer
+	// owns it in front of the replicas; 0 means SecurePort (no balancer).
+	EndpointPort int
+	// Replica names one of the cluster's control-plane processes (its
+	// availability zone). Each replica has its own process directory,
+	// port and spec; all share the cluster's PKI. "" is the single process
+	// kept in Dir itself (benchmarks, tests).
+	Replica string
 
 	EtcdServers []string
 	// EtcdPrefix is this cluster's etcd key prefix, e.g. /kplane-clusters/<id>.
@@ -150,7 +159,29 @@ func (c ClusterConfig) Endpoint() string {
 	if host == "" {
 		host = c.AdvertiseAddress
 	}
-	return "https://" + net.JoinHostPort(host, strconv.Itoa(c.SecurePort))
+	port := c.EndpointPort
+	if port == 0 {
+		port = c.SecurePort
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// ProcessDir holds what belongs to one process: spec.json, pid, the
+// components' kubeconfigs and logs/. It is Dir for the unreplicated process
+// and Dir/replicas/REPLICA for a replica.
+func (c ClusterConfig) ProcessDir() string {
+	if c.Replica == "" {
+		return c.Dir
+	}
+	return filepath.Join(c.Dir, "replicas", c.Replica)
+}
+
+// ProcessKey names the process to an Executor: ID, or ID/REPLICA.
+func (c ClusterConfig) ProcessKey() string {
+	if c.Replica == "" {
+		return c.ID
+	}
+	return c.ID + "/" + c.Replica
 }
 
 // LocalEndpoint is the URL the control plane's own components (and kplane)
@@ -178,9 +209,22 @@ func (c ClusterConfig) LogEnabled(t string) bool {
 	return false
 }
 
-// LogFile is where log type t (an EKS log type) is written: DIR/logs/<t>.log.
+// LogFile is where this process writes log type t (an EKS log type):
+// PROCESS_DIR/logs/<t>.log. LogFiles lists a cluster's files of a type.
 func (c ClusterConfig) LogFile(t string) string {
-	return filepath.Join(c.Dir, "logs", t+".log")
+	return filepath.Join(c.ProcessDir(), "logs", t+".log")
+}
+
+// LogFiles are all of a cluster's files of log type t: the cluster
+// directory's own (kplane writes the authenticator log there) and each
+// replica's, in name order.
+func LogFiles(clusterDir, t string) []string {
+	files, _ := filepath.Glob(filepath.Join(clusterDir, "replicas", "*", "logs", t+".log"))
+	own := filepath.Join(clusterDir, "logs", t+".log")
+	if _, err := os.Stat(own); err == nil {
+		files = append([]string{own}, files...)
+	}
+	return files
 }
 
 // Paths of files in the cluster directory.
@@ -189,11 +233,11 @@ func (c ClusterConfig) pkiPath(n string) string { return filepath.Join(c.Dir, "p
 
 // KubeconfigPath is the path of the kubeconfig written for user (a User* constant).
 func (c ClusterConfig) KubeconfigPath(user string) string {
-	return filepath.Join(c.Dir, user+".kubeconfig")
+	return filepath.Join(c.ProcessDir(), user+".kubeconfig")
 }
 
-// SpecPath is DIR/spec.json.
-func (c ClusterConfig) SpecPath() string { return SpecPath(c.Dir) }
+// SpecPath is PROCESS_DIR/spec.json.
+func (c ClusterConfig) SpecPath() string { return SpecPath(c.ProcessDir()) }
 
 // firstServiceIP returns the first usable IP of cidr (the kubernetes service IP).
 func firstServiceIP(cidr string) (net.IP, error) {

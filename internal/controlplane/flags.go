@@ -33,7 +33,9 @@ rules:
 `
 
 // AuditPolicyPath is DIR/audit-policy.yaml.
-func (c ClusterConfig) AuditPolicyPath() string { return filepath.Join(c.Dir, "audit-policy.yaml") }
+func (c ClusterConfig) AuditPolicyPath() string {
+	return filepath.Join(c.ProcessDir(), "audit-policy.yaml")
+}
 
 // APIServerArgs returns kube-apiserver's flags for cfg.
 func APIServerArgs(cfg ClusterConfig) []string {
@@ -175,7 +177,7 @@ func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
 		return ProcessSpec{}, nil, fmt.Errorf("cluster %s: %w", cfg.ID, err)
 	}
 	cfg = cfg.withDefaults()
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.ProcessDir(), "logs"), 0o700); err != nil {
 		return ProcessSpec{}, nil, err
 	}
 	pki, err := EnsurePKI(cfg)
@@ -191,7 +193,7 @@ func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
 		}
 	}
 	spec := BuildProcessSpec(cfg)
-	if err := WriteProcessSpec(cfg.Dir, spec); err != nil {
+	if err := WriteProcessSpec(cfg.ProcessDir(), spec); err != nil {
 		return ProcessSpec{}, nil, err
 	}
 	return spec, pki, nil

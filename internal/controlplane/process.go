@@ -131,7 +131,7 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 	cfg = cfg.withDefaults()
 
 	e.mu.Lock()
-	s := e.sups[cfg.ID]
+	s := e.sups[cfg.ProcessKey()]
 	if s != nil {
 		select {
 		case <-s.done: // finished (stopped); start a new one
@@ -140,9 +140,9 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 		}
 	}
 	if s != nil {
-		if s.cfg.Dir != cfg.Dir {
+		if s.cfg.ProcessDir() != cfg.ProcessDir() {
 			e.mu.Unlock()
-			return fmt.Errorf("cluster %s: already running from %s", cfg.ID, s.cfg.Dir)
+			return fmt.Errorf("control plane %s: already running from %s", cfg.ProcessKey(), s.cfg.ProcessDir())
 		}
 		s.mu.Lock()
 		changed := !bytes.Equal(s.specJSON, specJSON)
@@ -166,9 +166,9 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 		restart:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		started:  make(chan error, 1),
-		state:    ComponentState{ClusterID: cfg.ID, Phase: PhaseStarting},
+		state:    ComponentState{ClusterID: cfg.ProcessKey(), Phase: PhaseStarting},
 	}
-	e.sups[cfg.ID] = s
+	e.sups[cfg.ProcessKey()] = s
 	e.mu.Unlock()
 	go s.run()
 	select {
@@ -337,10 +337,10 @@ func (s *supervisor) run() {
 		case <-s.restart:
 		default:
 		}
-		if killed, err := KillStale(cfg.Dir); err != nil {
-			opts.Logf("cluster %s: killing stale process: %v", cfg.ID, err)
+		if killed, err := KillStale(cfg.ProcessDir()); err != nil {
+			opts.Logf("control plane %s: killing stale process: %v", cfg.ProcessKey(), err)
 		} else if killed {
-			opts.Logf("cluster %s: killed stale control-plane process from a previous run", cfg.ID)
+			opts.Logf("control plane %s: killed stale process from a previous run", cfg.ProcessKey())
 		}
 		p, err := s.startChild(cfg)
 		if first {
@@ -348,7 +348,7 @@ func (s *supervisor) run() {
 			first = false
 		}
 		if err != nil {
-			opts.Logf("cluster %s: start: %v", cfg.ID, err)
+			opts.Logf("control plane %s: start: %v", cfg.ProcessKey(), err)
 			s.update(func(st *ComponentState) {
 				st.Phase, st.PID, st.Ready = PhaseBackOff, 0, false
 				st.LastExitAt, st.LastExitReason = time.Now(), "start: "+err.Error()
@@ -396,7 +396,8 @@ const processLogMax = 8 << 20
 func ProcessLogPath(dir string) string { return filepath.Join(dir, "logs", "process.log") }
 
 func (s *supervisor) startChild(cfg ClusterConfig) (*child, error) {
-	logPath := ProcessLogPath(cfg.Dir)
+	dir := cfg.ProcessDir()
+	logPath := ProcessLogPath(dir)
 	if fi, err := os.Stat(logPath); err == nil && fi.Size() > processLogMax {
 		_ = os.Truncate(logPath, 0)
 	}
@@ -406,10 +407,10 @@ func (s *supervisor) startChild(cfg ClusterConfig) (*child, error) {
 	}
 	defer logf.Close() // the child has its own descriptor
 	off, _ := logf.Seek(0, io.SeekEnd)
-	fmt.Fprintf(logf, "--- %s kplane: starting control plane for cluster %s\n", time.Now().Format(time.RFC3339), cfg.ID)
+	fmt.Fprintf(logf, "--- %s kplane: starting control plane %s\n", time.Now().Format(time.RFC3339), cfg.ProcessKey())
 
-	cmd := exec.Command(s.e.opts.Executable, controlPlaneRunCommand, "--dir", cfg.Dir)
-	cmd.Dir = cfg.Dir
+	cmd := exec.Command(s.e.opts.Executable, controlPlaneRunCommand, "--dir", dir)
+	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), s.e.opts.Env...), ParentPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -420,13 +421,13 @@ func (s *supervisor) startChild(cfg ClusterConfig) (*child, error) {
 		return nil, err
 	}
 	now := time.Now()
-	_ = pkiutil.WriteFile(filepath.Join(cfg.Dir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
+	_ = pkiutil.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
 	c := &child{cmd: cmd, waitErr: make(chan error, 1), logFile: logPath, logOffset: off, startedAt: now}
 	go func() { c.waitErr <- cmd.Wait() }()
 	s.update(func(st *ComponentState) {
 		st.Phase, st.PID, st.Ready, st.StartedAt = PhaseStarting, cmd.Process.Pid, false, now
 	})
-	s.e.opts.Logf("cluster %s: started control plane pid %d", cfg.ID, cmd.Process.Pid)
+	s.e.opts.Logf("cluster %s: started control plane pid %d", cfg.ProcessKey(), cmd.Process.Pid) // bench/controlplanebench reads this line
 	return c, nil
 }
 
@@ -458,7 +459,7 @@ func (s *supervisor) watch(cfg ClusterConfig, c *child) exitKind {
 		kind = exitRestart
 		err = s.terminate(c)
 	}
-	_ = os.Remove(filepath.Join(cfg.Dir, "pid"))
+	_ = os.Remove(filepath.Join(cfg.ProcessDir(), "pid"))
 	reason := "exited"
 	if err != nil {
 		reason = err.Error()
@@ -467,7 +468,7 @@ func (s *supervisor) watch(cfg ClusterConfig, c *child) exitKind {
 		if tail := logTail(c.logFile, c.logOffset, 5); tail != "" {
 			reason += ": " + tail
 		}
-		s.e.opts.Logf("cluster %s: control plane pid %d died: %s", cfg.ID, c.cmd.Process.Pid, reason)
+		s.e.opts.Logf("control plane %s: pid %d died: %s", cfg.ProcessKey(), c.cmd.Process.Pid, reason)
 	} else if kind == exitRestart {
 		reason = "restarted to apply a new spec (" + reason + ")"
 	} else {

@@ -8,15 +8,20 @@ import (
 	"encoding/pem"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/lb"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -28,12 +33,28 @@ type LocalProvisioner struct {
 	// Store is kplane's datastore (set by the reconciler); the control
 	// planes reach the same etcd, each with a user limited to its prefix.
 	Store *store.Store
-	// BindAddress is where apiservers listen (default 127.0.0.1).
+	// BindAddress is where apiservers and endpoints listen (default 127.0.0.1).
 	BindAddress string
+	// Balancer owns every cluster's endpoint and sends to its replicas.
+	Balancer *lb.Balancer
+	// Replicas is the most control-plane replicas a cluster gets, one per
+	// zone of its subnets (0: DefaultReplicas).
+	Replicas int
+	// PrivateSources are client addresses that count as inside every VPC
+	// for endpoint access (on one machine nothing else is).
+	PrivateSources []netip.Prefix
 
 	mu sync.Mutex
-	// ports handed out and not yet recorded, so two clusters never get one port.
+	// ports handed out (endpoints: cluster id; replicas: process key), so
+	// two never get one port. A replica's port lasts for this kplane run.
 	ports map[int]string
+	// zones are the replicas each cluster was last given.
+	zones map[string][]string
+	// serving is, per cluster, a replica last seen ready (kplane's own calls
+	// into the cluster go there, not through the endpoint's access rules).
+	serving map[string]ClusterConfig
+	// clients are the admin HTTP clients per cluster (health checks).
+	clients map[string]*http.Client
 	// applied is, per cluster, the desired config last given to the executor
 	// and when it last changed: a process started before that change does
 	// not count as ready for it.
@@ -44,8 +65,9 @@ type LocalProvisioner struct {
 	bound map[string]time.Time
 	// granted are the clusters given etcd credentials in this run.
 	granted map[string]store.TLSFiles
-	// names maps the ids of running clusters to their names, and seen holds
-	// the executor state last reported for each, for watchStates.
+	// names maps the process keys of running replicas to their clusters'
+	// names, and seen holds the executor state last reported for each, for
+	// watchStates.
 	names   map[string]string
 	seen    map[string]ComponentState
 	changes chan string
@@ -139,54 +161,121 @@ func ConfigFor(rec *store.ClusterRecord, dataDir string) ClusterConfig {
 	return cfg
 }
 
-// Ensure implements Provisioner.
+// Ensure implements Provisioner: the cluster's replicas run, the balancer
+// owns its endpoint and sends to the ready ones.
+//
+// Replicas start one after another: a replica (re)starts with a new spec
+// only once the one before it is ready with the current spec, so a create
+// costs one apiserver start-up at a time and a change rolls through the
+// replicas without a moment where none answers.
 func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord, info server.Info) (Observed, error) {
 	port, err := p.port(rec)
 	if err != nil {
 		return Observed{}, err
 	}
-	cfg := p.config(rec, info, port)
-	if err := cfg.Validate(); err != nil {
+	base := p.config(rec, info, port)
+	if err := base.Validate(); err != nil {
 		return Observed{Port: port, Failed: fmt.Errorf("invalid control plane configuration: %w", err)}, nil
 	}
-	etcd, err := p.etcdAccess(ctx, cfg)
+	etcd, err := p.etcdAccess(ctx, base)
 	if err != nil {
 		return Observed{}, fmt.Errorf("etcd credentials: %w", err)
 	}
-	cfg.EtcdCAFile, cfg.EtcdCertFile, cfg.EtcdKeyFile = etcd.CAFile, etcd.CertFile, etcd.KeyFile
+	base.EtcdCAFile, base.EtcdCertFile, base.EtcdKeyFile = etcd.CAFile, etcd.CertFile, etcd.KeyFile
 	// The cluster's etcd user reaches only its own prefix, and kube-apiserver's
 	// compactor writes a key outside it; etcd compacts itself instead.
-	cfg.ExtraAPIServerArgs = []string{"--etcd-compaction-interval=0"}
-	webhook, err := webhookArgs(cfg, info.URL)
+	base.ExtraAPIServerArgs = []string{"--etcd-compaction-interval=0"}
+	webhook, err := webhookArgs(base, info.URL)
 	if err != nil {
 		return Observed{}, err
 	}
-	cfg.ExtraAPIServerArgs = append(cfg.ExtraAPIServerArgs, webhook...)
-	changedAt := p.noteConfig(cfg)
-	if err := p.Executor.Ensure(ctx, cfg); err != nil {
-		return Observed{Port: port, Issues: []shapes.ClusterIssue{{Code: "ClusterUnreachable", Message: "control plane process: " + err.Error()}}}, nil
-	}
-	ca, err := ReadCACertPEM(cfg)
+	base.ExtraAPIServerArgs = append(base.ExtraAPIServerArgs, webhook...)
+	network, err := p.Store.Network(ctx)
 	if err != nil {
 		return Observed{}, err
 	}
-	obs := Observed{Endpoint: cfg.Endpoint(), CAData: base64.StdEncoding.EncodeToString(ca), Port: port}
+	changedAt := p.noteConfig(base)
 	p.mu.Lock()
 	if p.names == nil {
 		p.names = map[string]string{}
 	}
-	p.names[rec.Cluster.ID] = rec.Cluster.Name
 	p.mu.Unlock()
-	st := p.Executor.State(rec.Cluster.ID)
-	current := st.Ready && st.StartedAt.After(changedAt)
-	obs.Ready = current && p.isBootstrapped(ctx, cfg, st)
-	if obs.Ready {
-		if err := p.accessBindings(ctx, cfg, rec, st.StartedAt); err != nil {
+
+	obs := Observed{Endpoint: base.Endpoint(), Port: port}
+	var backends []lb.Backend
+	var ready *ClusterConfig // a replica ready with the current spec
+	previousCurrent := true
+	zones := replicaZones(rec, network, p.replicas())
+	for _, zone := range zones {
+		cfg := base
+		cfg.Replica, cfg.EndpointPort = zone, port
+		if cfg.SecurePort, err = p.replicaPort(cfg.ProcessKey()); err != nil {
+			return Observed{}, err
+		}
+		p.mu.Lock()
+		p.names[cfg.ProcessKey()] = rec.Cluster.Name
+		p.mu.Unlock()
+		st := p.Executor.State(cfg.ProcessKey())
+		if previousCurrent {
+			if err := p.Executor.Ensure(ctx, cfg); err != nil {
+				obs.Issues = append(obs.Issues, replicaIssue(zone, len(zones), "control plane process: "+err.Error()))
+				previousCurrent = false
+				continue
+			}
+			st = p.Executor.State(cfg.ProcessKey())
+		}
+		if st.Phase == PhaseStopped {
+			previousCurrent = false // waits for the replica before it
+			continue
+		}
+		backends = append(backends, lb.Backend{Name: zone, Addr: backendAddr(cfg)})
+		current := st.Ready && st.StartedAt.After(changedAt)
+		if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
+			obs.Issues = append(obs.Issues, replicaIssue(zone, len(zones), restartMessage(st)))
+		}
+		if current && ready == nil && p.isBootstrapped(ctx, cfg, st) {
+			ready = &cfg
+		}
+		previousCurrent = current
+	}
+	p.stopExtraReplicas(ctx, rec.Cluster.ID, zones)
+	if err := p.Balancer.Ensure(rec.Cluster.ID, lb.Listener{
+		Addr:     backendAddr(base),
+		Backends: backends,
+		Access:   endpointAccess(rec, network, p.PrivateSources),
+		Check:    p.readyzCheck(base),
+	}); err != nil {
+		obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "ClusterUnreachable", Message: "endpoint: " + err.Error()})
+		return obs, nil
+	}
+	ca, err := ReadCACertPEM(base)
+	if err != nil {
+		return Observed{}, err
+	}
+	obs.CAData = base64.StdEncoding.EncodeToString(ca)
+	// Ready: one replica serves with the current spec, and no replica still
+	// runs an older one (a change rolls through all before it counts).
+	stale := false
+	for _, zone := range zones {
+		st := p.Executor.State(base.ID + "/" + zone)
+		stale = stale || st.PID != 0 && !st.StartedAt.After(changedAt)
+	}
+	obs.Ready = ready != nil && !stale
+	if ready != nil {
+		p.mu.Lock()
+		if p.serving == nil {
+			p.serving = map[string]ClusterConfig{}
+		}
+		p.serving[rec.Cluster.ID] = *ready
+		p.mu.Unlock()
+		if err := p.accessBindings(ctx, *ready, rec, p.Executor.State(ready.ProcessKey()).StartedAt); err != nil {
 			obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "Other", Message: "access policy bindings: " + err.Error()})
 		}
 	}
-	if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
-		obs.Issues = append(obs.Issues, restartIssue(st))
+	if ready == nil {
+		for i := range obs.Issues {
+			obs.Issues[i].Code = "ClusterUnreachable" // no replica serves
+		}
 	}
 	return obs, nil
 }
@@ -264,7 +353,7 @@ func (p *LocalProvisioner) accessBindings(ctx context.Context, cfg ClusterConfig
 // controller-manager have made the default namespaces and service account.
 func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig, st ComponentState) bool {
 	p.mu.Lock()
-	seen := p.bootstrapped[cfg.ID]
+	seen := p.bootstrapped[cfg.ProcessKey()]
 	p.mu.Unlock()
 	if seen.Equal(st.StartedAt) {
 		return true
@@ -278,13 +367,13 @@ func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig
 	if p.bootstrapped == nil {
 		p.bootstrapped = map[string]time.Time{}
 	}
-	p.bootstrapped[cfg.ID] = st.StartedAt
+	p.bootstrapped[cfg.ProcessKey()] = st.StartedAt
 	p.mu.Unlock()
 	return true
 }
 
-// port returns the cluster's recorded port, or a newly allocated one that no
-// other cluster holds.
+// port returns the cluster's recorded endpoint port, or a newly allocated
+// one that nothing else holds.
 func (p *LocalProvisioner) port(rec *store.ClusterRecord) (int, error) {
 	if rec.Port != 0 {
 		return rec.Port, nil
@@ -294,8 +383,32 @@ func (p *LocalProvisioner) port(rec *store.ClusterRecord) (int, error) {
 	if p.ports == nil {
 		p.ports = map[int]string{}
 	}
-	for port, id := range p.ports {
-		if id == rec.Cluster.ID {
+	return p.allocateLocked(rec.Cluster.ID)
+}
+
+// replicas is how many replicas a cluster may have.
+func (p *LocalProvisioner) replicas() int {
+	if p.Replicas > 0 {
+		return p.Replicas
+	}
+	return DefaultReplicas
+}
+
+// replicaPort returns the port of the replica called key, allocated once
+// per kplane run; the endpoint's port is the one that stays.
+func (p *LocalProvisioner) replicaPort(key string) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ports == nil {
+		p.ports = map[int]string{}
+	}
+	return p.allocateLocked(key)
+}
+
+// allocateLocked returns owner's port, or a new one no one else holds.
+func (p *LocalProvisioner) allocateLocked(owner string) (int, error) {
+	for port, o := range p.ports {
+		if o == owner {
 			return port, nil
 		}
 	}
@@ -305,23 +418,85 @@ func (p *LocalProvisioner) port(rec *store.ClusterRecord) (int, error) {
 			return 0, err
 		}
 		if _, taken := p.ports[port]; !taken {
-			p.ports[port] = rec.Cluster.ID
+			p.ports[port] = owner
 			return port, nil
 		}
 	}
 	return 0, fmt.Errorf("no free port")
 }
 
-// Remove implements Provisioner: the process, the cluster's etcd keys and its
-// files all go.
+// stopExtraReplicas stops replicas a cluster no longer has (fewer zones).
+func (p *LocalProvisioner) stopExtraReplicas(ctx context.Context, id string, zones []string) {
+	p.mu.Lock()
+	if p.zones == nil {
+		p.zones = map[string][]string{}
+	}
+	old := p.zones[id]
+	p.zones[id] = zones
+	p.mu.Unlock()
+	for _, z := range old {
+		if !slices.Contains(zones, z) {
+			_ = p.Executor.Stop(ctx, id+"/"+z)
+		}
+	}
+}
+
+// adminClient is the cluster's admin HTTP client, made once.
+func (p *LocalProvisioner) adminClient(cfg ClusterConfig) (*http.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.clients[cfg.ID]; c != nil {
+		return c, nil
+	}
+	c, err := tlsClient(cfg.CertFile(CertCA), cfg.CertFile(CertAdmin), cfg.KeyFile(CertAdmin), 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if p.clients == nil {
+		p.clients = map[string]*http.Client{}
+	}
+	p.clients[cfg.ID] = c
+	return c, nil
+}
+
+// ReadAwsAuth reads the cluster's aws-auth ConfigMap from a replica that
+// serves it (the token webhook asks, in CONFIG_MAP modes).
+func (p *LocalProvisioner) ReadAwsAuth(ctx context.Context, rec *store.ClusterRecord) (access.AwsAuth, error) {
+	p.mu.Lock()
+	cfg, ok := p.serving[rec.Cluster.ID]
+	p.mu.Unlock()
+	if !ok {
+		return access.AwsAuth{}, fmt.Errorf("cluster %s: no control plane replica is serving", rec.Cluster.Name)
+	}
+	return readAwsAuth(ctx, cfg)
+}
+
+// Remove implements Provisioner: the endpoint, the replicas, the cluster's
+// etcd keys and its files all go.
 func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord, info server.Info) error {
 	id := rec.Cluster.ID
-	if err := p.Executor.Stop(ctx, id); err != nil {
-		return err
+	if p.Balancer != nil {
+		p.Balancer.Remove(id)
+	}
+	p.mu.Lock()
+	var keys []string
+	for key := range p.names {
+		if key == id || strings.HasPrefix(key, id+"/") {
+			keys = append(keys, key)
+		}
+	}
+	p.mu.Unlock()
+	for _, key := range append(keys, id) {
+		if err := p.Executor.Stop(ctx, key); err != nil {
+			return err
+		}
 	}
 	dir := ClusterDir(info.DataDir, id)
-	if _, err := KillStale(dir); err != nil {
-		return err
+	replicaDirs, _ := filepath.Glob(filepath.Join(dir, "replicas", "*"))
+	for _, d := range append(replicaDirs, dir) {
+		if _, err := KillStale(d); err != nil {
+			return err
+		}
 	}
 	if _, err := p.Store.Client.Delete(ctx, store.ClusterDataPrefix(id)+"/", clientv3.WithPrefix()); err != nil {
 		return err
@@ -334,13 +509,21 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	}
 	p.mu.Lock()
 	delete(p.applied, id)
-	delete(p.bootstrapped, id)
 	delete(p.granted, id)
 	delete(p.bound, id)
-	delete(p.names, id)
-	delete(p.seen, id)
+	delete(p.zones, id)
+	delete(p.serving, id)
+	if c := p.clients[id]; c != nil {
+		c.CloseIdleConnections()
+		delete(p.clients, id)
+	}
+	for _, key := range keys {
+		delete(p.names, key)
+		delete(p.seen, key)
+		delete(p.bootstrapped, key)
+	}
 	for port, owner := range p.ports {
-		if owner == id {
+		if owner == id || strings.HasPrefix(owner, id+"/") {
 			delete(p.ports, port)
 		}
 	}
@@ -350,11 +533,24 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 
 // Shutdown stops every control plane this kplane runs (a clean stop of kplane).
 func (p *LocalProvisioner) Shutdown(ctx context.Context) error {
+	if p.Balancer != nil {
+		defer p.Balancer.Close()
+	}
 	return p.Executor.StopAll(ctx)
 }
 
-// restartIssue is the health issue of a control plane being restarted.
-func restartIssue(st ComponentState) shapes.ClusterIssue {
+// replicaIssue is the health issue of one replica that is down. It is
+// ClusterUnreachable when it is the cluster's only one (Ensure also makes
+// it so when no replica serves).
+func replicaIssue(zone string, replicas int, msg string) shapes.ClusterIssue {
+	if replicas == 1 {
+		return shapes.ClusterIssue{Code: "ClusterUnreachable", Message: msg}
+	}
+	return shapes.ClusterIssue{Code: "Other", Message: "control plane replica in " + zone + " is down: " + msg}
+}
+
+// restartMessage says that a replica's process is being restarted.
+func restartMessage(st ComponentState) string {
 	restart := st.Restarts
 	if st.Phase == PhaseBackOff {
 		restart++ // the count moves when the next process starts
@@ -363,7 +559,7 @@ func restartIssue(st ComponentState) shapes.ClusterIssue {
 	if st.LastExitReason != "" {
 		msg += "; last exit: " + firstLine(st.LastExitReason)
 	}
-	return shapes.ClusterIssue{Code: "ClusterUnreachable", Message: msg}
+	return msg
 }
 
 func firstLine(s string) string {

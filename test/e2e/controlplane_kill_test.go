@@ -67,8 +67,11 @@ func firstOKAfter(obs []observation, d time.Duration) (observation, bool) {
 // watch, so no written health state can be missed): the gap must show as a
 // health issue, or the API must never have stopped answering; then kplane
 // must bring the control plane back by itself and clear the issue.
+//
+// With one replica the endpoint has nowhere else to send, so this is the
+// test of the gap; TestReplicaKilled is the one with two.
 func TestControlPlaneProcessKilled(t *testing.T) {
-	k := startKplane(t)
+	k := startKplaneWith(t, "--control-plane-replicas", "1")
 	const name = "victim"
 	c := k.createActive(name)
 	kc := k.kubeconfig(name)
