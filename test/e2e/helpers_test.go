@@ -44,6 +44,8 @@ type kplane struct {
 	port    int
 	url     string
 	logPath string
+	// args are further `kplane serve` flags (startKplaneWith).
+	args []string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -53,6 +55,12 @@ type kplane struct {
 // and waits until it is ready. Everything it started is killed in t.Cleanup.
 func startKplane(t *testing.T) *kplane {
 	t.Helper()
+	return startKplaneWith(t)
+}
+
+// startKplaneWith is startKplane with further `kplane serve` flags.
+func startKplaneWith(t *testing.T, args ...string) *kplane {
+	t.Helper()
 	work := t.TempDir()
 	k := &kplane{
 		t:       t,
@@ -60,6 +68,7 @@ func startKplane(t *testing.T) *kplane {
 		dataDir: filepath.Join(work, "data"),
 		home:    filepath.Join(work, "home"),
 		logPath: filepath.Join(work, "serve.log"),
+		args:    args,
 	}
 	if err := os.MkdirAll(k.home, 0o700); err != nil {
 		t.Fatal(err)
@@ -90,7 +99,7 @@ func (k *kplane) start() {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "--- e2e: starting kplane serve at %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(kplaneBin, "serve", "--data-dir", k.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", k.port))
+	cmd := exec.Command(kplaneBin, append([]string{"serve", "--data-dir", k.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", k.port)}, k.args...)...)
 	cmd.Env = k.env()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If this test binary dies without its cleanups (a -timeout panic), kplane
@@ -424,14 +433,26 @@ func eventually(t *testing.T, timeout, step time.Duration, what string, f func()
 
 func (k *kplane) clusterDir(id string) string { return filepath.Join(k.dataDir, "clusters", id) }
 
-// controlPlanePID reads DIR/clusters/ID/pid (0 if it is not there).
+// controlPlanePID is the pid of the cluster's first replica (0 if none runs).
 func (k *kplane) controlPlanePID(id string) int {
-	b, err := os.ReadFile(filepath.Join(k.clusterDir(id), "pid"))
-	if err != nil {
+	pids := k.replicaPIDs(id)
+	if len(pids) == 0 {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
+	return pids[0]
+}
+
+// replicaPIDs reads DIR/clusters/ID/replicas/ZONE/pid for each replica, in
+// zone order (0 for one not running).
+func (k *kplane) replicaPIDs(id string) []int {
+	dirs, _ := filepath.Glob(filepath.Join(k.clusterDir(id), "replicas", "*"))
+	var pids []int
+	for _, d := range dirs {
+		b, _ := os.ReadFile(filepath.Join(d, "pid"))
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 // processesMatching returns the live processes (not zombies) other than this
