@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-
+	"github.com/kplane/kplane/bench/internal/localetcd"
 	"github.com/kplane/kplane/internal/controlplane"
 )
 
@@ -69,7 +66,7 @@ func runFloor(ctx context.Context, cfg config, bin, dir string, n int, full bool
 
 func floorOnce(ctx context.Context, ex *controlplane.LocalExecutor, dir string, i int, full bool, cmArgs []string) (floorSample, error) {
 	var s floorSample
-	etcdURL, closeEtcd, err := startEtcd(filepath.Join(dir, "etcd"))
+	etcdURL, closeEtcd, err := localetcd.Start(filepath.Join(dir, "etcd"))
 	if err != nil {
 		return s, err
 	}
@@ -123,43 +120,6 @@ func floorOnce(ctx context.Context, ex *controlplane.LocalExecutor, dir string, 
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return s, ex.Stop(sctx, id)
-}
-
-// startEtcd runs a fresh single-member etcd in this process: plain HTTP on
-// free loopback ports, data in dir (fsync on, as kplane's embedded etcd).
-func startEtcd(dir string) (string, func(), error) {
-	cport, err := controlplane.AllocatePort()
-	if err != nil {
-		return "", nil, err
-	}
-	pport, err := controlplane.AllocatePort()
-	if err != nil {
-		return "", nil, err
-	}
-	ec := embed.NewConfig()
-	ec.Name = "floor"
-	ec.Dir = dir
-	ec.LogLevel = "fatal"
-	cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", cport)}
-	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pport)}
-	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	ec.ListenMetricsUrls = nil
-	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
-	e, err := embed.StartEtcd(ec)
-	if err != nil {
-		return "", nil, fmt.Errorf("etcd: %w", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		return "", nil, fmt.Errorf("etcd: %w", err)
-	case <-time.After(60 * time.Second):
-		e.Close()
-		return "", nil, errors.New("etcd not ready after 60s")
-	}
-	return cu.String(), e.Close, nil
 }
 
 // tail is the end of a file, for error messages.

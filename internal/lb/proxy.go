@@ -43,6 +43,12 @@ func (l *listener) serve(client *net.TCPConn, src netip.Addr) {
 		tried = append(tried, be)
 		server, err := l.dial(be)
 		l.mu.Lock()
+		if err != nil && l.ctx.Err() != nil { // stopping, not the backend's fault
+			be.active--
+			l.mu.Unlock()
+			client.Close()
+			return
+		}
 		if err != nil {
 			be.active--
 			be.suspect = true
