@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,11 +124,22 @@ func createOne(ctx context.Context, cfg config, srv *server, name string, probe 
 	}
 	s.serveRSSKB = procStatusKB(srv.pid(), "VmRSS")
 	s.etcdCert = modTime(filepath.Join(dir, "pki", "etcd-client.crt"))
-	s.spec = modTime(controlplane.SpecPath(dir))
+	s.spec = modTime(controlplane.SpecPath(firstReplicaDir(dir)))
 	if err != nil {
-		err = fmt.Errorf("%w\ncontrol plane's process log:\n%s", err, tail(controlplane.ProcessLogPath(dir), 1500))
+		err = fmt.Errorf("%w\ncontrol plane's process log:\n%s", err, tail(controlplane.ProcessLogPath(firstReplicaDir(dir)), 1500))
 	}
 	return s, err
+}
+
+// firstReplicaDir is the process directory of the cluster's first replica
+// (the one a create waits for), or dir itself before any replica exists.
+func firstReplicaDir(dir string) string {
+	dirs, _ := filepath.Glob(filepath.Join(dir, "replicas", "*"))
+	if len(dirs) == 0 {
+		return dir
+	}
+	slices.Sort(dirs)
+	return dirs[0]
 }
 
 // waitActive polls DescribeCluster every poll until the cluster is ACTIVE and
@@ -239,7 +251,7 @@ func startProber(ctx context.Context, dir string, s *createSample) *prober {
 		for ctx.Err() == nil {
 			switch {
 			case client == nil:
-				spec, err := controlplane.ReadProcessSpec(dir)
+				spec, err := controlplane.ReadProcessSpec(firstReplicaDir(dir))
 				if err == nil {
 					base = strings.TrimSuffix(spec.ReadyzURL, "/readyz")
 					client, err = controlplane.AdminHTTPClient(controlplane.ClusterConfig{ID: s.id, Dir: dir})

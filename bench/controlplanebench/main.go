@@ -30,6 +30,7 @@ type config struct {
 	floorRuns    int
 	fullRuns     int
 	cmArgs       []string
+	serveArgs    []string
 	creates      int
 	probes       int
 	density      bool
@@ -53,6 +54,7 @@ func parseFlags() config {
 	flag.StringVar(&c.kplane, "kplane", "", "use this kplane binary instead of building ./cmd/kplane")
 	flag.IntVar(&c.floorRuns, "floor", 5, "floor runs: kube-apiserver alone, each on a fresh etcd")
 	flag.IntVar(&c.fullRuns, "full", 3, "runs of the full control plane alone (all three components, fresh etcd, no kplane serve): process start to /readyz and to the bootstrap objects")
+	serveArgs := flag.String("serve-args", "", "extra `kplane serve` flags, space separated (e.g. --control-plane-replicas 1)")
 	cmArgs := flag.String("cm-args", "", "extra kube-controller-manager flags for the -full runs only, space separated (experiments)")
 	flag.IntVar(&c.creates, "creates", 5, "clusters created one after another and timed to ACTIVE")
 	flag.IntVar(&c.probes, "probes", 3, "further clusters whose startup is probed step by step (/readyz, default ServiceAccount) for the breakdown; 0 = none")
@@ -72,6 +74,7 @@ func parseFlags() config {
 	flag.BoolVar(&c.verbose, "v", false, "log the control-plane supervisor's events (floor) to stderr")
 	flag.Parse()
 	c.cmArgs = strings.Fields(*cmArgs)
+	c.serveArgs = strings.Fields(*serveArgs)
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "unexpected arguments: %v\n", flag.Args())
 		os.Exit(2)
@@ -180,7 +183,7 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 
 	// 2. kplane serve on a fresh data dir.
 	quota := max(100, cfg.max+cfg.creates+cfg.probes+10)
-	srv, err := startServe(ctx, bin, filepath.Join(tmp, "serve"), quota)
+	srv, err := startServe(ctx, bin, filepath.Join(tmp, "serve"), quota, cfg.serveArgs)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ type server struct {
 
 // startServe starts `kplane serve` on a fresh data dir and a free loopback
 // port, waits for /_kplane/readyz and reads its credentials and subnets.
-func startServe(ctx context.Context, bin, dir string, quota int) (*server, error) {
+func startServe(ctx context.Context, bin, dir string, quota int, extra []string) (*server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -59,8 +59,8 @@ func startServe(ctx context.Context, bin, dir string, quota int) (*server, error
 		return nil, err
 	}
 	defer lf.Close() // the child has its own descriptor
-	s.cmd = exec.Command(bin, "serve", "--data-dir", s.dataDir, "--listen", addr,
-		"--log-level", "info", "--cluster-quota", strconv.Itoa(quota))
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", s.dataDir, "--listen", addr,
+		"--log-level", "info", "--cluster-quota", strconv.Itoa(quota)}, extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	// Its own process group (a terminal ^C reaches only us; we stop it in
 	// order), and SIGKILL if we die: its children follow it (their Pdeathsig).

