@@ -13,14 +13,14 @@ import (
 
 func newKubeconfigCommand() *cobra.Command {
 	var dataDir string
-	var endpoints []string
+	var etcd etcdFlags
 	cmd := &cobra.Command{
 		Use:   "kubeconfig NAME",
 		Short: "Print an admin kubeconfig (client certificate, system:masters) for cluster NAME",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dataDir = absDir(dataDir)
-			rec, err := findCluster(cmd, dataDir, endpoints, args[0])
+			rec, err := findCluster(cmd, dataDir, &etcd, args[0])
 			if err != nil {
 				return err
 			}
@@ -35,20 +35,20 @@ func newKubeconfigCommand() *cobra.Command {
 			return err
 		},
 	}
-	storeFlags(cmd, &dataDir, &endpoints)
+	storeFlags(cmd, &dataDir, &etcd)
 	return cmd
 }
 
 func newLogsCommand() *cobra.Command {
 	var dataDir string
-	var endpoints []string
+	var etcd etcdFlags
 	cmd := &cobra.Command{
 		Use:   "logs NAME TYPE",
 		Short: "Print cluster NAME's log of TYPE (api, audit, authenticator, controllerManager, scheduler)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dataDir = absDir(dataDir)
-			rec, err := findCluster(cmd, dataDir, endpoints, args[0])
+			rec, err := findCluster(cmd, dataDir, &etcd, args[0])
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func newLogsCommand() *cobra.Command {
 			return copyFile(cmd.OutOrStdout(), cfg.LogFile(args[1]))
 		},
 	}
-	storeFlags(cmd, &dataDir, &endpoints)
+	storeFlags(cmd, &dataDir, &etcd)
 	return cmd
 }
 
@@ -70,13 +70,13 @@ func absDir(d string) string {
 	return d
 }
 
-func storeFlags(cmd *cobra.Command, dataDir *string, endpoints *[]string) {
+func storeFlags(cmd *cobra.Command, dataDir *string, etcd *etcdFlags) {
 	cmd.Flags().StringVar(dataDir, "data-dir", defaultDataDir(), "kplane's data directory")
-	cmd.Flags().StringSliceVar(endpoints, "etcd-endpoints", nil, "kplane's external etcd cluster, if it uses one")
+	etcd.register(cmd.Flags(), false)
 }
 
-func findCluster(cmd *cobra.Command, dataDir string, endpoints []string, name string) (*store.ClusterRecord, error) {
-	st, err := openStore(cmd.Context(), dataDir, endpoints)
+func findCluster(cmd *cobra.Command, dataDir string, etcd *etcdFlags, name string) (*store.ClusterRecord, error) {
+	st, err := openStore(cmd.Context(), dataDir, etcd)
 	if err != nil {
 		return nil, err
 	}

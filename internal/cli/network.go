@@ -15,14 +15,14 @@ import (
 // groups) so users can find the ids CreateCluster needs.
 func newNetworkCommand() *cobra.Command {
 	var dataDir string
-	var endpoints []string
+	var etcd etcdFlags
 	var subnetIDs bool
 	cmd := &cobra.Command{
 		Use:   "network",
 		Short: "List the VPCs, subnets and security groups clusters can use",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(cmd.Context(), dataDir, endpoints)
+			st, err := openStore(cmd.Context(), absDir(dataDir), &etcd)
 			if err != nil {
 				return err
 			}
@@ -55,18 +55,15 @@ func newNetworkCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "kplane's data directory")
 	cmd.Flags().BoolVar(&subnetIDs, "subnet-ids", false, "print only the subnet ids, comma-separated (for --resources-vpc-config subnetIds=...)")
-	cmd.Flags().StringSliceVar(&endpoints, "etcd-endpoints", nil, "kplane's external etcd cluster, if it uses one")
+	etcd.register(cmd.Flags(), false)
 	return cmd
 }
 
 // openStore opens kplane's datastore for a command run beside the server.
-func openStore(ctx context.Context, dataDir string, endpoints []string) (*store.Store, error) {
-	if len(endpoints) == 0 {
-		ep, err := store.EmbeddedEndpoint(dataDir)
-		if err != nil {
-			return nil, fmt.Errorf("is kplane serving from %s? %w", dataDir, err)
-		}
-		endpoints = []string{ep}
+func openStore(ctx context.Context, dataDir string, etcd *etcdFlags) (*store.Store, error) {
+	cfg, err := etcd.besideConfig(dataDir)
+	if err != nil {
+		return nil, err
 	}
-	return store.Open(ctx, store.Config{DataDir: dataDir, Endpoints: endpoints})
+	return store.Open(ctx, cfg)
 }

@@ -30,12 +30,13 @@ func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
 	var noReconcile bool
+	var etcd etcdFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the EKS API and run every cluster's control plane",
 		Long: `Serve the Amazon EKS API (2017-11-01) and STS GetCallerIdentity on one address,
 keeping everything in an embedded etcd under the data directory (or an external
-etcd cluster with --etcd-endpoints). At first start it writes the account's root
+etcd cluster with --etcd-endpoints and the --etcd-* TLS flags). At first start it writes the account's root
 credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,6 +46,9 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			}
 			cfg.Log = log
 			dataDir := absDir(cfg.DataDir)
+			if err := etcd.apply(&cfg, dataDir); err != nil {
+				return err
+			}
 			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
@@ -61,6 +65,10 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			defer stop()
 			s, err := server.Start(ctx, cfg)
 			if err != nil {
+				return err
+			}
+			if err := etcd.remember(dataDir); err != nil {
+				s.Close()
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "kplane is serving the EKS API at %s\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_REGION=%s\n",
@@ -81,7 +89,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address of the EKS/STS endpoint (loopback unless told otherwise)")
 	f.StringVar(&cfg.Region, "region", server.DefaultRegion, "the AWS region kplane presents")
 	f.StringVar(&cfg.AccountID, "account-id", server.DefaultAccountID, "the 12-digit AWS account id kplane presents")
-	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "use this external etcd cluster instead of the embedded one")
+	etcd.register(f, true)
 	f.IntVar(&cfg.ClusterQuota, "cluster-quota", 100, "the most clusters the account may have")
 	f.StringSliceVar(&cfg.UnsupportedZones, "unsupported-zones", nil, "availability zones CreateCluster refuses")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

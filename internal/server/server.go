@@ -38,8 +38,10 @@ type Config struct {
 	Listen    string
 	Region    string
 	AccountID string
-	// EtcdEndpoints points kplane at an external etcd cluster instead of the embedded one.
+	// EtcdEndpoints points kplane at an external etcd cluster instead of the
+	// embedded one, reached with EtcdTLS.
 	EtcdEndpoints []string
+	EtcdTLS       store.EtcdTLS
 	// ClusterQuota is the most clusters the account may have.
 	ClusterQuota int
 	// Zones are the region's availability zones (default REGIONa, b, c).
@@ -104,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, Endpoints: cfg.EtcdEndpoints, Logger: log})
+	st, err := store.Open(ctx, store.Config{DataDir: cfg.DataDir, Endpoints: cfg.EtcdEndpoints, TLS: cfg.EtcdTLS, Logger: log})
 	if err != nil {
 		return nil, err
 	}

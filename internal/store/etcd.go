@@ -21,14 +21,19 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/kplane/kplane/internal/pki"
 )
 
 // Config says which etcd to use.
 type Config struct {
 	// DataDir holds the embedded etcd's data (DataDir/etcd).
 	DataDir string
-	// Endpoints of an external etcd cluster. Empty means the embedded etcd.
+	// Endpoints of an external etcd cluster (https://HOST:PORT), reached
+	// with TLS. Empty means the embedded etcd. Endpoints without TLS are the
+	// embedded etcd of a kplane serving from DataDir (commands beside it).
 	Endpoints []string
+	TLS       EtcdTLS
 	// ClientAddr is where the embedded etcd serves clients (the control planes
 	// reach it there). Default 127.0.0.1 with a free port.
 	ClientAddr string
@@ -40,32 +45,53 @@ type Store struct {
 	Client    *clientv3.Client
 	Endpoints []string
 	etcd      *embed.Etcd
-	pki       *etcdPKI // the embedded etcd's CA; nil for an external etcd
-	clusters  *clusterCache
-	log       *slog.Logger
+	// issuer signs each cluster apiserver's etcd client certificate: the
+	// embedded etcd's CA, or the client CA an external etcd trusts (nil when
+	// not given: then clusters cannot be granted access).
+	issuer *pki.Pair
+	// serverCA is the file a cluster's apiserver verifies etcd's members with.
+	serverCA string
+	clusters *clusterCache
+	log      *slog.Logger
 }
 
-// Open starts the embedded etcd when no endpoints are given, connects, and
-// fills the cluster cache.
+// Open starts the embedded etcd when no endpoints are given, connects, turns
+// etcd's auth on with kplane as root if it is off, and fills the cluster cache.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Store{log: cfg.Logger, Endpoints: cfg.Endpoints}
 	var tlsConfig *tls.Config
-	if len(s.Endpoints) == 0 || cfg.DataDir != "" && isHTTPS(s.Endpoints) {
-		// The embedded etcd, ours to start or already started by `kplane serve`.
-		p, err := ensureEtcdPKI(cfg.DataDir)
+	var p *etcdPKI    // the embedded etcd's files
+	var ext *external // or an external etcd's settings
+	user := rootUser
+	if !cfg.TLS.IsZero() {
+		x, err := loadExternal(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
-		s.pki = p
+		tlsConfig, user, s.issuer, s.serverCA = x.tls, x.user, x.issuer, x.caFile
+		ext = x
+	} else {
+		// The embedded etcd, ours to start or already started by `kplane serve`.
+		var err error
+		if p, err = ensureEtcdPKI(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		s.issuer, s.serverCA = p.ca, p.path("ca.crt")
 		if tlsConfig, err = clientTLS(p.root); err != nil {
 			return nil, err
 		}
 	}
 	if len(s.Endpoints) == 0 {
-		e, endpoint, err := startEmbedded(cfg, s.pki)
+		if p == nil {
+			return nil, errors.New("store: external etcd TLS settings are given but no etcd endpoints")
+		}
+		e, endpoint, err := startEmbedded(cfg, p)
 		if err != nil {
 			return nil, err
 		}
@@ -83,10 +109,21 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("store: connect %v: %w", s.Endpoints, err)
 	}
 	s.Client = cli
-	if s.etcd != nil {
-		if err := enableAuth(ctx, cli); err != nil {
+	if s.etcd != nil || !cfg.TLS.IsZero() {
+		// A request to members that cannot be reached waits for them; kplane
+		// should fail at start instead, saying where it looked.
+		actx, cancel := context.WithTimeout(ctx, contactTimeout)
+		err := enableAuth(actx, cli, user)
+		cancel()
+		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("store: enable etcd auth: %w", err)
+			return nil, fmt.Errorf("store: etcd auth at %v: %w", s.Endpoints, err)
+		}
+	}
+	if ext != nil && ext.issuer != nil {
+		if err := checkClientCA(ctx, s.Endpoints, ext); err != nil {
+			s.Close()
+			return nil, err
 		}
 	}
 	s.clusters = newClusterCache(cli, cfg.Logger)
@@ -97,9 +134,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func isHTTPS(endpoints []string) bool {
-	return len(endpoints) > 0 && strings.HasPrefix(endpoints[0], "https://")
-}
+// contactTimeout bounds kplane's first requests to etcd at start.
+const contactTimeout = 30 * time.Second
 
 func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	dir := filepath.Join(cfg.DataDir, "etcd")
@@ -158,11 +194,12 @@ func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 		e.Close()
 		return nil, "", err
 	}
+	if err := removeIfExists(filepath.Join(cfg.DataDir, externalFile)); err != nil {
+		e.Close()
+		return nil, "", err
+	}
 	return e, clientURL.String(), nil
 }
-
-// endpointFile names the file where a running embedded etcd's client URL is.
-const endpointFile = "etcd-endpoint"
 
 // EmbeddedEndpoint returns the client URL of the embedded etcd that a kplane
 // serving from dataDir runs.

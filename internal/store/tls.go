@@ -16,9 +16,10 @@ import (
 	"github.com/kplane/kplane/internal/pki"
 )
 
-// The embedded etcd serves clients over TLS and knows each client by its
-// certificate's common name: kplane is etcd's root user, and each cluster's
-// apiserver a user whose role reaches only that cluster's key prefix.
+// etcd (embedded or external) serves clients over TLS and knows each client by
+// its certificate's common name: kplane is etcd's root user (or a user with the
+// root role), and each cluster's apiserver a user whose role reaches only that
+// cluster's key prefix.
 const rootUser = "root"
 
 // TLSFiles are the files a client presents to etcd.
@@ -78,23 +79,35 @@ func clientTLS(f TLSFiles) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// enableAuth turns on etcd's authentication with kplane as root, once.
-func enableAuth(ctx context.Context, cli *clientv3.Client) error {
+// enableAuth turns on etcd's authentication, once, with kplane's user (the CN
+// of its client certificate) holding the root role. etcd wants a user named
+// root with that role before auth goes on; kplane makes it (without a
+// password: only a certificate with CN root can be it). When auth is already
+// on, kplane's user must be root or hold the root role, as it grants and
+// revokes every cluster's user.
+func enableAuth(ctx context.Context, cli *clientv3.Client, user string) error {
 	st, err := cli.AuthStatus(ctx)
 	if err != nil {
 		return err
 	}
 	if st.Enabled {
+		// Listing users is for the root role only.
+		if _, err := cli.UserList(ctx); err != nil {
+			return fmt.Errorf("auth is on and kplane's etcd user %q (its client certificate's CN) cannot administer it (%w): "+
+				"it must be root or hold the root role (etcdctl user grant-role %s root)", user, err, user)
+		}
 		return nil
-	}
-	if _, err := cli.UserAddWithOptions(ctx, rootUser, "", &clientv3.UserAddOptions{NoPassword: true}); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
-		return err
 	}
 	if _, err := cli.RoleAdd(ctx, rootUser); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
 		return err
 	}
-	if _, err := cli.UserGrantRole(ctx, rootUser, rootUser); err != nil {
-		return err
+	for _, u := range []string{rootUser, user} {
+		if _, err := cli.UserAddWithOptions(ctx, u, "", &clientv3.UserAddOptions{NoPassword: true}); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
+			return err
+		}
+		if _, err := cli.UserGrantRole(ctx, u, rootUser); err != nil {
+			return err
+		}
 	}
 	_, err = cli.AuthEnable(ctx)
 	return err
@@ -107,8 +120,8 @@ func clusterUser(id string) string { return "kplane-cluster-" + id }
 // cluster's key prefix, and issues its client certificate into dir. It
 // returns the files the cluster's apiserver presents to etcd.
 func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, error) {
-	if s.pki == nil {
-		return TLSFiles{}, errors.New("store: per-cluster etcd credentials need the embedded etcd's CA")
+	if s.issuer == nil {
+		return TLSFiles{}, errors.New("store: per-cluster etcd credentials need the client CA the external etcd trusts (--etcd-client-ca-cert, --etcd-client-ca-key)")
 	}
 	user := clusterUser(id)
 	prefix := ClusterDataPrefix(id) + "/"
@@ -124,8 +137,8 @@ func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, err
 	if _, err := s.Client.UserGrantRole(ctx, user, user); err != nil {
 		return TLSFiles{}, err
 	}
-	files := TLSFiles{CAFile: s.pki.path("ca.crt"), CertFile: filepath.Join(dir, "etcd-client.crt"), KeyFile: filepath.Join(dir, "etcd-client.key")}
-	if _, err := pki.LoadOrIssue(files.CertFile, files.KeyFile, s.pki.ca, pki.Spec{CommonName: user, Client: true}); err != nil {
+	files := TLSFiles{CAFile: s.serverCA, CertFile: filepath.Join(dir, "etcd-client.crt"), KeyFile: filepath.Join(dir, "etcd-client.key")}
+	if _, err := pki.LoadOrIssue(files.CertFile, files.KeyFile, s.issuer, pki.Spec{CommonName: user, Client: true}); err != nil {
 		return TLSFiles{}, err
 	}
 	return files, nil
@@ -133,9 +146,6 @@ func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, err
 
 // RevokeCluster removes cluster id's etcd user and role.
 func (s *Store) RevokeCluster(ctx context.Context, id string) error {
-	if s.pki == nil {
-		return nil
-	}
 	user := clusterUser(id)
 	if _, err := s.Client.UserDelete(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrUserNotFound) {
 		return err
