@@ -56,7 +56,20 @@ func newLogsCommand() *cobra.Command {
 			if !cfg.LogEnabled(args[1]) {
 				return fmt.Errorf("log type %q is not enabled on cluster %s (enabled: %v); enable it with aws eks update-cluster-config --logging", args[1], args[0], cfg.LogTypes)
 			}
-			return copyFile(cmd.OutOrStdout(), cfg.LogFile(args[1]))
+			// Each replica writes its own file; kplane writes the authenticator's.
+			files := controlplane.LogFiles(cfg.Dir, args[1])
+			if len(files) == 0 {
+				return fmt.Errorf("cluster %s has no %s log yet", args[0], args[1])
+			}
+			for _, f := range files {
+				if len(files) > 1 {
+					fmt.Fprintf(cmd.OutOrStdout(), "==> %s <==\n", f)
+				}
+				if err := copyFile(cmd.OutOrStdout(), f); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	storeFlags(cmd, &dataDir, &etcd)

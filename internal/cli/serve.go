@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
@@ -31,6 +30,7 @@ func newServeCommand() *cobra.Command {
 	var logLevel string
 	var noReconcile bool
 	var etcd etcdFlags
+	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the EKS API and run every cluster's control plane",
@@ -53,13 +53,12 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
 			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
-			cfg.ReadAwsAuth = func(ctx context.Context, rec *store.ClusterRecord) (access.AwsAuth, error) {
-				return controlplane.ReadAwsAuth(ctx, rec, dataDir)
-			}
 			if !noReconcile {
-				if cfg.Reconciler, err = newReconciler(log); err != nil {
+				prov, rec, err := newReconciler(log, cp)
+				if err != nil {
 					return err
 				}
+				cfg.Reconciler, cfg.ReadAwsAuth = rec, prov.ReadAwsAuth
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -93,6 +92,8 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 	f.IntVar(&cfg.ClusterQuota, "cluster-quota", 100, "the most clusters the account may have")
 	f.StringSliceVar(&cfg.UnsupportedZones, "unsupported-zones", nil, "availability zones CreateCluster refuses")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.IntVar(&cp.replicas, "control-plane-replicas", cp.replicas, "the most control-plane replicas a cluster runs, one per availability zone of its subnets")
+	f.StringSliceVar(&cp.privateSources, "private-sources", nil, "client address ranges that count as inside every VPC for endpoint private access (e.g. 127.0.0.2/32 on one machine)")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
 	f.MarkHidden("no-reconcile")
 	return cmd
