@@ -1,6 +1,7 @@
 package eks
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,9 @@ func (a *API) createCluster(c *call) (any, *Error) {
 		return nil, err
 	}
 	network, nerr := a.cfg.Store.Network(c.r.Context())
+	if nerr == nil {
+		nerr = a.addClusterSecurityGroups(c.r.Context(), network, req.ResourcesVpcConfig)
+	}
 	if nerr != nil {
 		return nil, internal(nerr)
 	}
@@ -45,6 +49,7 @@ func (a *API) createCluster(c *call) (any, *Error) {
 	}
 	rec := a.newClusterRecord(&req, network, c.caller)
 	out, replayed, err := a.cfg.Store.CreateCluster(c.r.Context(), rec, req.ClientRequestToken, a.cfg.ClusterQuota)
+	var netErr *store.ClusterNetworkError
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return nil, Errorf(ResourceInUse, "Cluster already exists with name: %s", req.Name).With("clusterName", req.Name)
@@ -52,6 +57,9 @@ func (a *API) createCluster(c *call) (any, *Error) {
 		return nil, Errorf(ResourceLimitExceeded, "Cluster limit exceeded for account %s: at most %d clusters", a.cfg.AccountID, a.cfg.ClusterQuota).With("clusterName", req.Name)
 	case errors.Is(err, store.ErrTokenMismatch):
 		return nil, tokenReused(req.ClientRequestToken).With("clusterName", req.Name)
+	case errors.As(err, &netErr):
+		// The network changed between validation and the write.
+		return nil, clusterNetworkError(req.Name, netErr)
 	case errors.Is(err, store.ErrNotFound):
 		// The token's cluster was created and deleted since.
 		return nil, tokenReused(req.ClientRequestToken).With("clusterName", req.Name)
@@ -64,6 +72,40 @@ func (a *API) createCluster(c *call) (any, *Error) {
 		return nil, internal(err)
 	}
 	return map[string]any{"cluster": out.Cluster}, nil
+}
+
+// addClusterSecurityGroups adds to network the groups EKS made for other
+// clusters that v names: Network leaves them out (one read per cluster), and
+// EKS lets a cluster use another's group.
+func (a *API) addClusterSecurityGroups(ctx context.Context, network *store.Network, v *shapes.VpcConfigRequest) error {
+	if v == nil || len(v.SecurityGroupIDs) > maxSecurityGroups {
+		return nil // validation refuses too many
+	}
+	for _, id := range v.SecurityGroupIDs {
+		if _, ok := network.SecurityGroup(id); ok {
+			continue
+		}
+		g, ok, err := a.cfg.Store.ClusterSecurityGroup(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			network.SecurityGroups = append(network.SecurityGroups, g)
+		}
+	}
+	return nil
+}
+
+// clusterNetworkError is the error validation would have given had it seen
+// the network the store found.
+func clusterNetworkError(cluster string, e *store.ClusterNetworkError) *Error {
+	switch {
+	case !e.Missing:
+		return InvalidParam(cluster, insufficientIPs, fmt.Sprintf("%s Free IPs: %d", e.ID, e.Free), store.MinFreeAddresses)
+	case strings.HasPrefix(e.ID, "sg-"):
+		return InvalidParam(cluster, "The security group '%s' does not exist", e.ID)
+	}
+	return InvalidParam(cluster, "The subnet ID '%s' does not exist", e.ID)
 }
 
 func tokenReused(token string) *Error {

@@ -458,6 +458,9 @@ func checkCreateVpcConfig(cluster string, v *shapes.VpcConfigRequest, allowIPv6 
 	if len(zones) < minSubnets {
 		return store.VPC{}, InvalidParam(cluster, twoAZs)
 	}
+	if err := checkFreeAddresses(cluster, subnets); err != nil {
+		return store.VPC{}, err
+	}
 
 	// Security groups: up to 5, distinct, existing, in the subnets' VPC.
 	if err := checkIDList(cluster, "securityGroupIds", v.SecurityGroupIDs, maxSecurityGroups, tooManySecurityGroups); err != nil {
@@ -485,6 +488,25 @@ func checkCreateVpcConfig(cluster string, v *shapes.VpcConfigRequest, allowIPv6 
 	}
 	return store.VPC{ID: vpcID}, nil
 }
+
+// checkFreeAddresses requires store.MinFreeAddresses free addresses in every
+// subnet, as EKS does for the network interfaces it places there.
+func checkFreeAddresses(cluster string, subnets []store.Subnet) *Error {
+	var short []string
+	for _, s := range subnets {
+		if free := s.Available(); free < store.MinFreeAddresses {
+			short = append(short, fmt.Sprintf("%s Free IPs: %d", s.ID, free))
+		}
+	}
+	if len(short) == 0 {
+		return nil
+	}
+	return InvalidParam(cluster, insufficientIPs, strings.Join(short, " "), store.MinFreeAddresses)
+}
+
+// insufficientIPs is EKS's text for subnets without enough free addresses
+// (as UpdateClusterConfig returns it; CreateCluster requires six).
+const insufficientIPs = "Provided subnets %s , need at least %d IPs in each subnet to be free for this operation"
 
 // unsupportedZone is EKS's UnsupportedAvailabilityZoneException for a subnet
 // in zone, listing the supported zones the VPC has subnets in.

@@ -120,7 +120,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Which service is decided by the signature's scope, as AWS's endpoints
 	// decide it by host name. An unsigned call is answered as STS.
-	service, region := signingScope(r)
+	service, region := auth.SigningScope(r)
 	a := stsAPI
 	if service == iamAPI.signingName {
 		a = iamAPI
@@ -164,27 +164,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResult(w, a, action, reqID, result)
-}
-
-// signingScope reads the service and region of a request's SigV4 credential
-// scope (AKID/date/region/service/aws4_request), header or presigned form.
-// Verify checks them properly; this only routes.
-func signingScope(r *http.Request) (service, region string) {
-	var credential string
-	if a := r.Header.Get("Authorization"); a != "" {
-		if _, rest, ok := strings.Cut(a, "Credential="); ok {
-			credential, _, _ = strings.Cut(rest, ",")
-			credential = strings.TrimSpace(credential)
-		}
-	} else if r.URL != nil && strings.Contains(r.URL.RawQuery, "X-Amz-Credential") {
-		q, _ := url.ParseQuery(r.URL.RawQuery)
-		credential = q.Get("X-Amz-Credential")
-	}
-	parts := strings.Split(credential, "/")
-	if len(parts) < 5 {
-		return "", ""
-	}
-	return parts[3], parts[2]
 }
 
 // readQueryBody reads at most maxQueryBody bytes, with a deadline so a slow

@@ -32,6 +32,7 @@ type handler struct {
 	api      *eks.API
 	verifier *auth.Verifier
 	query    http.Handler // IAM and STS, in the AWS query protocol
+	ec2      http.Handler // EC2, in its query protocol; set by Start
 	store    *store.Store
 	log      *slog.Logger
 	metrics  *prometheus.Registry
@@ -119,6 +120,12 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if auth.IsQueryRequest(r) {
+		// The signature's scope says which service, as AWS's host names do.
+		if service, _ := auth.SigningScope(r); service == "ec2" && h.ec2 != nil {
+			op = "EC2"
+			h.ec2.ServeHTTP(w, r)
+			return
+		}
 		h.query.ServeHTTP(w, r)
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/authn"
+	"github.com/kplane/kplane/internal/ec2"
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/iam"
 	"github.com/kplane/kplane/internal/store"
@@ -163,6 +164,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, authLog)
 	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
 	h.internal.Handle(InternalPrefix+"authn/", http.StripPrefix(InternalPrefix+"authn", webhook))
+	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
+		Zones: cfg.Zones, RequestID: requestID, Log: log})
 	s.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

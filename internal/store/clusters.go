@@ -16,7 +16,9 @@ const tokenTTL = 24 * time.Hour
 // CreateCluster stores rec, counted against quota. token, when not empty, makes
 // the call idempotent: a replay with the same rec.RequestHash returns the
 // record it created (replayed=true); a different hash gets ErrTokenMismatch.
-// A taken name gets ErrExists; a full account ErrQuota.
+// A taken name gets ErrExists; a full account ErrQuota; a subnet or security
+// group that is gone, or a subnet without MinFreeAddresses free, a
+// *ClusterNetworkError.
 func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token string, quota int) (out *ClusterRecord, replayed bool, err error) {
 	val, err := json.Marshal(rec)
 	if err != nil {
@@ -40,14 +42,20 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 		if count >= quota {
 			return nil, false, ErrQuota
 		}
-		conds := []clientv3.Cmp{
+		// The subnets and security groups must still be there, with room,
+		// when the cluster is written; references keep them there after.
+		netConds, netOps, err := s.claimNetwork(ctx, rec)
+		if err != nil {
+			return nil, false, err
+		}
+		conds := append([]clientv3.Cmp{
 			clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
 			clientv3.Compare(clientv3.ModRevision(clusterCounter), "=", countRev),
-		}
-		ops := []clientv3.Op{
+		}, netConds...)
+		ops := append([]clientv3.Op{
 			clientv3.OpPut(key, string(val)),
 			clientv3.OpPut(clusterCounter, strconv.Itoa(count+1)),
-		}
+		}, netOps...)
 		if sg := clusterSecurityGroup(rec); sg != nil {
 			ops = append(ops, putJSON(clusterSGKey(sg.ID), sg))
 		}
@@ -84,7 +92,8 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 		if resp.Responses[0].GetResponseRange().Count > 0 {
 			return nil, false, ErrExists
 		}
-		// Only the counter moved: another cluster came or went. Try again.
+		// Only the counter or the network moved: another cluster came or
+		// went, or a subnet or group changed. Try again.
 	}
 	return nil, false, ErrConflict
 }
@@ -175,7 +184,8 @@ func (s *Store) updateCluster(ctx context.Context, name string, mutate func(*Clu
 	return nil, ErrConflict
 }
 
-// RemoveCluster deletes the named cluster, its updates and its count, for good.
+// RemoveCluster deletes the named cluster, its updates, its count, its
+// security group and its references to the network, for good.
 func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 	key := clusterKey(name)
 	for attempt := 0; attempt < 100; attempt++ {
@@ -183,17 +193,28 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
+		// The record says which references to remove; read it from etcd, not
+		// the cache, so the transaction below can require this revision.
+		cur, err := s.Client.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if len(cur.Kvs) == 0 {
+			return ErrNotFound
+		}
 		ops := []clientv3.Op{clientv3.OpDelete(key),
 			clientv3.OpDelete(updatesOf(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(accessEntriesOf(name), clientv3.WithPrefix()),
 			clientv3.OpPut(clusterCounter, strconv.Itoa(max(count-1, 0)))}
-		if rec := s.clusters.get(name); rec != nil {
-			if sg := clusterSecurityGroup(rec); sg != nil {
+		var rec ClusterRecord
+		if json.Unmarshal(cur.Kvs[0].Value, &rec) == nil {
+			if sg := clusterSecurityGroup(&rec); sg != nil {
 				ops = append(ops, clientv3.OpDelete(clusterSGKey(sg.ID)))
 			}
+			ops = append(ops, releaseOps(&rec)...)
 		}
 		txn, err := s.Client.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0),
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", cur.Kvs[0].ModRevision),
 				clientv3.Compare(clientv3.ModRevision(clusterCounter), "=", countRev)).
 			Then(ops...).
 			Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
@@ -238,15 +259,20 @@ func (s *Store) tokenOp(ctx context.Context, op, token, hash, resource string) (
 }
 
 // clusterSecurityGroup is the security group EKS makes for the cluster, which
-// lives and dies with it.
+// lives and dies with it, named and tagged as EKS does.
 func clusterSecurityGroup(rec *ClusterRecord) *SecurityGroup {
 	vpc := rec.Cluster.ResourcesVpcConfig
 	if vpc == nil || vpc.ClusterSecurityGroupID == "" {
 		return nil
 	}
+	name := "eks-cluster-sg-" + rec.Cluster.Name + "-" + rec.Cluster.ID[:min(8, len(rec.Cluster.ID))]
 	return &SecurityGroup{
-		ID: vpc.ClusterSecurityGroupID, VpcID: vpc.VpcID, Cluster: rec.Cluster.Name,
-		Name:        "eks-cluster-sg-" + rec.Cluster.Name + "-" + rec.Cluster.ID[:min(8, len(rec.Cluster.ID))],
+		ID: vpc.ClusterSecurityGroupID, VpcID: vpc.VpcID, Cluster: rec.Cluster.Name, Name: name,
 		Description: "EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.",
+		Tags: map[string]string{
+			"Name":                 name,
+			"aws:eks:cluster-name": rec.Cluster.Name,
+			"kubernetes.io/cluster/" + rec.Cluster.Name: "owned",
+		},
 	}
 }

@@ -8,26 +8,54 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The network inventory: the VPCs, subnets and security groups that clusters
-// name. kplane creates a default VPC at first start; an EC2 API may add more.
+// name. kplane creates a default VPC at first start; the EC2 API
+// (internal/ec2) adds and removes more. network_write.go keeps the
+// invariants (no overlapping subnets, nothing in use deleted) and
+// network_refs.go says how.
 
 type VPC struct {
-	ID        string            `json:"vpcId"`
-	CidrBlock string            `json:"cidrBlock"`
-	IsDefault bool              `json:"isDefault"`
-	Tags      map[string]string `json:"tags,omitempty"`
+	ID              string            `json:"vpcId"`
+	CidrBlock       string            `json:"cidrBlock"`
+	IsDefault       bool              `json:"isDefault"`
+	InstanceTenancy string            `json:"instanceTenancy,omitempty"` // "" means default
+	Tags            map[string]string `json:"tags,omitempty"`
 }
 
 type Subnet struct {
-	ID               string            `json:"subnetId"`
-	VpcID            string            `json:"vpcId"`
-	AvailabilityZone string            `json:"availabilityZone"`
-	CidrBlock        string            `json:"cidrBlock"`
-	Tags             map[string]string `json:"tags,omitempty"`
+	ID               string `json:"subnetId"`
+	VpcID            string `json:"vpcId"`
+	AvailabilityZone string `json:"availabilityZone"`
+	CidrBlock        string `json:"cidrBlock"`
+	// DefaultForAz marks the default VPC's subnet of its zone.
+	DefaultForAz bool              `json:"defaultForAz,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	// Used is how many of its addresses clusters take (read, not stored).
+	Used int `json:"-"`
+}
+
+// Addresses in a subnet: AWS reserves the first four and the last of every
+// subnet. A cluster takes AddressesPerCluster in each subnet it names: EKS
+// places its cross-account network interface there. EKS refuses to create a
+// cluster in a subnet with fewer than MinFreeAddresses free.
+const (
+	ReservedAddresses   = 5
+	AddressesPerCluster = 1
+	MinFreeAddresses    = 6
+)
+
+// Available is the number of addresses of the subnet nothing uses yet.
+func (s Subnet) Available() int {
+	p, err := netip.ParsePrefix(s.CidrBlock)
+	if err != nil || !p.Addr().Is4() || p.Bits() < 1 {
+		return 0
+	}
+	return max((1<<(32-p.Bits()))-ReservedAddresses-s.Used, 0)
 }
 
 type SecurityGroup struct {
@@ -45,6 +73,8 @@ type Network struct {
 	VPCs           []VPC
 	Subnets        []Subnet
 	SecurityGroups []SecurityGroup
+	// Revision is etcd's revision the snapshot was read at.
+	Revision int64
 }
 
 func vpcKey(id string) string    { return networkPrefix + "vpcs/" + id }
@@ -54,7 +84,9 @@ func sgKey(id string) string     { return networkPrefix + "security-groups/" + i
 // clusterSGKey keeps the security groups EKS makes per cluster apart from the
 // inventory that CreateCluster reads, so a create does not read one record
 // per existing cluster.
-func clusterSGKey(id string) string { return prefix + "cluster-security-groups/" + id }
+func clusterSGKey(id string) string { return clusterSGPrefix + id }
+
+const clusterSGPrefix = prefix + "cluster-security-groups/"
 
 // NewResourceID returns an EC2-style id such as vpc-0a1b2c3d4e5f60718.
 func NewResourceID(kind string) string {
@@ -64,7 +96,8 @@ func NewResourceID(kind string) string {
 }
 
 // EnsureDefaultNetwork creates, once, a default VPC (172.31.0.0/16, as on
-// AWS) with one subnet in each of zones and a default security group.
+// AWS) with one subnet in each of zones and a default security group, and
+// brings the inventory's reference keys up to date (see network_refs.go).
 func (s *Store) EnsureDefaultNetwork(ctx context.Context, zones []string) (*Network, error) {
 	n, err := s.Network(ctx)
 	if err != nil {
@@ -72,50 +105,74 @@ func (s *Store) EnsureDefaultNetwork(ctx context.Context, zones []string) (*Netw
 	}
 	for _, v := range n.VPCs {
 		if v.IsDefault {
-			return n, nil
+			return n, s.ensureNetworkIndex(ctx, n)
 		}
 	}
 	vpc := VPC{ID: NewResourceID("vpc"), CidrBlock: "172.31.0.0/16", IsDefault: true}
 	ops := []clientv3.Op{putJSON(vpcKey(vpc.ID), vpc)}
-	base := netip.MustParsePrefix(vpc.CidrBlock).Addr().As4()
 	for i, z := range zones {
-		cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{base[0], base[1], byte(16 * i), 0}), 20)
-		sn := Subnet{ID: NewResourceID("subnet"), VpcID: vpc.ID, AvailabilityZone: z, CidrBlock: cidr.String()}
-		ops = append(ops, putJSON(subnetKey(sn.ID), sn))
+		sn := Subnet{ID: NewResourceID("subnet"), VpcID: vpc.ID, AvailabilityZone: z, CidrBlock: defaultSubnetCIDR(i), DefaultForAz: true}
+		ops = append(ops, putJSON(subnetKey(sn.ID), sn), refOp(vpc.ID, refSubnet, sn.ID))
 	}
 	sg := SecurityGroup{ID: NewResourceID("sg"), VpcID: vpc.ID, Name: "default", Description: "default VPC security group"}
-	ops = append(ops, putJSON(sgKey(sg.ID), sg))
-	// Only the first kplane to get here writes: the marker key must not exist.
+	ops = append(ops, putJSON(sgKey(sg.ID), sg), clientv3.OpPut(sgNameKey(vpc.ID, sg.Name), sg.ID))
+	// Only the first kplane to get here writes: the marker key must not
+	// exist. Either we wrote it or someone else did; read what is there.
 	marker := metaPrefix + "default-network"
-	txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
-		Then(append(ops, clientv3.OpPut(marker, vpc.ID))...).Commit()
-	if err != nil {
+	if _, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
+		Then(append(ops, clientv3.OpPut(marker, vpc.ID))...).Commit(); err != nil {
 		return nil, err
 	}
-	_ = txn // either we wrote it or someone else did; read what is there
 	return s.Network(ctx)
 }
 
-// Network reads the whole inventory, sorted by id.
+// defaultSubnetCIDR is the default VPC's subnet of the i-th zone, as on AWS:
+// 172.31.0.0/20, 172.31.16.0/20, ...
+func defaultSubnetCIDR(i int) string {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 31, byte(16 * i), 0}), 20).String()
+}
+
+// Network reads the inventory CreateCluster needs, sorted by zone, with each
+// subnet's Used filled in: VPCs, subnets and the users' security groups. The
+// security groups EKS made for clusters are in FullNetwork.
 func (s *Store) Network(ctx context.Context) (*Network, error) {
-	resp, err := s.Client.Get(ctx, networkPrefix, clientv3.WithPrefix())
+	return s.readNetwork(ctx, false)
+}
+
+// FullNetwork is Network plus the security group of every cluster, for
+// EC2's Describe calls.
+func (s *Store) FullNetwork(ctx context.Context) (*Network, error) {
+	return s.readNetwork(ctx, true)
+}
+
+// readNetwork reads the inventory and the clusters' claims on subnets in one
+// transaction, so usage and inventory are of the same revision.
+func (s *Store) readNetwork(ctx context.Context, clusterSGs bool) (*Network, error) {
+	ops := []clientv3.Op{
+		clientv3.OpGet(networkPrefix, clientv3.WithPrefix()),
+		clientv3.OpGet(refsPrefix+"subnet-", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	}
+	if clusterSGs {
+		ops = append(ops, clientv3.OpGet(clusterSGPrefix, clientv3.WithPrefix()))
+	}
+	resp, err := s.Client.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{}
-	for _, kv := range resp.Kvs {
+	n := &Network{Revision: resp.Header.Revision}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		k := string(kv.Key)
 		var err error
 		switch {
-		case len(k) > len(vpcKey("")) && k[:len(vpcKey(""))] == vpcKey(""):
+		case strings.HasPrefix(k, vpcKey("")):
 			var v VPC
 			err = json.Unmarshal(kv.Value, &v)
 			n.VPCs = append(n.VPCs, v)
-		case len(k) > len(subnetKey("")) && k[:len(subnetKey(""))] == subnetKey(""):
+		case strings.HasPrefix(k, subnetKey("")):
 			var v Subnet
 			err = json.Unmarshal(kv.Value, &v)
 			n.Subnets = append(n.Subnets, v)
-		case len(k) > len(sgKey("")) && k[:len(sgKey(""))] == sgKey(""):
+		case strings.HasPrefix(k, sgKey("")):
 			var v SecurityGroup
 			err = json.Unmarshal(kv.Value, &v)
 			n.SecurityGroups = append(n.SecurityGroups, v)
@@ -124,8 +181,50 @@ func (s *Store) Network(ctx context.Context) (*Network, error) {
 			return nil, fmt.Errorf("store: %s: %w", k, err)
 		}
 	}
-	sort.Slice(n.Subnets, func(i, j int) bool { return n.Subnets[i].AvailabilityZone < n.Subnets[j].AvailabilityZone })
+	if clusterSGs {
+		for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+			var g SecurityGroup
+			if err := json.Unmarshal(kv.Value, &g); err != nil {
+				return nil, fmt.Errorf("store: %s: %w", kv.Key, err)
+			}
+			n.SecurityGroups = append(n.SecurityGroups, g)
+		}
+	}
+	used := map[string]int{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if target, kind, _, ok := parseRefKey(string(kv.Key)); ok && kind == refCluster {
+			used[target] += AddressesPerCluster
+		}
+	}
+	for i := range n.Subnets {
+		n.Subnets[i].Used = used[n.Subnets[i].ID]
+	}
+	sort.SliceStable(n.Subnets, func(i, j int) bool { return n.Subnets[i].AvailabilityZone < n.Subnets[j].AvailabilityZone })
 	return n, nil
+}
+
+// ClusterSecurityGroup returns the security group EKS made for a cluster
+// with id, if there is one.
+func (s *Store) ClusterSecurityGroup(ctx context.Context, id string) (SecurityGroup, bool, error) {
+	resp, err := s.Client.Get(ctx, clusterSGKey(id))
+	if err != nil || len(resp.Kvs) == 0 {
+		return SecurityGroup{}, false, err
+	}
+	var g SecurityGroup
+	if err := json.Unmarshal(resp.Kvs[0].Value, &g); err != nil {
+		return SecurityGroup{}, false, fmt.Errorf("store: %s: %w", resp.Kvs[0].Key, err)
+	}
+	return g, true, nil
+}
+
+// VPC returns the VPC with id, if any.
+func (n *Network) VPC(id string) (VPC, bool) {
+	for _, v := range n.VPCs {
+		if v.ID == id {
+			return v, true
+		}
+	}
+	return VPC{}, false
 }
 
 // Subnet returns the subnet with id, if any.

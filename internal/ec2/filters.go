@@ -1,0 +1,166 @@
+package ec2
+
+import (
+	"encoding/base64"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Filters, as EC2's Describe calls take them: a resource is listed when it
+// matches every filter, and matches a filter when one of its values for the
+// filter's name matches one of the filter's values. Values may use the
+// wildcards * (any run of characters) and ? (one character); \ escapes them.
+// tag:KEY (the value of tag KEY), tag-key and tag-value work on every kind.
+
+// fields gives a resource's values for each filter name it supports.
+type fields[T any] map[string]func(T) []string
+
+// filterItems keeps the items that match every filter, or says which
+// filter is invalid.
+func filterItems[T any](items []T, fs []filter, known fields[T], tags func(T) map[string]string) ([]T, *apiError) {
+	for _, f := range fs {
+		if !f.HasName {
+			return nil, errorf(codeInvalidParameterValue, "The filter 'null' is invalid")
+		}
+		_, isField := known[f.Name]
+		tagKey, isTag := strings.CutPrefix(f.Name, "tag:")
+		if !isField && !(isTag && tagKey != "") && f.Name != "tag-key" && f.Name != "tag-value" {
+			return nil, errorf(codeInvalidParameterValue, "The filter '%s' is invalid", printable(f.Name))
+		}
+		if len(f.Values) == 0 {
+			return nil, errorf(codeInvalidParameterValue, "The filter '%s' has no values: give it one or more.", printable(f.Name))
+		}
+	}
+	var out []T
+	for _, it := range items {
+		keep := true
+		for _, f := range fs {
+			if !matchesAny(f.Values, valuesOf(it, f.Name, known, tags)) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+func valuesOf[T any](it T, name string, known fields[T], tags func(T) map[string]string) []string {
+	if get, ok := known[name]; ok {
+		return get(it)
+	}
+	t := tags(it)
+	switch {
+	case name == "tag-key":
+		return keysOf(t)
+	case name == "tag-value":
+		var vs []string
+		for _, v := range t {
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	if v, ok := t[strings.TrimPrefix(name, "tag:")]; ok {
+		return []string{v}
+	}
+	return nil
+}
+
+func keysOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func matchesAny(patterns, values []string) bool {
+	for _, p := range patterns {
+		for _, v := range values {
+			if match(p, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// match reports whether value matches pattern with EC2's wildcards. It
+// backtracks only to the last *, so it takes at most len(pattern) *
+// len(value) steps.
+func match(pattern, value string) bool {
+	type tok struct {
+		r    rune
+		star bool
+		any  bool // ?
+	}
+	var toks []tok
+	for i := 0; i < len(pattern); {
+		r, n := utf8.DecodeRuneInString(pattern[i:])
+		i += n
+		switch {
+		case r == '\\' && i < len(pattern):
+			r, n = utf8.DecodeRuneInString(pattern[i:])
+			i += n
+			toks = append(toks, tok{r: r})
+		case r == '*':
+			toks = append(toks, tok{star: true})
+		case r == '?':
+			toks = append(toks, tok{any: true})
+		default:
+			toks = append(toks, tok{r: r})
+		}
+	}
+	vals := []rune(value)
+	ti, vi := 0, 0
+	starT, starV := -1, 0
+	for vi < len(vals) {
+		switch {
+		case ti < len(toks) && !toks[ti].star && (toks[ti].any || toks[ti].r == vals[vi]):
+			ti++
+			vi++
+		case ti < len(toks) && toks[ti].star:
+			starT, starV = ti, vi
+			ti++
+		case starT >= 0:
+			starV++
+			ti, vi = starT+1, starV
+		default:
+			return false
+		}
+	}
+	for ti < len(toks) && toks[ti].star {
+		ti++
+	}
+	return ti == len(toks)
+}
+
+// paginate sorts items by key and returns the page MaxResults and
+// NextToken ask for, and the token of the next page. The token is the last
+// key of the page, so pages hold up while resources come and go.
+func paginate[T any](items []T, key func(T) string, in *input) ([]T, string, *apiError) {
+	sort.SliceStable(items, func(i, j int) bool { return key(items[i]) < key(items[j]) })
+	limit, limited, e := in.integer("MaxResults", 5, 1000)
+	if e != nil {
+		return nil, "", e
+	}
+	if tok := in.str("NextToken"); tok != "" {
+		after, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(after) == 0 {
+			return nil, "", errorf(codeInvalidPaginationToken, "Invalid pagination token: %s", printable(tok))
+		}
+		i := sort.Search(len(items), func(i int) bool { return key(items[i]) > string(after) })
+		items = items[i:]
+	}
+	if !limited || len(items) <= limit {
+		return items, "", nil
+	}
+	page := items[:limit]
+	return page, base64.RawURLEncoding.EncodeToString([]byte(key(page[limit-1]))), nil
+}
+
+func boolString(b bool) []string { return []string{strconv.FormatBool(b)} }
