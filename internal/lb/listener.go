@@ -81,6 +81,7 @@ func (l *listener) update(nl Listener) {
 		old[be.Backend] = be
 	}
 	next := make([]*backend, 0, len(nl.Backends))
+	added := false
 	for _, b := range nl.Backends {
 		if be, ok := old[b]; ok {
 			if be != nil {
@@ -91,6 +92,7 @@ func (l *listener) update(nl Listener) {
 		}
 		old[b] = nil
 		next = append(next, newBackend(b))
+		added = true
 	}
 	for _, be := range old {
 		if be != nil {
@@ -109,9 +111,13 @@ func (l *listener) update(nl Listener) {
 		l.log.Debug("closing connection the new access settings refuse", "src", c.src.String())
 		c.close()
 	}
-	select {
-	case l.kick <- struct{}{}:
-	default:
+	if added {
+		// Check a new replica now rather than at the next tick: until its
+		// first check it counts as healthy.
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
