@@ -231,7 +231,11 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 			previousCurrent = false // waits for the replica before it
 			continue
 		}
-		backends = append(backends, lb.Backend{Name: zone, Addr: backendAddr(cfg)})
+		// A replica joins the endpoint once it has answered /readyz; from then
+		// on the balancer's own checks decide (a restarted one stays listed).
+		if st.Ready || !st.LastReadyAt.IsZero() {
+			backends = append(backends, lb.Backend{Name: zone, Addr: backendAddr(cfg)})
+		}
 		current := st.Ready && st.StartedAt.After(changedAt)
 		if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
 			obs.Issues = append(obs.Issues, replicaIssue(zone, len(zones), restartMessage(st)))
