@@ -31,6 +31,11 @@ func (a *API) createCluster(c *call) (any, *Error) {
 	network, nerr := a.cfg.Store.Network(c.r.Context())
 	if nerr == nil {
 		nerr = a.addClusterSecurityGroups(c.r.Context(), network, req.ResourcesVpcConfig)
+		// A cluster of this name is either this call's retry (the token
+		// replays it) or a conflict; neither wants its addresses counted.
+		if prior, err := a.cfg.Store.GetCluster(c.r.Context(), req.Name); err == nil {
+			network.Release(prior)
+		}
 	}
 	if nerr != nil {
 		return nil, internal(nerr)

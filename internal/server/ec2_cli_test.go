@@ -86,7 +86,9 @@ func TestEC2WithAWSCLI(t *testing.T) {
 		DefaultForAz                                                     bool
 		Tags                                                             []struct{ Key, Value string }
 	}
-	var zones struct{ AvailabilityZones []struct{ ZoneName, ZoneId, State string } }
+	var zones struct {
+		AvailabilityZones []struct{ ZoneName, ZoneId, State string }
+	}
 	awsJSON(&zones, "ec2", "describe-availability-zones")
 	if len(zones.AvailabilityZones) != 3 || zones.AvailabilityZones[0].ZoneId != "usw2-az1" || zones.AvailabilityZones[0].State != "available" {
 		t.Fatalf("describe-availability-zones: %+v", zones)
@@ -98,7 +100,9 @@ func TestEC2WithAWSCLI(t *testing.T) {
 		t.Fatalf("default subnets as text: %v %q", err, out)
 	}
 
-	var vpc struct{ Vpc struct{ VpcId, CidrBlock, State string } }
+	var vpc struct {
+		Vpc struct{ VpcId, CidrBlock, State string }
+	}
 	awsJSON(&vpc, "ec2", "create-vpc", "--cidr-block", "10.20.0.0/16", "--tag-specifications", "ResourceType=vpc,Tags=[{Key=Name,Value=cli}]")
 	vpcID := vpc.Vpc.VpcId
 	if !strings.HasPrefix(vpcID, "vpc-") || vpc.Vpc.CidrBlock != "10.20.0.0/16" || vpc.Vpc.State != "available" {
@@ -145,7 +149,7 @@ func TestEC2WithAWSCLI(t *testing.T) {
 		Cluster struct {
 			Name               string
 			ResourcesVpcConfig struct {
-				SubnetIds, SecurityGroupIds []string
+				SubnetIds, SecurityGroupIds   []string
 				VpcId, ClusterSecurityGroupId string
 			}
 		}

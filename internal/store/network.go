@@ -217,6 +217,21 @@ func (s *Store) ClusterSecurityGroup(ctx context.Context, id string) (SecurityGr
 	return g, true, nil
 }
 
+// Release gives back the addresses rec's cluster takes in n's subnets, so a
+// retried CreateCluster of that cluster is not refused for its own addresses.
+func (n *Network) Release(rec *ClusterRecord) {
+	if rec == nil || rec.Cluster.ResourcesVpcConfig == nil {
+		return
+	}
+	for _, id := range rec.Cluster.ResourcesVpcConfig.SubnetIDs {
+		for i := range n.Subnets {
+			if n.Subnets[i].ID == id {
+				n.Subnets[i].Used = max(n.Subnets[i].Used-AddressesPerCluster, 0)
+			}
+		}
+	}
+}
+
 // VPC returns the VPC with id, if any.
 func (n *Network) VPC(id string) (VPC, bool) {
 	for _, v := range n.VPCs {
