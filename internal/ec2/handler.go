@@ -119,15 +119,6 @@ var operations = map[string]operation{
 	"DeleteTags":          {withCommon(spec{"ResourceId": list, "Tag": tags}), (*Handler).deleteTags},
 }
 
-// Operations lists the actions the handler answers.
-func Operations() []string {
-	out := make([]string, 0, len(operations))
-	for name := range operations {
-		out = append(out, name)
-	}
-	return out
-}
-
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := ""
 	if h.cfg.RequestID != nil {

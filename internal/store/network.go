@@ -123,7 +123,12 @@ func (s *Store) EnsureDefaultNetwork(ctx context.Context, zones []string) (*Netw
 		Then(append(ops, clientv3.OpPut(marker, vpc.ID))...).Commit(); err != nil {
 		return nil, err
 	}
-	return s.Network(ctx)
+	// Also when the marker was there: the default VPC was deleted (as AWS
+	// allows), and the rest of the inventory still needs its keys.
+	if n, err = s.Network(ctx); err != nil {
+		return nil, err
+	}
+	return n, s.ensureNetworkIndex(ctx, n)
 }
 
 // defaultSubnetCIDR is the default VPC's subnet of the i-th zone, as on AWS:

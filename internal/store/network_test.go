@@ -119,6 +119,18 @@ func TestDefaultNetwork(t *testing.T) {
 	if err != nil || len(again.Subnets) != 3 || again.VPCs[0].ID != n.VPCs[0].ID {
 		t.Fatalf("second start: %+v %v", again, err)
 	}
+	// As on AWS the default VPC may go, once empty; it does not come back.
+	for _, sn := range n.Subnets {
+		if err := s.DeleteSubnet(ctx, sn.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteVPC(ctx, n.VPCs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.EnsureDefaultNetwork(ctx, testZones); err != nil || len(again.VPCs) != 0 || len(again.SecurityGroups) != 0 {
+		t.Fatalf("start after the default VPC went: %+v %v", again, err)
+	}
 }
 
 // A data directory from before the reference keys: the next start writes them.
