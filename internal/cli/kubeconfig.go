@@ -61,10 +61,9 @@ func newLogsCommand() *cobra.Command {
 			if len(files) == 0 {
 				return fmt.Errorf("cluster %s has no %s log yet", args[0], args[1])
 			}
+			// One file after another, no headers: the lines stay what the
+			// components wrote (audit lines are JSON).
 			for _, f := range files {
-				if len(files) > 1 {
-					fmt.Fprintf(cmd.OutOrStdout(), "==> %s <==\n", f)
-				}
 				if err := copyFile(cmd.OutOrStdout(), f); err != nil {
 					return err
 				}

@@ -260,12 +260,14 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		return Observed{}, err
 	}
 	obs.CAData = base64.StdEncoding.EncodeToString(ca)
-	// Ready: one replica serves with the current spec, and no replica still
-	// runs an older one (a change rolls through all before it counts).
+	// Ready: one replica serves with the current spec, and every replica
+	// that was started serves it too (a change rolls through all of them
+	// before it counts; one being restarted has no pid for a moment).
 	stale := false
 	for _, zone := range zones {
 		st := p.Executor.State(base.ID + "/" + zone)
-		stale = stale || st.PID != 0 && !st.StartedAt.After(changedAt)
+		current := st.Ready && st.StartedAt.After(changedAt)
+		stale = stale || st.Phase != PhaseStopped && !current
 	}
 	obs.Ready = ready != nil && !stale
 	if ready != nil {
