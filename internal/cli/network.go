@@ -32,9 +32,12 @@ func newNetworkCommand() *cobra.Command {
 				return err
 			}
 			if subnetIDs {
+				// The default VPC's subnets: a create needs subnets of one VPC.
 				var ids []string
 				for _, s := range n.Subnets {
-					ids = append(ids, s.ID)
+					if s.DefaultForAz {
+						ids = append(ids, s.ID)
+					}
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), strings.Join(ids, ","))
 				return nil
@@ -54,7 +57,7 @@ func newNetworkCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "kplane's data directory")
-	cmd.Flags().BoolVar(&subnetIDs, "subnet-ids", false, "print only the subnet ids, comma-separated (for --resources-vpc-config subnetIds=...)")
+	cmd.Flags().BoolVar(&subnetIDs, "subnet-ids", false, "print only the default VPC's subnet ids, comma-separated (for --resources-vpc-config subnetIds=...)")
 	etcd.register(cmd.Flags(), false)
 	return cmd
 }

@@ -59,6 +59,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 					return err
 				}
 				cfg.Reconciler, cfg.ReadAwsAuth = rec, prov.ReadAwsAuth
+				cfg.Metrics = append(cfg.Metrics, prov.Balancer.Collector())
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

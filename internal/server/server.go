@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/authn"
@@ -60,7 +62,10 @@ type Config struct {
 	// ServiceAccountKey gives a cluster's service-account public key, which
 	// kplane publishes at the cluster's OIDC issuer.
 	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
-	Log               *slog.Logger
+	// Metrics are further collectors served at /_kplane/metrics (the
+	// endpoints' load balancer).
+	Metrics []prometheus.Collector
+	Log     *slog.Logger
 }
 
 // Reconciler is what drives clusters; it runs until ctx ends.
@@ -164,6 +169,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, authLog)
 	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
 	h.internal.Handle(InternalPrefix+"authn/", http.StripPrefix(InternalPrefix+"authn", webhook))
+	for _, c := range cfg.Metrics {
+		if err := h.metrics.Register(c); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
 		Zones: cfg.Zones, RequestID: requestID, Log: log})
 	s.http = &http.Server{
