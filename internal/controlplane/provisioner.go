@@ -260,14 +260,15 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		return Observed{}, err
 	}
 	obs.CAData = base64.StdEncoding.EncodeToString(ca)
-	// Ready: one replica serves with the current spec, and every replica
-	// that was started serves it too (a change rolls through all of them
-	// before it counts; one being restarted has no pid for a moment).
+	// Ready: one replica serves with the current spec, and no replica still
+	// runs an older one (a change rolls through all of them before it
+	// counts). A replica being restarted has no pid for a moment but its
+	// StartedAt is still the old process's; a later replica's first start
+	// does not hold a create up.
 	stale := false
 	for _, zone := range zones {
 		st := p.Executor.State(base.ID + "/" + zone)
-		current := st.Ready && st.StartedAt.After(changedAt)
-		stale = stale || st.Phase != PhaseStopped && !current
+		stale = stale || st.Phase != PhaseStopped && !st.StartedAt.After(changedAt)
 	}
 	obs.Ready = ready != nil && !stale
 	if ready != nil {
