@@ -94,11 +94,14 @@ func TestControllerManagerAndSchedulerArgs(t *testing.T) {
 		"cluster-name":                     "demo",
 		"kube-api-qps":                     "200",
 		"kube-api-burst":                   "300",
+		"leader-elect-renew-deadline":      "20s",
 	})
 	wantFlags(t, "scheduler", SchedulerArgs(cfg), map[string]string{
-		"kubeconfig":   filepath.Join(cfg.Dir, "scheduler.kubeconfig"),
-		"leader-elect": "true",
-		"secure-port":  "0",
+		"kubeconfig":                  filepath.Join(cfg.Dir, "scheduler.kubeconfig"),
+		"leader-elect":                "true",
+		"leader-elect-retry-period":   "5s",
+		"leader-elect-lease-duration": "30s",
+		"secure-port":                 "0",
 	})
 }
 

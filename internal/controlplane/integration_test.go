@@ -163,6 +163,28 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	rss, _ := vmRSS(st.PID)
 	t.Logf("MEASURE Ensure->readyz %s, Ensure->bootstrapped %s, RSS at bootstrapped %d MiB", readyAfter.Round(time.Millisecond), bootstrappedAfter.Round(time.Millisecond), rss/1024)
 
+	// Every thread of the child runs at ChildNice (kplane's own stay as they are).
+	threads, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", st.PID))
+	if len(threads) < 2 {
+		t.Fatalf("child %d: threads %v", st.PID, threads)
+	}
+	for _, f := range threads {
+		if n := niceOf(t, f); n != ChildNice {
+			t.Errorf("%s: nice %d, want %d", f, n, ChildNice)
+		}
+	}
+	// Only the forking thread of this process has it (it may be the main one).
+	own, _ := filepath.Glob("/proc/self/task/*/stat")
+	atChildNice := 0
+	for _, f := range own {
+		if niceOf(t, f) == ChildNice {
+			atChildNice++
+		}
+	}
+	if atChildNice > 1 {
+		t.Errorf("%d of this process's %d threads run at nice %d, want only the forking one", atChildNice, len(own), ChildNice)
+	}
+
 	// Ensure again is a no-op: same process.
 	if err := e.Ensure(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -409,4 +431,19 @@ func TestKillStale(t *testing.T) {
 	if !processAlive(other.Process.Pid) {
 		t.Fatal("other process was killed")
 	}
+}
+
+// niceOf reads the nice value (field 19) from a /proc stat file.
+func niceOf(t *testing.T, statFile string) int {
+	t.Helper()
+	b, err := os.ReadFile(statFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	n, err := strconv.Atoi(fields[16]) // fields after "(comm)" start at field 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -213,7 +213,7 @@ func loadPair(certFile, keyFile string) (keyPair, error) {
 	if err != nil {
 		return keyPair{}, err
 	}
-	key, err := parseKeyPEM(keyPEM)
+	key, err := pkiutil.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return keyPair{}, err
 	}
@@ -226,33 +226,6 @@ func parseCertPEM(b []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no CERTIFICATE PEM block")
 	}
 	return x509.ParseCertificate(blk.Bytes)
-}
-
-func parseKeyPEM(b []byte) (crypto.Signer, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var k any
-	var err error
-	switch blk.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(blk.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
-	default:
-		return nil, fmt.Errorf("unexpected PEM block %q", blk.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("key type %T is not a signer", k)
-	}
-	return s, nil
 }
 
 // checkPair reports why kp does not (or no longer) satisfy spec s.
@@ -366,7 +339,7 @@ func writePair(certFile, keyFile string, kp keyPair) error {
 func ensureServiceAccountKey(cfg ClusterConfig) (bool, error) {
 	keyFile, pubFile := cfg.KeyFile(ServiceAccountKey), cfg.ServiceAccountPublicKeyFile()
 	if keyPEM, err := os.ReadFile(keyFile); err == nil {
-		if key, err := parseKeyPEM(keyPEM); err == nil {
+		if key, err := pkiutil.ParsePrivateKey(keyPEM); err == nil {
 			if _, ok := key.(*rsa.PrivateKey); ok {
 				pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
 				if err != nil {

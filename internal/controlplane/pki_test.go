@@ -12,6 +12,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	pkiutil "github.com/kplane/kplane/internal/pki"
 )
 
 func testConfig(t *testing.T) ClusterConfig {
@@ -113,7 +115,7 @@ func TestPKIGenerate(t *testing.T) {
 
 	// Service-account key: RSA, public key matches.
 	kb, _ := os.ReadFile(cfg.KeyFile(ServiceAccountKey))
-	k, err := parseKeyPEM(kb)
+	k, err := pkiutil.ParsePrivateKey(kb)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -575,11 +575,22 @@ type spawnReq struct {
 	err chan error
 }
 
+// ChildNice is the nice value control-plane processes run at. kplane's API
+// and the datastore every cluster depends on stay at kplane's own priority,
+// so that busy or many control planes cannot starve them; among themselves
+// the control planes share the CPU evenly. Nice is per thread on Linux and
+// a child inherits its forking thread's, so it is set once on the thread
+// that forks (it does nothing else) and every thread of every child has it.
+const ChildNice = 10
+
 func spawn(cmd *exec.Cmd) error {
 	spawnOnce.Do(func() {
 		spawnCh = make(chan spawnReq)
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread lives as long as kplane
+			// Raising one's own nice needs no privilege; if it fails, children
+			// simply run at kplane's priority.
+			_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), ChildNice)
 			for r := range spawnCh {
 				r.err <- r.cmd.Start()
 			}

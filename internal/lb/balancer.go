@@ -36,9 +36,13 @@ type Listener struct {
 
 // Config tunes every listener of a Balancer. Zero values take the defaults.
 type Config struct {
-	HealthInterval time.Duration // default 500ms
+	// Each check is a /readyz with an etcd round trip behind it, about 3 ms
+	// of CPU in all, once per second per replica: with 1 s interval and
+	// timeout and one failure enough, a replica failing at any moment is out
+	// within 2 s (docs/benchmarks.md has the idle cost).
+	HealthInterval time.Duration // default 1s
 	HealthTimeout  time.Duration // default 1s
-	FailAfter      int           // consecutive failed checks before a backend is out; default 2
+	FailAfter      int           // consecutive failed checks before a backend is out; default 1
 	DialTimeout    time.Duration // default 1s
 	Log            *slog.Logger  // default: discard
 }
@@ -64,13 +68,13 @@ type Balancer struct {
 // New returns a Balancer with no listeners.
 func New(cfg Config) *Balancer {
 	if cfg.HealthInterval <= 0 {
-		cfg.HealthInterval = 500 * time.Millisecond
+		cfg.HealthInterval = time.Second
 	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = time.Second
 	}
 	if cfg.FailAfter <= 0 {
-		cfg.FailAfter = 2
+		cfg.FailAfter = 1
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = time.Second

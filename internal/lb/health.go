@@ -10,9 +10,9 @@ import (
 // goroutine so one replica that hangs until HealthTimeout delays no other.
 // A backend whose check is still running is skipped at the next tick.
 //
-// With the defaults (500ms, FailAfter 2) a replica that died (connection
-// refused) is out within about a second; one that hangs is out after two
-// timed-out checks, 2 s after its first check started. New connections stop
+// With the defaults (1 s, FailAfter 1, 1 s timeout) a replica that died
+// (connection refused) is out within about a second; one that hangs is out
+// when its first check times out, at most 2 s after it began to hang. New connections stop
 // trying a dead replica first as soon as one dial to it fails (pick.go).
 func (l *listener) healthLoop() {
 	defer l.wg.Done()

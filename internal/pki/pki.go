@@ -162,6 +162,38 @@ func load(certFile, keyFile string) (*Pair, error) {
 	return &Pair{Cert: cert, Key: signer, CertPEM: certPEM}, nil
 }
 
+// ParsePrivateKey reads the first private key in PEM data (PKCS#8, EC or
+// PKCS#1 RSA), skipping other blocks such as EC PARAMETERS.
+func ParsePrivateKey(b []byte) (crypto.Signer, error) {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return nil, errors.New("pki: no PEM private key")
+		}
+		var k any
+		var err error
+		switch block.Type {
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(block.Bytes)
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("pki: key type %T cannot sign", k)
+		}
+		return s, nil
+	}
+}
+
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	ad, err1 := x509.MarshalPKIXPublicKey(a)
 	bd, err2 := x509.MarshalPKIXPublicKey(b)

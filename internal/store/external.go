@@ -180,7 +180,7 @@ func loadCA(certFile, keyFile string) (*pki.Pair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd client CA key: %w", err)
 	}
-	key, err := parseKey(keyPEM)
+	key, err := pki.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd client CA key %s: %w", keyFile, err)
 	}
@@ -188,36 +188,6 @@ func loadCA(certFile, keyFile string) (*pki.Pair, error) {
 		return nil, fmt.Errorf("store: etcd client CA key %s does not belong to %s", keyFile, certFile)
 	}
 	return &pki.Pair{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(block)}, nil
-}
-
-func parseKey(b []byte) (crypto.Signer, error) {
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return nil, errors.New("no PEM private key")
-		}
-		var k any
-		var err error
-		switch block.Type {
-		case "PRIVATE KEY":
-			k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(block.Bytes)
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-		default:
-			continue // e.g. EC PARAMETERS before the key
-		}
-		if err != nil {
-			return nil, err
-		}
-		s, ok := k.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("%T cannot sign", k)
-		}
-		return s, nil
-	}
 }
 
 func sameKey(a, b crypto.PublicKey) bool {
