@@ -10,10 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kplane/kplane/bench/internal/load"
 )
 
 // proc is a server process the benchmark started. It runs in its own process
@@ -220,41 +221,10 @@ func kplaneSubnets(ctx context.Context, bin, dataDir string) ([]string, error) {
 	return ids[:2], nil
 }
 
-// procStatusKB reads a "Name:   123 kB" line of /proc/PID/status.
-func procStatusKB(pid int, key string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown"
-}
-
-func kernelRelease() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
-}
+// Machine facts, shared by the benchmarks (bench/internal/load).
+var (
+	procStatusKB  = load.ProcStatusKB
+	loadAvg       = load.LoadAvg
+	cpuModel      = load.CPUModel
+	kernelRelease = load.KernelRelease
+)

@@ -12,20 +12,6 @@ import (
 	"github.com/kplane/kplane/bench/internal/load"
 )
 
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// procStatusKB reads a "Key:   123 kB" line of /proc/PID/status.
-func procStatusKB(pid int, key string) int64 {
-	return keyKB(fmt.Sprintf("/proc/%d/status", pid), key)
-}
-
 // smapsRollupKB reads a key of /proc/PID/smaps_rollup (false if unreadable).
 func smapsRollupKB(pid int, key string) (int64, bool) {
 	path := fmt.Sprintf("/proc/%d/smaps_rollup", pid)
@@ -37,20 +23,6 @@ func smapsRollupKB(pid int, key string) (int64, bool) {
 }
 
 func memAvailableKB() int64 { return keyKB("/proc/meminfo", "MemAvailable") }
-
-func keyKB(path, key string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
 
 // procTimes returns ppid and utime+stime+cutime+cstime (seconds) of pid.
 func procTimes(pid int) (ppid int, cpu float64, ok bool) {
@@ -189,16 +161,6 @@ func (f *facts) binary(bin string) {
 	}
 }
 
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown"
-}
-
 func mib(kb int64) string { return fmt.Sprintf("%.0f MiB", float64(kb)/1024) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
@@ -207,3 +169,11 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
+
+// Machine facts, shared by the benchmarks (bench/internal/load).
+var (
+	loadAvg      = load.LoadAvg
+	procStatusKB = load.ProcStatusKB
+	keyKB        = load.KeyKB
+	cpuModel     = load.CPUModel
+)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kplane/kplane/bench/internal/load"
 )
 
 type report struct {
@@ -174,30 +176,6 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
-func kernelRelease() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
-}
-
 func memTotal() string {
 	b, _ := os.ReadFile("/proc/meminfo")
 	var kb int64
@@ -222,3 +200,10 @@ func gitCommit() string {
 	}
 	return c
 }
+
+// Machine facts, shared by the benchmarks (bench/internal/load).
+var (
+	loadAvg       = load.LoadAvg
+	cpuModel      = load.CPUModel
+	kernelRelease = load.KernelRelease
+)
