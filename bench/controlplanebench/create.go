@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks/types"
 
 	"github.com/kplane/kplane/internal/controlplane"
+
+	"github.com/kplane/kplane/bench/internal/load"
 )
 
 const roleArn = "arn:aws:iam::000000000000:role/eks-cluster-role"
@@ -82,6 +84,9 @@ func runCreates(ctx context.Context, cfg config, srv *server, prefix string, n i
 			what = "probed create"
 		}
 		logf("%s %d/%d: %s ACTIVE %s after CreateCluster (%d polls)", what, i+1, n, name, s.total().Round(time.Millisecond), s.polls)
+		if cfg.settle > 0 && i < n-1 {
+			settle(ctx, cfg.settle)
+		}
 	}
 	if len(names) > 0 && ctx.Err() == nil { // else kplane serve's shutdown takes them down
 		took, derr := deleteAll(ctx, srv, names)
@@ -140,6 +145,22 @@ func firstReplicaDir(dir string) string {
 	}
 	slices.Sort(dirs)
 	return dirs[0]
+}
+
+// settle waits, at most max, until the whole machine uses less than a
+// quarter of a core over a second: the cluster just made has started its
+// further replicas, and the next create starts on a machine as quiet as the
+// floor's, instead of sharing it with the previous cluster's start-up.
+func settle(ctx context.Context, max time.Duration) {
+	start := time.Now()
+	for time.Since(start) < max && ctx.Err() == nil {
+		b0, _ := load.MachineCPU()
+		time.Sleep(time.Second)
+		b1, _ := load.MachineCPU()
+		if b1-b0 < 0.25 {
+			return
+		}
+	}
 }
 
 // waitActive polls DescribeCluster every poll until the cluster is ACTIVE and

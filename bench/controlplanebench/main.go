@@ -31,6 +31,7 @@ type config struct {
 	fullRuns     int
 	cmArgs       []string
 	serveArgs    []string
+	settle       time.Duration
 	creates      int
 	probes       int
 	density      bool
@@ -56,6 +57,7 @@ func parseFlags() config {
 	flag.IntVar(&c.fullRuns, "full", 3, "runs of the full control plane alone (all three components, fresh etcd, no kplane serve): process start to /readyz and to the bootstrap objects")
 	serveArgs := flag.String("serve-args", "", "extra `kplane serve` flags, space separated (e.g. --control-plane-replicas 1)")
 	cmArgs := flag.String("cm-args", "", "extra kube-controller-manager flags for the -full runs only, space separated (experiments)")
+	flag.DurationVar(&c.settle, "settle", 20*time.Second, "between timed creates, wait (at most this long) for the machine to go quiet, as it is for every floor run; 0 = back to back")
 	flag.IntVar(&c.creates, "creates", 5, "clusters created one after another and timed to ACTIVE")
 	flag.IntVar(&c.probes, "probes", 3, "further clusters whose startup is probed step by step (/readyz, default ServiceAccount) for the breakdown; 0 = none")
 	flag.BoolVar(&c.density, "density", true, "fill the machine with idle clusters and measure them")
