@@ -55,6 +55,10 @@ func TestCollector(t *testing.T) {
 	get(clientFrom(t, srcPrivate), addr)
 	pc := openConn(t, srcPublic, addr)
 	pc.get()
+	// The finished connections' teardown (closing the backend side) runs
+	// after the client has its answer: wait for it.
+	const open = "kplane_lb_backend_connections backend=us-west-2a listener=c"
+	waitFor(t, 5*time.Second, "closed connections counted out", func() bool { return gather(t, b)[open] == 1 })
 
 	g := gather(t, b)
 	want := map[string]float64{
