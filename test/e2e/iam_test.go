@@ -229,10 +229,12 @@ func TestIAMIntoClusters(t *testing.T) {
 		//    (--authentication-token-webhook-cache-ttl, 5s in kplane) and the
 		//    one around all token authenticators (TokenSuccessCacheTTL, 10s by
 		//    default, no flag), so it may keep working up to ~10s.
-		unused := k.getToken(t, alice, nameA)
 		// get-token signs with one-second resolution: two tokens minted in
 		// the same second are the same bytes, and the apiserver's cache would
-		// know the "unused" one.
+		// know the "unused" one. So it is minted a second after alice's last
+		// kubectl call above, and the reused one a second after it.
+		time.Sleep(1100 * time.Millisecond)
+		unused := k.getToken(t, alice, nameA)
 		time.Sleep(1100 * time.Millisecond)
 		token := k.getToken(t, alice, nameA)
 		if token == unused {
