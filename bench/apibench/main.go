@@ -40,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/auth"
 )
 
 type config struct {
@@ -199,7 +200,7 @@ func bench(ctx context.Context, c config) (err error) {
 	if err := waitUntil(ctx, kp, 120*time.Second, httpOK(kurl+"/_kplane/readyz")); err != nil {
 		return err
 	}
-	akid, secret, err := readCredentials(filepath.Join(dataDir, "credentials"))
+	akid, secret, err := auth.ReadCredentialsFile(filepath.Join(dataDir, "credentials"))
 	if err != nil {
 		return err
 	}
@@ -579,24 +580,10 @@ type facts struct {
 	commit    string
 }
 
-// gitCommit names the kplane tree being benchmarked: HEAD, and whether files
-// outside bench/ and docs/ differ from it.
-func gitCommit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--", ".", ":!bench", ":!docs").Output(); err == nil && len(st) > 0 {
-		c += " + uncommitted changes"
-	}
-	return c
-}
-
 func gatherFacts() facts {
 	return facts{
 		nproc: runtime.NumCPU(), cpu: cpuModel(), kernel: kernelRelease(), goVersion: runtime.Version(),
-		date: time.Now().Format("2006-01-02 15:04 MST"), loadStart: loadAvg(), commit: gitCommit(),
+		date: time.Now().Format("2006-01-02 15:04 MST"), loadStart: loadAvg(), commit: load.GitCommit(),
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -163,42 +162,6 @@ func buildKplane(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/kplane: %w", err)
 	}
 	return bin, nil
-}
-
-// readCredentials reads aws_access_key_id and aws_secret_access_key of the
-// [default] profile of an AWS shared-credentials file.
-func readCredentials(path string) (akid, secret string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", err
-	}
-	defer f.Close()
-	section := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		if strings.HasPrefix(line, "[") {
-			section = strings.Trim(line, "[] ")
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || section != "default" {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			akid = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			secret = strings.TrimSpace(v)
-		}
-	}
-	if akid == "" || secret == "" {
-		return "", "", fmt.Errorf("%s: no default aws_access_key_id/aws_secret_access_key", path)
-	}
-	return akid, secret, sc.Err()
 }
 
 // kplaneSubnets runs `kplane network` and returns the first two subnet ids

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+
+	"github.com/kplane/kplane/internal/auth"
 )
 
 const region = "us-west-2"
@@ -98,7 +100,7 @@ func startServe(ctx context.Context, bin, dir string, quota int, extra []string)
 			return fail(fmt.Errorf("kplane serve not ready after 90s:\n%s", tail(s.logPath, 2000)))
 		}
 	}
-	if s.akid, s.secret, err = readCredentials(filepath.Join(s.dataDir, "credentials")); err != nil {
+	if s.akid, s.secret, err = auth.ReadCredentialsFile(filepath.Join(s.dataDir, "credentials")); err != nil {
 		return fail(err)
 	}
 	out, err := exec.CommandContext(ctx, bin, "network", "--data-dir", s.dataDir, "--subnet-ids").CombinedOutput()
@@ -179,41 +181,6 @@ func (s *server) shutdown() cleanupResult {
 	logf("kplane serve stopped (%s, %v) in %s; processes left: %d; pgrep -f %s: %s",
 		res.how, s.waitErr, res.took.Round(time.Millisecond), len(res.leftover), s.dataDir, res.pgrep)
 	return res
-}
-
-// readCredentials reads the [default] keys of an AWS shared-credentials file.
-func readCredentials(path string) (akid, secret string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", err
-	}
-	defer f.Close()
-	section := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		if strings.HasPrefix(line, "[") {
-			section = strings.Trim(line, "[] ")
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || section != "default" {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			akid = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			secret = strings.TrimSpace(v)
-		}
-	}
-	if akid == "" || secret == "" {
-		return "", "", fmt.Errorf("%s: no [default] aws_access_key_id / aws_secret_access_key", path)
-	}
-	return akid, secret, sc.Err()
 }
 
 // serveEvents are the timestamps kplane serve logs for a cluster.

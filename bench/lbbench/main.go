@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kplane/kplane/bench/internal/load"
 	"github.com/kplane/kplane/bench/internal/localetcd"
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/lb"
@@ -80,7 +81,7 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("build: %v\n%s", err, out)
 		}
 	}
-	rep := &report{cfg: cfg, date: time.Now().UTC(), loadStart: loadAvg(), commit: gitCommit()}
+	rep := &report{cfg: cfg, date: time.Now().UTC(), loadStart: loadAvg(), commit: load.GitCommit()}
 
 	cc, pid, stopAPIServer, err := startAPIServer(ctx, bin, work)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -185,20 +184,6 @@ func memTotal() string {
 		}
 	}
 	return fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
-}
-
-// gitCommit is the short HEAD, marked when code outside bench/ and docs/
-// had uncommitted changes.
-func gitCommit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--", ".", ":!bench", ":!docs").Output(); err == nil && len(st) > 0 {
-		c += " + uncommitted changes"
-	}
-	return c
 }
 
 // Machine facts, shared by the benchmarks (bench/internal/load).

@@ -85,6 +85,12 @@ func readRootFile(path string) (akid, secret string, err error) {
 			return "", "", fmt.Errorf("auth: tighten permissions of %s: %w", path, err)
 		}
 	}
+	return ReadCredentialsFile(path)
+}
+
+// ReadCredentialsFile reads the root key pair from a credentials file kplane
+// wrote (its [default] profile), for tools run beside kplane.
+func ReadCredentialsFile(path string) (akid, secret string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", "", err

@@ -3,6 +3,7 @@ package load
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -55,4 +56,18 @@ func KeyKB(path, key string) int64 {
 // ProcStatusKB reads a "Key:   123 kB" line of /proc/PID/status.
 func ProcStatusKB(pid int, key string) int64 {
 	return KeyKB(fmt.Sprintf("/proc/%d/status", pid), key)
+}
+
+// GitCommit names the kplane tree being benchmarked: the short HEAD, and
+// whether files outside bench/ and docs/ differ from it.
+func GitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--", ".", ":!bench", ":!docs").Output(); err == nil && len(st) > 0 {
+		c += " + uncommitted changes"
+	}
+	return c
 }
