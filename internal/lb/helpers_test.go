@@ -115,6 +115,11 @@ func startBackend(t testing.TB, name string) *testBackend {
 	}
 	go b.srv.ServeTLS(ln, "", "")
 	t.Cleanup(b.kill)
+	// Until ServeTLS runs, kill() would not close the listener, whose
+	// backlog still takes connections: a "killed" replica would answer the
+	// balancer's dial (seen under -race in TestAllDead). Return once it serves.
+	check := readyzCheck(t)
+	waitFor(t, 5*time.Second, name+" serving", func() bool { return check(context.Background(), b.backend()) == nil })
 	return b
 }
 
