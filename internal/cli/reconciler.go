@@ -38,6 +38,7 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 	if err != nil {
 		return nil, nil, err
 	}
+	controlplane.FillSpareKeys()
 	prov := &controlplane.LocalProvisioner{
 		Executor:       exec,
 		Balancer:       lb.New(lb.Config{Log: log}),

@@ -3,6 +3,7 @@ package components
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,5 +83,30 @@ func TestLogFileRotates(t *testing.T) {
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+}
+
+// ControllerAccounts names the controller-manager's own accounts, among them
+// the one whose controller makes every namespace's default ServiceAccount,
+// and none of the controllers it does not run. (That it matches what the
+// controller-manager really looks up is checked against a running control
+// plane's audit log in internal/controlplane's integration test.)
+func TestControllerAccounts(t *testing.T) {
+	names := ControllerAccounts()
+	if len(names) < 30 {
+		t.Fatalf("%d accounts: %v", len(names), names)
+	}
+	for _, want := range []string{"service-account-controller", "replicaset-controller", "generic-garbage-collector"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("%s missing from %v", want, names)
+		}
+	}
+	for _, n := range notRunByControllerManager {
+		if slices.Contains(names, n) {
+			t.Errorf("%s is not run by kube-controller-manager but listed", n)
+		}
+	}
+	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+		t.Errorf("not sorted or duplicates: %v", names)
 	}
 }

@@ -176,6 +176,7 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 
 	// 3. kube-apiserver, until /readyz answers 200.
 	startComp(APIServer, nil, 0, api.run)
+	startControllerAccounts(ctx, spec)
 	readyCtx, readyCancel := context.WithTimeout(ctx, ReadyTimeout)
 	readyErr := make(chan error, 1)
 	go func() { readyErr <- waitReadyz(readyCtx, spec) }()

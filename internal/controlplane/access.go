@@ -27,7 +27,7 @@ const (
 // apiserver flags that use it.
 func webhookArgs(cfg ClusterConfig, kplaneURL string) ([]string, error) {
 	file := filepath.Join(cfg.Dir, "authn-webhook.kubeconfig")
-	if err := pkiutil.WriteFile(file, authn.WebhookKubeconfig(kplaneURL+WebhookPath+cfg.ID), 0o600); err != nil {
+	if err := pkiutil.WriteFileIfChanged(file, authn.WebhookKubeconfig(kplaneURL+WebhookPath+cfg.ID), 0o600); err != nil {
 		return nil, err
 	}
 	return []string{

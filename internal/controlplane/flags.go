@@ -165,6 +165,7 @@ func BuildProcessSpec(cfg ClusterConfig) ProcessSpec {
 	if !cfg.APIServerOnly {
 		spec.ControllerManagerArgs = ControllerManagerArgs(cfg)
 		spec.SchedulerArgs = SchedulerArgs(cfg)
+		spec.AdminCertFile, spec.AdminKeyFile = cfg.CertFile(CertAdmin), cfg.KeyFile(CertAdmin)
 	}
 	if cfg.GOGC != 0 {
 		spec.GOGC = cfg.GOGC // negative: Go's default (the child leaves it alone)
@@ -202,10 +203,8 @@ func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
 	if err := writeKubeconfigs(cfg); err != nil {
 		return ProcessSpec{}, nil, err
 	}
-	if old, err := os.ReadFile(cfg.AuditPolicyPath()); err != nil || string(old) != auditPolicy {
-		if err := pkiutil.WriteFile(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
-			return ProcessSpec{}, nil, err
-		}
+	if err := pkiutil.WriteFileIfChanged(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
+		return ProcessSpec{}, nil, err
 	}
 	spec := BuildProcessSpec(cfg)
 	if err := WriteProcessSpec(cfg.ProcessDir(), spec); err != nil {

@@ -159,6 +159,7 @@ func TestControlPlaneLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	bootstrappedAfter := time.Since(start)
+	checkControllerAccounts(t, cfg)
 	st := e.State(cfg.ID)
 	rss, _ := vmRSS(st.PID)
 	t.Logf("MEASURE Ensure->readyz %s, Ensure->bootstrapped %s, RSS at bootstrapped %d MiB", readyAfter.Round(time.Millisecond), bootstrappedAfter.Round(time.Millisecond), rss/1024)
@@ -191,6 +192,29 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	}
 	if got := e.State(cfg.ID).PID; got != st.PID {
 		t.Fatalf("Ensure restarted the child: pid %d -> %d", st.PID, got)
+	}
+	// ... and does not go over the files again (Prepare) for a process that
+	// runs its spec, until RecheckFilesEvery has passed.
+	kubeconfigFile := cfg.KubeconfigPath(UserScheduler)
+	if err := os.Remove(kubeconfigFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kubeconfigFile); err == nil {
+		t.Error("Ensure ran Prepare again for a process running its spec")
+	}
+	defer func(d time.Duration) { RecheckFilesEvery = d }(RecheckFilesEvery)
+	RecheckFilesEvery = 0
+	if err := e.Ensure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kubeconfigFile); err != nil {
+		t.Errorf("Ensure after RecheckFilesEvery did not prepare the files again: %v", err)
+	}
+	if got := e.State(cfg.ID).PID; got != st.PID {
+		t.Fatalf("preparing the files again restarted the child: pid %d -> %d", st.PID, got)
 	}
 
 	kc := filepath.Join(t.TempDir(), "kubeconfig")

@@ -103,10 +103,7 @@ func writeKubeconfigs(cfg ClusterConfig) error {
 		if err != nil {
 			return err
 		}
-		if old, err := os.ReadFile(cfg.KubeconfigPath(u)); err == nil && string(old) == string(b) {
-			continue
-		}
-		if err := pkiutil.WriteFile(cfg.KubeconfigPath(u), b, 0o600); err != nil {
+		if err := pkiutil.WriteFileIfChanged(cfg.KubeconfigPath(u), b, 0o600); err != nil {
 			return err
 		}
 	}

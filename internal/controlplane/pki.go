@@ -353,7 +353,7 @@ func ensureServiceAccountKey(cfg ClusterConfig) (bool, error) {
 			}
 		}
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := serviceAccountKeys.take()
 	if err != nil {
 		return false, err
 	}

@@ -123,12 +123,16 @@ func NewLocalExecutor(opts LocalExecutorOptions) (*LocalExecutor, error) {
 // log types), the child is restarted gracefully to apply it. Returns the
 // error of the first start attempt, if any (the supervisor keeps retrying).
 func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
+	if e.runningPrepared(cfg) {
+		return nil
+	}
 	spec, _, err := Prepare(cfg)
 	if err != nil {
 		return err
 	}
 	specJSON, _ := json.Marshal(spec)
 	cfg = cfg.withDefaults()
+	now := time.Now()
 
 	e.mu.Lock()
 	s := e.sups[cfg.ProcessKey()]
@@ -148,6 +152,7 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 		changed := !bytes.Equal(s.specJSON, specJSON)
 		s.specJSON = specJSON
 		s.cfg = cfg
+		s.prepared = now
 		s.mu.Unlock()
 		e.mu.Unlock()
 		if changed {
@@ -162,6 +167,7 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 		e:        e,
 		cfg:      cfg,
 		specJSON: specJSON,
+		prepared: now,
 		stop:     make(chan struct{}),
 		restart:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -177,6 +183,38 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// RecheckFilesEvery is how often Ensure runs Prepare again for a process
+// already running its spec (it re-reads and verifies every certificate,
+// renewing those near expiry). The reconciler calls Ensure every 100 ms
+// while a cluster comes up and on every resync; checking the files each time
+// took CPU from the starting apiserver for nothing.
+var RecheckFilesEvery = time.Hour
+
+// runningPrepared reports whether cfg's process is supervised with the very
+// spec cfg gives and its files were prepared less than RecheckFilesEvery ago.
+func (e *LocalExecutor) runningPrepared(cfg ClusterConfig) bool {
+	if cfg.Validate() != nil {
+		return false
+	}
+	cfg = cfg.withDefaults()
+	e.mu.Lock()
+	s := e.sups[cfg.ProcessKey()]
+	e.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	specJSON, _ := json.Marshal(BuildProcessSpec(cfg))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.ProcessDir() == cfg.ProcessDir() && bytes.Equal(s.specJSON, specJSON) &&
+		time.Since(s.prepared) < RecheckFilesEvery
 }
 
 // Stop stops the cluster's child (SIGTERM, SIGKILL after StopGracePeriod) and
@@ -315,6 +353,7 @@ type supervisor struct {
 	mu       sync.Mutex
 	cfg      ClusterConfig
 	specJSON []byte
+	prepared time.Time // last Prepare of cfg's files
 	state    ComponentState
 }
 

@@ -203,7 +203,8 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 
 	obs := Observed{Endpoint: base.Endpoint(), Port: port}
 	var backends []lb.Backend
-	var ready *ClusterConfig // a replica ready with the current spec
+	var ready *ClusterConfig     // a replica ready with the current spec and bootstrapped
+	var answering *ClusterConfig // a replica ready with the current spec
 	previousCurrent := true
 	zones := replicaZones(rec, network, p.replicas())
 	for _, zone := range zones {
@@ -240,8 +241,15 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
 			obs.Issues = append(obs.Issues, replicaIssue(zone, len(zones), restartMessage(st)))
 		}
-		if current && ready == nil && p.isBootstrapped(ctx, cfg, st) {
-			ready = &cfg
+		if current && answering == nil {
+			answering = &cfg
+		}
+		if current && ready == nil {
+			if p.isBootstrapped(ctx, cfg, st) {
+				ready = &cfg
+			} else {
+				obs.Bootstrapping = true
+			}
 		}
 		previousCurrent = current
 	}
@@ -271,6 +279,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		stale = stale || st.Phase != PhaseStopped && !st.StartedAt.After(changedAt)
 	}
 	obs.Ready = ready != nil && !stale
+	obs.Bootstrapping = obs.Bootstrapping && ready == nil
 	if ready != nil {
 		p.mu.Lock()
 		if p.serving == nil {
@@ -278,13 +287,17 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		}
 		p.serving[rec.Cluster.ID] = *ready
 		p.mu.Unlock()
-		if err := p.accessBindings(ctx, *ready, rec, p.Executor.State(ready.ProcessKey()).StartedAt); err != nil {
-			obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "Other", Message: "access policy bindings: " + err.Error()})
-		}
 	}
 	if ready == nil {
 		for i := range obs.Issues {
 			obs.Issues[i].Code = "ClusterUnreachable" // no replica serves
+		}
+	}
+	// Access bindings go in as soon as an apiserver answers, while the
+	// controller-manager still bootstraps, not after.
+	if answering != nil {
+		if err := p.accessBindings(ctx, *answering, rec, p.Executor.State(answering.ProcessKey()).StartedAt); err != nil {
+			obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "Other", Message: "access policy bindings: " + err.Error()})
 		}
 	}
 	return obs, nil
@@ -368,9 +381,13 @@ func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig
 	if seen.Equal(st.StartedAt) {
 		return true
 	}
+	client, err := p.adminClient(cfg)
+	if err != nil {
+		return false
+	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if CheckBootstrapped(cctx, cfg) != nil {
+	if checkBootstrapped(cctx, client, cfg.LocalEndpoint()) != nil {
 		return false
 	}
 	p.mu.Lock()

@@ -122,12 +122,13 @@ func failedChecks(body string) string {
 }
 
 // bootstrapPaths are the objects a working control plane creates: the
-// namespaces by kube-apiserver, the default ServiceAccount by
-// kube-controller-manager.
+// default ServiceAccount by kube-controller-manager, the namespaces by
+// kube-apiserver. The ServiceAccount comes last, so it is asked for first:
+// while it is missing a check is one request.
 var bootstrapPaths = []string{
+	"/api/v1/namespaces/default/serviceaccounts/default",
 	"/api/v1/namespaces/default",
 	"/api/v1/namespaces/kube-system",
-	"/api/v1/namespaces/default/serviceaccounts/default",
 }
 
 // CheckBootstrapped checks once that namespaces default and kube-system and

@@ -28,10 +28,13 @@ type Provisioner interface {
 
 // Observed is what the provisioner sees of a control plane.
 type Observed struct {
-	Ready    bool   // answers /readyz and is bootstrapped
-	Endpoint string // https://host:port
-	CAData   string // base64 of the cluster CA's PEM
-	Port     int
+	Ready bool // answers /readyz and is bootstrapped
+	// Bootstrapping: a replica answers /readyz and its controller-manager
+	// is making the default ServiceAccount, any moment now.
+	Bootstrapping bool
+	Endpoint      string // https://host:port
+	CAData        string // base64 of the cluster CA's PEM
+	Port          int
 	// Issues are what is wrong right now (a component down, restarting...).
 	Issues []shapes.ClusterIssue
 	// Failed is set when the control plane cannot come up at all.
@@ -219,8 +222,11 @@ func (r *Reconciler) record(ctx context.Context, rec *store.ClusterRecord, obs O
 			r.Log.Info("cluster status", "cluster", c.Name, "from", c.Status, "to", status)
 		}
 	}
+	if status == shapes.StatusCreating && obs.Bootstrapping {
+		return bootstrapPoll, nil
+	}
 	if status == shapes.StatusCreating {
-		return 100 * time.Millisecond, nil // the bootstrap objects appear any moment
+		return 100 * time.Millisecond, nil // the executor also reports /readyz at once
 	}
 	if len(issues) > 0 {
 		return 250 * time.Millisecond, nil
@@ -229,6 +235,11 @@ func (r *Reconciler) record(ctx context.Context, rec *store.ClusterRecord, obs O
 }
 
 var errStale = errors.New("controlplane: cluster changed meanwhile")
+
+// bootstrapPoll is how often a cluster whose apiserver is ready is checked
+// for the default ServiceAccount: it appears ~0.5 s after /readyz, and each
+// look is three GETs on a kept-alive connection.
+const bootstrapPoll = 20 * time.Millisecond
 
 // applyUpdate carries out the cluster's update in progress: the change goes
 // into the cluster, the provisioner makes the control plane honour it, and the

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	pkiutil "github.com/kplane/kplane/internal/pki"
@@ -28,6 +27,12 @@ type ProcessSpec struct {
 	CAFile         string `json:"caFile"`
 	ClientCertFile string `json:"clientCertFile"`
 	ClientKeyFile  string `json:"clientKeyFile"`
+	// AdminCertFile / AdminKeyFile: a system:masters client certificate,
+	// with which the child makes the controller-manager's ServiceAccounts
+	// while kube-apiserver still bootstraps RBAC (components.Run); ""
+	// leaves that to the controller-manager.
+	AdminCertFile string `json:"adminCertFile,omitempty"`
+	AdminKeyFile  string `json:"adminKeyFile,omitempty"`
 
 	// Log files per component; "" discards that component's log.
 	// The apiserver log also receives the process-global klog output.
@@ -56,10 +61,7 @@ func WriteProcessSpec(dir string, spec ProcessSpec) error {
 		return err
 	}
 	b = append(b, '\n')
-	if old, err := os.ReadFile(SpecPath(dir)); err == nil && bytes.Equal(old, b) {
-		return nil
-	}
-	return pkiutil.WriteFile(SpecPath(dir), b, 0o600)
+	return pkiutil.WriteFileIfChanged(SpecPath(dir), b, 0o600)
 }
 
 // ReadProcessSpec reads DIR/spec.json.

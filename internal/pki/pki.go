@@ -200,6 +200,15 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ad, bd)
 }
 
+// WriteFileIfChanged is WriteFile unless name already holds exactly data
+// (no write, no fsync: callers run it on every reconcile).
+func WriteFileIfChanged(name string, data []byte, perm os.FileMode) error {
+	if old, err := os.ReadFile(name); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	return WriteFile(name, data, perm)
+}
+
 // WriteFile writes data to name atomically (a temporary file renamed over
 // it) with mode perm, making the directory (0700) if needed.
 func WriteFile(name string, data []byte, perm os.FileMode) error {

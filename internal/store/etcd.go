@@ -155,10 +155,20 @@ func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// etcd's HTTP endpoints (/health, /version) get a port of their own, so
+	// the client port serves gRPC alone on gRPC's own transport; shared with
+	// HTTP over TLS, gRPC would go through net/http's HTTP/2 server, which
+	// costs the control planes' apiservers measurably more CPU per request.
+	httpURL, err := freeURL(net.JoinHostPort(clientURL.Hostname(), "0"))
+	if err != nil {
+		return nil, "", err
+	}
+	httpURL.Scheme = "https"
 	ec := embed.NewConfig()
 	ec.Name = "kplane"
 	ec.Dir = dir
 	ec.ListenClientUrls = []url.URL{*clientURL}
+	ec.ListenClientHttpUrls = []url.URL{*httpURL}
 	ec.AdvertiseClientUrls = []url.URL{*clientURL}
 	ec.ClientTLSInfo = transport.TLSInfo{
 		CertFile: p.server.CertFile, KeyFile: p.server.KeyFile,
