@@ -60,42 +60,44 @@ func (s *createSample) total() time.Duration {
 	return s.seen.Sub(s.sent)
 }
 
-// runCreates creates n clusters one after another, each timed to ACTIVE, then
-// deletes them all and waits until they are gone. probe adds the step-by-step
-// probes (they put a little load on the starting apiserver, so the timed
-// creates run without them).
-func runCreates(ctx context.Context, cfg config, srv *server, prefix string, n int, probe bool) ([]*createSample, error) {
+// runCreates creates n clusters one after another, each timed to ACTIVE and
+// then deleted and waited until gone, so that every create finds the machine
+// as the floor's runs do: nothing else running (clusters left running cost
+// ~4 % of a core per replica, which the floor does not pay; the density run
+// measures creates on a filling machine). before(i), if set, runs before
+// create i (the floor runs, interleaved so that both see the same machine).
+// probe adds the step-by-step probes (they put a little load on the starting
+// apiserver, so the timed creates run without them).
+func runCreates(ctx context.Context, cfg config, srv *server, prefix string, n int, probe bool, before func(i int) error) ([]*createSample, error) {
 	var out []*createSample
-	var names []string
-	var err error
+	what := "create"
+	if probe {
+		what = "probed create"
+	}
 	for i := range n {
+		if before != nil {
+			if err := before(i); err != nil {
+				return out, err
+			}
+		}
 		name := fmt.Sprintf("%s%d", prefix, i)
-		var s *createSample
-		s, err = createOne(ctx, cfg, srv, name, probe, cfg.activeWithin)
-		if s.id != "" {
-			names = append(names, name)
+		s, err := createOne(ctx, cfg, srv, name, probe, cfg.activeWithin)
+		if err == nil {
+			out = append(out, s)
+			logf("%s %d/%d: %s ACTIVE %s after CreateCluster (%d polls)", what, i+1, n, name, s.total().Round(time.Millisecond), s.polls)
+		}
+		if s.id != "" && ctx.Err() == nil { // else kplane serve's shutdown takes it down
+			_, derr := deleteAll(ctx, srv, []string{name})
+			err = errors.Join(err, derr)
 		}
 		if err != nil {
-			break
+			return out, err
 		}
-		out = append(out, s)
-		what := "create"
-		if probe {
-			what = "probed create"
-		}
-		logf("%s %d/%d: %s ACTIVE %s after CreateCluster (%d polls)", what, i+1, n, name, s.total().Round(time.Millisecond), s.polls)
-		if cfg.settle > 0 && i < n-1 {
+		if cfg.settle > 0 {
 			settle(ctx, cfg.settle)
 		}
 	}
-	if len(names) > 0 && ctx.Err() == nil { // else kplane serve's shutdown takes them down
-		took, derr := deleteAll(ctx, srv, names)
-		if derr == nil {
-			logf("deleted %d clusters, all gone after %s", len(names), took.Round(time.Millisecond))
-		}
-		err = errors.Join(err, derr)
-	}
-	return out, err
+	return out, nil
 }
 
 // createOne creates a cluster and waits until DescribeCluster says ACTIVE.

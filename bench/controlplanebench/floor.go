@@ -26,6 +26,31 @@ type floorSample struct {
 // floor), or with all three components (full), then also to the objects
 // kplane waits for before it calls a cluster ACTIVE.
 func runFloor(ctx context.Context, cfg config, bin, dir string, n int, full bool) ([]floorSample, error) {
+	fr, err := newFloorRunner(cfg, bin, dir, n, full)
+	if err != nil {
+		return nil, err
+	}
+	defer fr.close()
+	for range n {
+		if err := fr.runOne(ctx); err != nil {
+			return fr.samples, err
+		}
+	}
+	return fr.samples, nil
+}
+
+// floorRunner takes floor samples one at a time (so they can alternate with
+// timed creates).
+type floorRunner struct {
+	ex      *controlplane.LocalExecutor
+	cfg     config
+	dir     string
+	n       int
+	full    bool
+	samples []floorSample
+}
+
+func newFloorRunner(cfg config, bin, dir string, n int, full bool) (*floorRunner, error) {
 	logFn := func(string, ...any) {}
 	if cfg.verbose {
 		logFn = func(format string, args ...any) { logf("floor: "+format, args...) }
@@ -38,30 +63,30 @@ func runFloor(ctx context.Context, cfg config, bin, dir string, n int, full bool
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		ex.StopAll(sctx)
-	}()
-	var out []floorSample
-	what := "floor (apiserver only)"
-	if full {
-		what = "full control plane alone"
+	return &floorRunner{ex: ex, cfg: cfg, dir: dir, n: n, full: full}, nil
+}
+
+// runOne takes the next sample.
+func (f *floorRunner) runOne(ctx context.Context) error {
+	i := len(f.samples)
+	s, err := floorOnce(ctx, f.ex, filepath.Join(f.dir, fmt.Sprint(i)), i, f.full, f.cfg.cmArgs)
+	if err != nil {
+		return err
 	}
-	for i := range n {
-		s, err := floorOnce(ctx, ex, filepath.Join(dir, fmt.Sprint(i)), i, full, cfg.cmArgs)
-		if err != nil {
-			return out, err
-		}
-		boot := ""
-		if full {
-			boot = fmt.Sprintf(", bootstrapped %s", s.bootstrapped.Round(time.Millisecond))
-		}
-		logf("%s %d/%d: ready %s after process start%s (Prepare %s, RSS %d MiB)",
-			what, i+1, n, s.ready.Round(time.Millisecond), boot, s.prepare.Round(time.Millisecond), s.rssKB/1024)
-		out = append(out, s)
+	what, boot := "floor (apiserver only)", ""
+	if f.full {
+		what, boot = "full control plane alone", fmt.Sprintf(", bootstrapped %s", s.bootstrapped.Round(time.Millisecond))
 	}
-	return out, nil
+	logf("%s %d/%d: ready %s after process start%s (Prepare %s, RSS %d MiB)",
+		what, i+1, f.n, s.ready.Round(time.Millisecond), boot, s.prepare.Round(time.Millisecond), s.rssKB/1024)
+	f.samples = append(f.samples, s)
+	return nil
+}
+
+func (f *floorRunner) close() {
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f.ex.StopAll(sctx)
 }
 
 func floorOnce(ctx context.Context, ex *controlplane.LocalExecutor, dir string, i int, full bool, cmArgs []string) (floorSample, error) {

@@ -164,26 +164,11 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 	}
 	r.facts.binary(bin)
 
-	// 1. The floor: kube-apiserver alone, each run on a fresh etcd.
-	ph := startPhase()
-	r.floor, err = runFloor(ctx, cfg, bin, filepath.Join(tmp, "floor"), cfg.floorRuns, false)
-	r.floorCPU = ph()
-	if err != nil {
-		return fmt.Errorf("floor: %w", err)
-	}
-	if cfg.fullRuns > 0 {
-		ph = startPhase()
-		r.full, err = runFloor(ctx, cfg, bin, filepath.Join(tmp, "full"), cfg.fullRuns, true)
-		r.fullCPU = ph()
-		if err != nil {
-			return fmt.Errorf("full control plane alone: %w", err)
-		}
-	}
 	if cfg.creates == 0 && cfg.probes == 0 && !cfg.density {
-		return nil
+		return runAlone(ctx, cfg, r, bin, tmp)
 	}
 
-	// 2. kplane serve on a fresh data dir.
+	// 1. kplane serve on a fresh data dir (idle until the first create).
 	quota := max(100, cfg.max+cfg.creates+cfg.probes+10)
 	srv, err := startServe(ctx, bin, filepath.Join(tmp, "serve"), quota, cfg.serveArgs)
 	if err != nil {
@@ -198,15 +183,39 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 		}
 	}()
 
-	ph = startPhase()
-	r.creates, err = runCreates(ctx, cfg, srv, "cpb-create-", cfg.creates, false)
+	// 2. The floor (kube-apiserver alone, each run on a fresh etcd) and the
+	// timed creates, alternating: a floor run, then a create, and so on, so
+	// both see the same machine (its speed drifts by ±10 % over minutes).
+	floor, err := newFloorRunner(cfg, bin, filepath.Join(tmp, "floor"), cfg.floorRuns, false)
+	if err != nil {
+		return err
+	}
+	defer floor.close()
+	ph := startPhase()
+	r.creates, err = runCreates(ctx, cfg, srv, "cpb-create-", cfg.creates, false, func(i int) error {
+		if i >= cfg.floorRuns {
+			return nil
+		}
+		if err := floor.runOne(ctx); err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		settle(ctx, cfg.settle)
+		return nil
+	})
+	for err == nil && len(floor.samples) < cfg.floorRuns {
+		err = floor.runOne(ctx)
+	}
+	r.floor = floor.samples
 	r.createCPU = ph()
 	if err != nil {
-		return fmt.Errorf("create to ACTIVE: %w", err)
+		return fmt.Errorf("floor and create to ACTIVE: %w", err)
+	}
+	if err := runFull(ctx, cfg, r, bin, tmp); err != nil {
+		return err
 	}
 	if cfg.probes > 0 {
 		ph = startPhase()
-		r.probes, err = runCreates(ctx, cfg, srv, "cpb-probe-", cfg.probes, true)
+		r.probes, err = runCreates(ctx, cfg, srv, "cpb-probe-", cfg.probes, true, nil)
 		r.probeCPU = ph()
 		if err != nil {
 			return fmt.Errorf("probed creates: %w", err)
@@ -226,6 +235,32 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 		if err != nil {
 			return fmt.Errorf("density: %w", err)
 		}
+	}
+	return nil
+}
+
+// runAlone is the run without kplane serve: the floor, then the full
+// control plane alone.
+func runAlone(ctx context.Context, cfg config, r *report, bin, tmp string) (err error) {
+	ph := startPhase()
+	r.floor, err = runFloor(ctx, cfg, bin, filepath.Join(tmp, "floor"), cfg.floorRuns, false)
+	r.floorCPU = ph()
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	return runFull(ctx, cfg, r, bin, tmp)
+}
+
+// runFull times the full control plane alone (no kplane serve), for comparison.
+func runFull(ctx context.Context, cfg config, r *report, bin, tmp string) (err error) {
+	if cfg.fullRuns == 0 {
+		return nil
+	}
+	ph := startPhase()
+	r.full, err = runFloor(ctx, cfg, bin, filepath.Join(tmp, "full"), cfg.fullRuns, true)
+	r.fullCPU = ph()
+	if err != nil {
+		return fmt.Errorf("full control plane alone: %w", err)
 	}
 	return nil
 }

@@ -270,7 +270,7 @@ func (r *report) summaryRows() ([]string, [][]string) {
 	if cs.n > 0 {
 		ratio := r.ratio()
 		rows = append(rows,
-			[]string{fmt.Sprintf("CreateCluster → DescribeCluster ACTIVE (100 ms polls), %d clusters one after another", cs.n), cs.String(), "", ""},
+			[]string{fmt.Sprintf("CreateCluster → DescribeCluster ACTIVE (100 ms polls), %d clusters one after another, each deleted before the next, alternating with the floor runs", cs.n), cs.String(), "", ""},
 			[]string{"create → ACTIVE median / floor median", fmt.Sprintf("%.2f×", ratio), fmt.Sprintf("≤ %.1f×", goalRatio), pass(ratio <= goalRatio)})
 	}
 	if fr, fb := fullStats(r.full); fr.n > 0 {
@@ -393,7 +393,7 @@ func (r *report) text() string {
 	for _, p := range []struct {
 		n string
 		c phaseCPU
-	}{{"floor", r.floorCPU}, {"full alone", r.fullCPU}, {"timed creates", r.createCPU}, {"probed creates", r.probeCPU}, {"density", r.densCPU}} {
+	}{{"floor", r.floorCPU}, {"full alone", r.fullCPU}, {"floor+creates", r.createCPU}, {"probed creates", r.probeCPU}, {"density", r.densCPU}} {
 		fmt.Fprintf(&b, "  %-15s %s\n", p.n, phaseNote(p.c))
 	}
 	fmt.Fprintf(&b, "\nCleanup: kplane serve stopped by %s in %s; control-plane processes left afterwards: %d; pgrep -f DATA_DIR: %s\n",
@@ -433,7 +433,7 @@ func (r *report) markdown() string {
 	b.WriteString(mdTable([]string{"phase", "load average and CPU"}, [][]string{
 		{"floor", phaseNote(r.floorCPU)},
 		{"full control plane alone", phaseNote(r.fullCPU)},
-		{"timed creates (1-min load at each create: " + loads(r.creates) + ")", phaseNote(r.createCPU)},
+		{"floor runs and timed creates, alternating (1-min load at each create: " + loads(r.creates) + ")", phaseNote(r.createCPU)},
 		{"probed creates", phaseNote(r.probeCPU)},
 		{"density", phaseNote(r.densCPU)},
 	}))
