@@ -430,13 +430,16 @@ func (r *report) markdown() string {
 		}
 	}
 	b.WriteString("\nLoad while measuring (a shared machine: \"everything else\" is other people's processes, and kernel threads):\n\n")
-	b.WriteString(mdTable([]string{"phase", "load average and CPU"}, [][]string{
-		{"floor", phaseNote(r.floorCPU)},
-		{"full control plane alone", phaseNote(r.fullCPU)},
-		{"floor runs and timed creates, alternating (1-min load at each create: " + loads(r.creates) + ")", phaseNote(r.createCPU)},
-		{"probed creates", phaseNote(r.probeCPU)},
-		{"density", phaseNote(r.densCPU)},
-	}))
+	var phases [][]string
+	if r.floorCPU.wall > 0 { // else the floor runs alternate with the creates
+		phases = append(phases, []string{"floor", phaseNote(r.floorCPU)})
+	}
+	phases = append(phases,
+		[]string{"full control plane alone", phaseNote(r.fullCPU)},
+		[]string{"floor runs and timed creates, alternating (1-min load at each create: " + loads(r.creates) + ")", phaseNote(r.createCPU)},
+		[]string{"probed creates", phaseNote(r.probeCPU)},
+		[]string{"density", phaseNote(r.densCPU)})
+	b.WriteString(mdTable([]string{"phase", "load average and CPU"}, phases))
 	fmt.Fprintf(&b, "\nCleanup: kplane serve stopped by %s in %s; control-plane processes left: %d (`pgrep -f DATA_DIR`: %s).\n",
 		r.cleanup.how, r.cleanup.took.Round(time.Millisecond), len(r.cleanup.leftover), r.cleanup.pgrep)
 	return b.String()

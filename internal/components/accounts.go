@@ -98,7 +98,8 @@ func makeControllerAccounts(ctx context.Context, spec controlplane.ProcessSpec) 
 		wg.Go(func() {
 			for name := range names {
 				sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem}}
-				_, err := accounts.Create(ctx, sa, metav1.CreateOptions{})
+				// The field manager the controller-manager's own create would record.
+				_, err := accounts.Create(ctx, sa, metav1.CreateOptions{FieldManager: ControllerManager})
 				if err != nil && !apierrors.IsAlreadyExists(err) {
 					errs[w] = errors.Join(errs[w], err)
 				}
