@@ -110,3 +110,32 @@ func TestControllerAccounts(t *testing.T) {
 		t.Errorf("not sorted or duplicates: %v", names)
 	}
 }
+
+// Error and fatal messages of a component's log also reach the process's
+// stderr (process.log), up to a cap; other messages do not.
+func TestErrorsReachProcessLog(t *testing.T) {
+	var own, errs strings.Builder
+	capped := &cappedWriter{w: &errs, left: 60}
+	w := errorTee{w: &own, errs: capped}
+	for _, m := range []string{
+		"I1128 00:00:00.000000 1 x.go:1] started\n",
+		"E1128 00:00:00.000000 1 x.go:2] leaderelection lost\n",
+		"W1128 00:00:00.000000 1 x.go:3] slow\n",
+		"F1128 00:00:00.000000 1 x.go:4] cannot go on\n",
+		"E1128 00:00:00.000000 1 x.go:5] over the cap\n",
+	} {
+		if _, err := w.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Count(own.String(), "\n") != 5 {
+		t.Errorf("component log lost messages:\n%s", own.String())
+	}
+	got := errs.String()
+	if !strings.Contains(got, "leaderelection lost") || strings.Contains(got, "started") || strings.Contains(got, "slow") {
+		t.Errorf("process log got:\n%s", got)
+	}
+	if strings.Contains(got, "cannot go on") || strings.Contains(got, "over the cap") || strings.Count(got, "go only to the component logs") != 1 {
+		t.Errorf("the cap (60 bytes) was not kept, or not said once:\n%s", got)
+	}
+}

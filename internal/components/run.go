@@ -96,16 +96,18 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 			c.Close()
 		}
 	}()
+	// A component's log: its EKS log file, or nothing when that type is
+	// off; its error messages also go to process.log (withErrors).
 	openLog := func(path string) (io.Writer, error) {
 		if path == "" {
-			return io.Discard, nil
+			return withErrors(io.Discard), nil
 		}
 		f, err := openLogFile(path)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, f)
-		return f, nil
+		return withErrors(f), nil
 	}
 
 	// 1. Parse every component's flags before anything runs, so feature

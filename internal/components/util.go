@@ -1,6 +1,8 @@
 package components
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -71,4 +73,55 @@ func (l *logFile) Close() error {
 	err := l.f.Close()
 	l.f = nil
 	return err
+}
+
+// MaxErrorLogBytes bounds the error messages copied to the process's stderr
+// over its life: the parent cuts that file (process.log) only when the
+// process starts again.
+var MaxErrorLogBytes = 4 << 20
+
+// processErrors receives every component's error and fatal messages.
+var processErrors = &cappedWriter{w: os.Stderr, left: MaxErrorLogBytes}
+
+// withErrors returns a writer for a component's klog text output that writes
+// everything to w (its EKS log file, or io.Discard when that log type is
+// off) and also copies error and fatal messages to processErrors, so that
+// why a component failed (e.g. "leaderelection lost") is in process.log
+// whatever log types are on. klog's text format writes one message per
+// Write, its first byte the severity (I, W, E, F).
+func withErrors(w io.Writer) io.Writer { return errorTee{w: w, errs: processErrors} }
+
+type errorTee struct {
+	w    io.Writer
+	errs io.Writer
+}
+
+func (t errorTee) Write(p []byte) (int, error) {
+	if len(p) > 0 && (p[0] == 'E' || p[0] == 'F') {
+		t.errs.Write(p)
+	}
+	return t.w.Write(p)
+}
+
+// cappedWriter writes until left bytes are spent, then says so once and
+// drops the rest.
+type cappedWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	left    int
+	dropped bool
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(p) > c.left {
+		if !c.dropped {
+			c.dropped = true
+			fmt.Fprintln(c.w, "kplane: further error messages of this process go only to the component logs")
+		}
+		return len(p), nil
+	}
+	c.left -= len(p)
+	return c.w.Write(p)
 }
