@@ -51,7 +51,7 @@ var _ authn.Mapper = (*Mapper)(nil)
 // Map implements authn.Mapper. Access entries win over aws-auth; which of the
 // two count follows the cluster's authentication mode.
 func (m *Mapper) Map(ctx context.Context, clusterID string, id *auth.TokenIdentity) (authn.User, bool, error) {
-	rec := m.clusterByID(clusterID)
+	rec := m.Store.ClusterByID(clusterID)
 	if rec == nil {
 		return authn.User{}, false, nil
 	}
@@ -81,15 +81,6 @@ func (m *Mapper) Map(ctx context.Context, clusterID string, id *auth.TokenIdenti
 		return authn.User{}, false, err
 	}
 	return mapAwsAuth(aa, id)
-}
-
-func (m *Mapper) clusterByID(id string) *store.ClusterRecord {
-	for _, rec := range m.Store.Clusters() {
-		if rec.Cluster.ID == id {
-			return rec
-		}
-	}
-	return nil
 }
 
 func isCreator(rec *store.ClusterRecord, id *auth.TokenIdentity) bool {

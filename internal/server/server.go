@@ -157,10 +157,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	authLog := log
 	if cfg.AuthenticatorLog != nil {
 		file := func(id string) (string, bool) {
-			for _, rec := range st.Clusters() {
-				if rec.Cluster.ID == id {
-					return cfg.AuthenticatorLog(rec)
-				}
+			if rec := st.ClusterByID(id); rec != nil {
+				return cfg.AuthenticatorLog(rec)
 			}
 			return "", false
 		}
@@ -218,10 +216,8 @@ func selfHosts(addr *net.TCPAddr) []string {
 // clusterNameByID finds a cluster's name for the token webhook.
 func clusterNameByID(st *store.Store) func(string) (string, bool) {
 	return func(id string) (string, bool) {
-		for _, rec := range st.Clusters() {
-			if rec.Cluster.ID == id {
-				return rec.Cluster.Name, true
-			}
+		if rec := st.ClusterByID(id); rec != nil {
+			return rec.Cluster.Name, true
 		}
 		return "", false
 	}

@@ -23,13 +23,14 @@ type clusterCache struct {
 	mu     sync.RWMutex
 	moved  chan struct{} // closed and replaced whenever rev moves
 	byName map[string]*ClusterRecord
-	names  []string // sorted
+	byID   map[string]string // cluster id → name
+	names  []string          // sorted
 	rev    int64
 	subs   []chan string
 }
 
 func newClusterCache(cli *clientv3.Client, log *slog.Logger) *clusterCache {
-	return &clusterCache{cli: cli, log: log, byName: map[string]*ClusterRecord{},
+	return &clusterCache{cli: cli, log: log, byName: map[string]*ClusterRecord{}, byID: map[string]string{},
 		done: make(chan struct{}), moved: make(chan struct{})}
 }
 
@@ -58,9 +59,11 @@ func (c *clusterCache) relist(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	byName := make(map[string]*ClusterRecord, len(resp.Kvs))
+	byID := make(map[string]string, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		if rec := decodeCluster(kv.Value, kv.ModRevision); rec != nil {
 			byName[rec.Cluster.Name] = rec
+			byID[rec.Cluster.ID] = rec.Cluster.Name
 		}
 	}
 	names := make([]string, 0, len(byName))
@@ -69,7 +72,7 @@ func (c *clusterCache) relist(ctx context.Context) (int64, error) {
 	}
 	sort.Strings(names)
 	c.mu.Lock()
-	c.byName, c.names = byName, names
+	c.byName, c.byID, c.names = byName, byID, names
 	c.rev = resp.Header.Revision
 	c.signalLocked()
 	subs := c.subs
@@ -112,8 +115,9 @@ func (c *clusterCache) apply(resp clientv3.WatchResponse) {
 		name := strings.TrimPrefix(string(ev.Kv.Key), clustersPrefix)
 		touched = append(touched, name)
 		if ev.Type == clientv3.EventTypeDelete {
-			if _, ok := c.byName[name]; ok {
+			if old, ok := c.byName[name]; ok {
 				delete(c.byName, name)
+				delete(c.byID, old.Cluster.ID)
 				i := sort.SearchStrings(c.names, name)
 				c.names = append(c.names[:i], c.names[i+1:]...)
 			}
@@ -130,6 +134,7 @@ func (c *clusterCache) apply(resp clientv3.WatchResponse) {
 			c.names[i] = name
 		}
 		c.byName[name] = rec
+		c.byID[rec.Cluster.ID] = name
 	}
 	if resp.Header.Revision > c.rev {
 		c.rev = resp.Header.Revision
@@ -179,6 +184,12 @@ func (c *clusterCache) get(name string) *ClusterRecord {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.byName[name]
+}
+
+func (c *clusterCache) getByID(id string) *ClusterRecord {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.byName[c.byID[id]]
 }
 
 // list returns up to limit names after the given one, and whether more follow.

@@ -132,6 +132,10 @@ func (s *Store) ListClusterNames(after string, limit int) ([]string, bool) {
 // Clusters returns every cluster record (shared; do not modify).
 func (s *Store) Clusters() []*ClusterRecord { return s.clusters.all() }
 
+// ClusterByID returns the cached record of the cluster with this id (its
+// Cluster.Id), or nil; shared, not to be modified.
+func (s *Store) ClusterByID(id string) *ClusterRecord { return s.clusters.getByID(id) }
+
 // WatchClusters returns a channel that receives the name of every cluster that
 // changes. Sends never block the store: a full channel drops names, so
 // receivers also resync from Clusters now and then.
