@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 
 	"github.com/kplane/kplane/internal/controlplane"
@@ -13,8 +14,9 @@ import (
 
 // controlPlaneFlags are `kplane serve`'s settings of the control planes.
 type controlPlaneFlags struct {
-	replicas       int
-	privateSources []string
+	replicas        int
+	privateSources  []string
+	endpointAddress string
 }
 
 // newReconciler builds the reconciler `kplane serve` runs: control planes as
@@ -23,6 +25,9 @@ type controlPlaneFlags struct {
 func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalProvisioner, server.Reconciler, error) {
 	if f.replicas < 1 {
 		return nil, nil, fmt.Errorf("--control-plane-replicas must be at least 1, not %d", f.replicas)
+	}
+	if ip := net.ParseIP(f.endpointAddress); ip == nil || ip.IsUnspecified() {
+		return nil, nil, fmt.Errorf("--endpoint-address %q: want the one IP address clients reach cluster endpoints at (not 0.0.0.0 or ::)", f.endpointAddress)
 	}
 	var private []netip.Prefix
 	for _, s := range f.privateSources {
@@ -40,10 +45,11 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 	}
 	controlplane.FillSpareKeys()
 	prov := &controlplane.LocalProvisioner{
-		Executor:       exec,
-		Balancer:       lb.New(lb.Config{Log: log}),
-		Replicas:       f.replicas,
-		PrivateSources: private,
+		EndpointAddress: f.endpointAddress,
+		Executor:        exec,
+		Balancer:        lb.New(lb.Config{Log: log}),
+		Replicas:        f.replicas,
+		PrivateSources:  private,
 	}
 	return prov, &controlplane.Reconciler{Provisioner: prov, Log: log}, nil
 }

@@ -94,6 +94,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 	f.StringSliceVar(&cfg.UnsupportedZones, "unsupported-zones", nil, "availability zones CreateCluster refuses")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&cp.replicas, "control-plane-replicas", cp.replicas, "the most control-plane replicas a cluster runs, one per availability zone of its subnets")
+	f.StringVar(&cp.endpointAddress, "endpoint-address", "127.0.0.1", "IP address cluster endpoints listen on, named in each cluster's endpoint (control-plane replicas themselves listen on loopback only)")
 	f.StringSliceVar(&cp.privateSources, "private-sources", nil, "client address ranges that count as inside every VPC for endpoint private access (e.g. 127.0.0.2/32 on one machine)")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
 	f.MarkHidden("no-reconcile")

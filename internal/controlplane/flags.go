@@ -3,7 +3,6 @@ package controlplane
 import (
 	"fmt"
 	pkiutil "github.com/kplane/kplane/internal/pki"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,11 +91,11 @@ func APIServerArgs(cfg ClusterConfig) []string {
 		"--service-account-signing-key-file="+cfg.KeyFile(ServiceAccountKey),
 		"--profiling=false",
 	)
-	// The endpoints of the "kubernetes" service may not be loopback
-	// addresses; with a loopback advertise address do not reconcile them.
-	if ip := net.ParseIP(cfg.AdvertiseAddress); ip != nil && ip.IsLoopback() {
-		a = append(a, "--endpoint-reconciler-type=none")
-	}
+	// The "kubernetes" service's endpoints are not reconciled: each replica
+	// has a port of its own behind the cluster's endpoint, and no pod network
+	// reaches the control plane (a loopback address may not be an endpoint
+	// at all).
+	a = append(a, "--endpoint-reconciler-type=none")
 	if cfg.LogEnabled(LogTypeAudit) {
 		a = append(a,
 			"--audit-policy-file="+cfg.AuditPolicyPath(),

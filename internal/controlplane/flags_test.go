@@ -57,7 +57,7 @@ func TestAPIServerArgs(t *testing.T) {
 		"service-account-issuer":           "https://oidc.example/id/ABC",
 		"service-account-key-file":         filepath.Join(pki, "sa.pub"),
 		"service-account-signing-key-file": filepath.Join(pki, "sa.key"),
-		"endpoint-reconciler-type":         "none", // loopback advertise address
+		"endpoint-reconciler-type":         "none", // replicas behind kplane's balancer
 	})
 	if _, ok := flagValue(args, "audit-log-path"); ok {
 		t.Error("audit log without the audit log type")
@@ -69,13 +69,11 @@ func TestAPIServerArgs(t *testing.T) {
 	cfg.AdvertiseAddress = "192.168.1.10"
 	cfg.LogTypes = []string{LogTypeAudit}
 	args = APIServerArgs(cfg)
-	if _, ok := flagValue(args, "endpoint-reconciler-type"); ok {
-		t.Error("endpoint reconciler disabled for a routable advertise address")
-	}
 	wantFlags(t, "apiserver", args, map[string]string{
-		"advertise-address": "192.168.1.10",
-		"audit-policy-file": filepath.Join(cfg.Dir, "audit-policy.yaml"),
-		"audit-log-path":    filepath.Join(cfg.Dir, "logs", "audit.log"),
+		"endpoint-reconciler-type": "none", // also with a routable advertise address: replicas' ports differ
+		"advertise-address":        "192.168.1.10",
+		"audit-policy-file":        filepath.Join(cfg.Dir, "audit-policy.yaml"),
+		"audit-log-path":           filepath.Join(cfg.Dir, "logs", "audit.log"),
 	})
 }
 

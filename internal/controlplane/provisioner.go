@@ -8,8 +8,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,8 +35,12 @@ type LocalProvisioner struct {
 	// Store is kplane's datastore (set by the reconciler); the control
 	// planes reach the same etcd, each with a user limited to its prefix.
 	Store *store.Store
-	// BindAddress is where apiservers and endpoints listen (default 127.0.0.1).
-	BindAddress string
+	// EndpointAddress is the IP the clusters' endpoints (the balancer's
+	// listeners) listen on and that their endpoint URLs and serving
+	// certificates name (default 127.0.0.1). Replicas listen on loopback
+	// whatever it is, so nothing reaches them around the endpoint's access
+	// rules from another machine.
+	EndpointAddress string
 	// Balancer owns every cluster's endpoint and sends to its replicas.
 	Balancer *lb.Balancer
 	// Replicas is the most control-plane replicas a cluster gets, one per
@@ -137,7 +143,7 @@ func ClusterDir(dataDir, id string) string { return filepath.Join(dataDir, "clus
 
 func (p *LocalProvisioner) config(rec *store.ClusterRecord, info server.Info, port int) ClusterConfig {
 	cfg := ConfigFor(rec, info.DataDir)
-	cfg.BindAddress, cfg.SecurePort, cfg.EtcdServers = p.BindAddress, port, p.Store.Endpoints
+	cfg.AdvertiseAddress, cfg.SecurePort, cfg.EtcdServers = p.EndpointAddress, port, p.Store.Endpoints
 	return cfg
 }
 
@@ -148,6 +154,11 @@ func ConfigFor(rec *store.ClusterRecord, dataDir string) ClusterConfig {
 	cfg := ClusterConfig{
 		Name: c.Name, ID: c.ID, Dir: ClusterDir(dataDir, c.ID), SecurePort: rec.Port,
 		EtcdPrefix: store.ClusterDataPrefix(c.ID), KubernetesVersion: c.Version,
+	}
+	// The address the endpoint was given (kplane serve --endpoint-address),
+	// for commands beside the server (kplane kubeconfig).
+	if u, err := url.Parse(c.Endpoint); err == nil && net.ParseIP(u.Hostname()) != nil {
+		cfg.AdvertiseAddress = u.Hostname()
 	}
 	if k := c.KubernetesNetworkConfig; k != nil {
 		cfg.ServiceCIDR = k.ServiceIpv4Cidr
@@ -255,7 +266,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	}
 	p.stopExtraReplicas(ctx, rec.Cluster.ID, zones)
 	if err := p.Balancer.Ensure(rec.Cluster.ID, lb.Listener{
-		Addr:     backendAddr(base),
+		Addr:     endpointAddr(base),
 		Backends: backends,
 		Access:   endpointAccess(rec, network, p.PrivateSources),
 		Check:    p.readyzCheck(base),

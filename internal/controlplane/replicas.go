@@ -95,6 +95,17 @@ type readyzError struct {
 
 func (e *readyzError) Error() string { return "readyz: HTTP " + strconv.Itoa(e.code) + " " + e.body }
 
+// endpointAddr is the host:port of the cluster's endpoint (cfg of a replica
+// or of the cluster: SecurePort is then the endpoint's port).
+func endpointAddr(cfg ClusterConfig) string {
+	cfg = cfg.withDefaults()
+	port := cfg.EndpointPort
+	if port == 0 {
+		port = cfg.SecurePort
+	}
+	return net.JoinHostPort(cfg.AdvertiseAddress, strconv.Itoa(port))
+}
+
 // backendAddr is the host:port the balancer dials for a replica.
 func backendAddr(cfg ClusterConfig) string {
 	cfg = cfg.withDefaults()

@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +25,15 @@ import (
 // address, and UpdateClusterConfig changes them live. On one machine,
 // loopback addresses stand in: 127.0.0.2 is "inside the VPC"
 // (--private-sources), 127.0.0.3 and 127.0.0.4 are public addresses.
+// The endpoint is on --endpoint-address 127.0.0.9; the replica behind it
+// listens on 127.0.0.1 alone, so nothing reaches it around the rules.
 func TestEndpointAccess(t *testing.T) {
-	k := startKplaneWith(t, "--control-plane-replicas", "1", "--private-sources", "127.0.0.2/32")
+	const endpointIP = "127.0.0.9"
+	k := startKplaneWith(t, "--control-plane-replicas", "1", "--private-sources", "127.0.0.2/32", "--endpoint-address", endpointIP)
 	const name = "fenced"
 	k.createActive(name)
 	creds := k.readKubeconfig(k.kubeconfig(name))
+	checkEndpointAddress(t, k, name, endpointIP, creds)
 	const inside, allowed, other = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 
 	expect := func(step string, want map[string]bool) {
@@ -52,6 +60,47 @@ func TestEndpointAccess(t *testing.T) {
 	d := k.mustDescribe(name)
 	if d.Status != "ACTIVE" {
 		t.Errorf("cluster %s after the updates, want ACTIVE", d.Status)
+	}
+}
+
+// checkEndpointAddress: the cluster's endpoint (and the kubeconfig of
+// `kplane kubeconfig`) names ip, the endpoint listens there and not on
+// 127.0.0.1, and the replica listens on 127.0.0.1 and not on ip.
+func checkEndpointAddress(t *testing.T, k *kplane, name, ip string, creds kubeCreds) {
+	t.Helper()
+	d := k.mustDescribe(name)
+	u, err := url.Parse(d.Endpoint)
+	if err != nil || u.Hostname() != ip || creds.Server != d.Endpoint {
+		t.Fatalf("endpoint %q, kubeconfig server %q: want host %s in both", d.Endpoint, creds.Server, ip)
+	}
+	spec, err := os.ReadFile(filepath.Join(k.clusterDir(d.ID), "replicas", "us-west-2a", "spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		ReadyzURL string `json:"readyzURL"`
+	}
+	if err := json.Unmarshal(spec, &s); err != nil {
+		t.Fatal(err)
+	}
+	r, err := url.Parse(s.ReadyzURL)
+	if err != nil || r.Hostname() != "127.0.0.1" {
+		t.Fatalf("replica at %q, want 127.0.0.1", s.ReadyzURL)
+	}
+	listens := func(host, port string) bool {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	for _, c := range []struct {
+		host, port string
+		want       bool
+	}{{ip, u.Port(), true}, {"127.0.0.1", u.Port(), false}, {"127.0.0.1", r.Port(), true}, {ip, r.Port(), false}} {
+		if got := listens(c.host, c.port); got != c.want {
+			t.Errorf("something listens on %s:%s: %v, want %v", c.host, c.port, got, c.want)
+		}
 	}
 }
 
