@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -18,20 +16,17 @@ type clusterCache struct {
 	cli    *clientv3.Client
 	log    *slog.Logger
 	cancel context.CancelFunc
-	done   chan struct{}
 
-	mu     sync.RWMutex
-	moved  chan struct{} // closed and replaced whenever rev moves
+	mirror // mu guards what follows
 	byName map[string]*ClusterRecord
 	byID   map[string]string // cluster id → name
 	names  []string          // sorted
-	rev    int64
 	subs   []chan string
 }
 
 func newClusterCache(cli *clientv3.Client, log *slog.Logger) *clusterCache {
-	return &clusterCache{cli: cli, log: log, byName: map[string]*ClusterRecord{}, byID: map[string]string{},
-		done: make(chan struct{}), moved: make(chan struct{})}
+	return &clusterCache{cli: cli, log: log, mirror: newMirror(),
+		byName: map[string]*ClusterRecord{}, byID: map[string]string{}}
 }
 
 func (c *clusterCache) start(ctx context.Context) error {
@@ -41,7 +36,7 @@ func (c *clusterCache) start(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	go c.run(wctx, rev)
+	go c.follow(wctx, c.cli, clustersPrefix, rev, c.apply, c.relist, c.log, "cluster cache")
 	return nil
 }
 
@@ -73,39 +68,13 @@ func (c *clusterCache) relist(ctx context.Context) (int64, error) {
 	sort.Strings(names)
 	c.mu.Lock()
 	c.byName, c.byID, c.names = byName, byID, names
-	c.rev = resp.Header.Revision
-	c.signalLocked()
+	c.advanceLocked(resp.Header.Revision)
 	subs := c.subs
 	c.mu.Unlock()
 	for _, n := range names {
 		notify(subs, n)
 	}
 	return resp.Header.Revision, nil
-}
-
-func (c *clusterCache) run(ctx context.Context, rev int64) {
-	defer close(c.done)
-	for ctx.Err() == nil {
-		wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), clustersPrefix,
-			clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-		for resp := range wch {
-			if resp.Err() != nil {
-				break
-			}
-			c.apply(resp)
-			rev = resp.Header.Revision
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		// The watch broke (compaction, leader loss): read everything again.
-		time.Sleep(100 * time.Millisecond)
-		if r, err := c.relist(ctx); err == nil {
-			rev = r
-		} else {
-			c.log.Warn("cluster cache relist failed", "err", err)
-		}
-	}
 }
 
 func (c *clusterCache) apply(resp clientv3.WatchResponse) {
@@ -136,10 +105,7 @@ func (c *clusterCache) apply(resp clientv3.WatchResponse) {
 		c.byName[name] = rec
 		c.byID[rec.Cluster.ID] = name
 	}
-	if resp.Header.Revision > c.rev {
-		c.rev = resp.Header.Revision
-	}
-	c.signalLocked()
+	c.advanceLocked(resp.Header.Revision)
 	subs := c.subs
 	c.mu.Unlock()
 	for _, n := range touched {
@@ -154,30 +120,6 @@ func notify(subs []chan string, name string) {
 		default: // a slow subscriber resyncs periodically anyway
 		}
 	}
-}
-
-// waitFor blocks until the cache has seen revision rev.
-func (c *clusterCache) waitFor(ctx context.Context, rev int64) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		c.mu.RLock()
-		seen, moved := c.rev, c.moved
-		c.mu.RUnlock()
-		if seen >= rev {
-			return nil
-		}
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (c *clusterCache) signalLocked() {
-	close(c.moved)
-	c.moved = make(chan struct{})
 }
 
 func (c *clusterCache) get(name string) *ClusterRecord {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -375,18 +374,15 @@ type IAMIndex struct {
 	cli    *clientv3.Client
 	log    *slog.Logger
 	cancel context.CancelFunc
-	done   chan struct{}
 
-	mu       sync.RWMutex
-	moved    chan struct{} // closed and replaced whenever rev moves
-	rev      int64
+	mirror   // mu guards what follows
 	keys     map[string]*IAMAccessKey
 	sessions map[string]*IAMSession
 }
 
 // OpenIAMIndex reads every access key and session and keeps following them.
 func (s *Store) OpenIAMIndex(ctx context.Context) (*IAMIndex, error) {
-	x := &IAMIndex{cli: s.Client, log: s.log, done: make(chan struct{}), moved: make(chan struct{}),
+	x := &IAMIndex{cli: s.Client, log: s.log, mirror: newMirror(),
 		keys: map[string]*IAMAccessKey{}, sessions: map[string]*IAMSession{}}
 	rev, err := x.relist(ctx)
 	if err != nil {
@@ -394,7 +390,7 @@ func (s *Store) OpenIAMIndex(ctx context.Context) (*IAMIndex, error) {
 	}
 	wctx, cancel := context.WithCancel(s.Client.Ctx())
 	x.cancel = cancel
-	go x.run(wctx, rev)
+	go x.follow(wctx, x.cli, iamPrefix, rev, x.apply, x.relist, x.log, "iam index")
 	return x, nil
 }
 
@@ -429,23 +425,7 @@ func (x *IAMIndex) Len() int {
 // WaitFor blocks until the index has seen revision rev (a write's revision,
 // under /kplane/iam/), for at most 10 seconds.
 func (x *IAMIndex) WaitFor(ctx context.Context, rev int64) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		x.mu.RLock()
-		seen, moved := x.rev, x.moved
-		x.mu.RUnlock()
-		if seen >= rev {
-			return nil
-		}
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-x.done:
-			return errors.New("store: iam index stopped")
-		}
-	}
+	return x.waitFor(ctx, rev)
 }
 
 func (x *IAMIndex) relist(ctx context.Context) (int64, error) {
@@ -471,38 +451,9 @@ func (x *IAMIndex) relist(ctx context.Context) (int64, error) {
 	}
 	x.mu.Lock()
 	x.keys, x.sessions = keys, sessions
-	x.setRevLocked(txn.Header.Revision)
+	x.advanceLocked(txn.Header.Revision)
 	x.mu.Unlock()
 	return txn.Header.Revision, nil
-}
-
-func (x *IAMIndex) run(ctx context.Context, rev int64) {
-	defer close(x.done)
-	for ctx.Err() == nil {
-		wch := x.cli.Watch(clientv3.WithRequireLeader(ctx), iamPrefix,
-			clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-		for resp := range wch {
-			if resp.Err() != nil {
-				break
-			}
-			x.apply(resp)
-			rev = max(rev, resp.Header.Revision)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		// The watch broke (compaction, leader loss): read everything again.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-		if r, err := x.relist(ctx); err == nil {
-			rev = r
-		} else if ctx.Err() == nil {
-			x.log.Warn("iam index relist failed", "err", err)
-		}
-	}
 }
 
 func (x *IAMIndex) apply(resp clientv3.WatchResponse) {
@@ -530,13 +481,5 @@ func (x *IAMIndex) apply(resp clientv3.WatchResponse) {
 			}
 		}
 	}
-	x.setRevLocked(resp.Header.Revision)
-}
-
-func (x *IAMIndex) setRevLocked(rev int64) {
-	if rev > x.rev {
-		x.rev = rev
-	}
-	close(x.moved)
-	x.moved = make(chan struct{})
+	x.advanceLocked(resp.Header.Revision)
 }
