@@ -214,26 +214,34 @@ func page[T any](items []T, key func(T) string, l listing) (out []T, truncated b
 	return out, truncated, next, nil
 }
 
-func (s *Service) listUsers(c *call) (any, *apiError) {
+// listUnderPath is what ListUsers and ListRoles share: the paging
+// parameters, the caller's right to list under arnPrefix, the entities under
+// PathPrefix, and one page of them by lower-cased name.
+func listUnderPath[T any](s *Service, c *call, arnPrefix string, list func(context.Context) ([]T, error), path, name func(T) string) ([]T, bool, string, *apiError) {
 	v := validator{p: c.p}
 	l := readListing(&v, true)
 	if e := v.err(); e != nil {
-		return nil, e
+		return nil, false, "", e
 	}
-	if e := s.authorize(c, s.whoIs(c.cred), "arn:aws:iam::"+s.accountID+":user/", false); e != nil {
-		return nil, e
+	if e := s.authorize(c, s.whoIs(c.cred), arnPrefix, false); e != nil {
+		return nil, false, "", e
 	}
-	all, err := s.st.ListIAMUsers(c.r.Context())
+	all, err := list(c.r.Context())
 	if err != nil {
-		return nil, s.failure(err)
+		return nil, false, "", s.failure(err)
 	}
-	var users []*store.IAMUser
-	for _, u := range all {
-		if strings.HasPrefix(u.Path, l.pathPrefix) {
-			users = append(users, u)
+	var under []T
+	for _, x := range all {
+		if strings.HasPrefix(path(x), l.pathPrefix) {
+			under = append(under, x)
 		}
 	}
-	got, truncated, next, e := page(users, func(u *store.IAMUser) string { return strings.ToLower(u.UserName) }, l)
+	return page(under, func(x T) string { return strings.ToLower(name(x)) }, l)
+}
+
+func (s *Service) listUsers(c *call) (any, *apiError) {
+	got, truncated, next, e := listUnderPath(s, c, "arn:aws:iam::"+s.accountID+":user/", s.st.ListIAMUsers,
+		func(u *store.IAMUser) string { return u.Path }, func(u *store.IAMUser) string { return u.UserName })
 	if e != nil {
 		return nil, e
 	}
@@ -503,25 +511,8 @@ func (s *Service) getRole(c *call) (any, *apiError) {
 }
 
 func (s *Service) listRoles(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	l := readListing(&v, true)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.whoIs(c.cred), "arn:aws:iam::"+s.accountID+":role/", false); e != nil {
-		return nil, e
-	}
-	all, err := s.st.ListIAMRoles(c.r.Context())
-	if err != nil {
-		return nil, s.failure(err)
-	}
-	var roles []*store.IAMRole
-	for _, r := range all {
-		if strings.HasPrefix(r.Path, l.pathPrefix) {
-			roles = append(roles, r)
-		}
-	}
-	got, truncated, next, e := page(roles, func(r *store.IAMRole) string { return strings.ToLower(r.RoleName) }, l)
+	got, truncated, next, e := listUnderPath(s, c, "arn:aws:iam::"+s.accountID+":role/", s.st.ListIAMRoles,
+		func(r *store.IAMRole) string { return r.Path }, func(r *store.IAMRole) string { return r.RoleName })
 	if e != nil {
 		return nil, e
 	}
