@@ -538,7 +538,7 @@ func (s *supervisor) terminate(c *child) error {
 
 // probe polls /readyz (fast until the first success, then ProbeInterval).
 func (s *supervisor) probe(ctx context.Context, cfg ClusterConfig) {
-	client, err := tlsClient(cfg.CertFile(CertCA), cfg.CertFile(CertAdmin), cfg.KeyFile(CertAdmin), 5*time.Second)
+	client, err := AdminHTTPClient(cfg)
 	if err != nil {
 		return
 	}

@@ -255,12 +255,8 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		if current && answering == nil {
 			answering = &cfg
 		}
-		if current && ready == nil {
-			if p.isBootstrapped(ctx, cfg, st) {
-				ready = &cfg
-			} else {
-				obs.Bootstrapping = true
-			}
+		if current && ready == nil && p.isBootstrapped(ctx, cfg, st) {
+			ready = &cfg
 		}
 		previousCurrent = current
 	}
@@ -290,7 +286,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		stale = stale || st.Phase != PhaseStopped && !st.StartedAt.After(changedAt)
 	}
 	obs.Ready = ready != nil && !stale
-	obs.Bootstrapping = obs.Bootstrapping && ready == nil
+	obs.Bootstrapping = answering != nil && ready == nil
 	if ready != nil {
 		p.mu.Lock()
 		if p.serving == nil {

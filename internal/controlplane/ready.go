@@ -131,17 +131,8 @@ var bootstrapPaths = []string{
 	"/api/v1/namespaces/kube-system",
 }
 
-// CheckBootstrapped checks once that namespaces default and kube-system and
-// the ServiceAccount default/default exist.
-func CheckBootstrapped(ctx context.Context, cfg ClusterConfig) error {
-	c, err := AdminHTTPClient(cfg)
-	if err != nil {
-		return err
-	}
-	defer c.CloseIdleConnections()
-	return checkBootstrapped(ctx, c, cfg.LocalEndpoint())
-}
-
+// checkBootstrapped checks once that the ServiceAccount default/default and
+// the namespaces default and kube-system exist.
 func checkBootstrapped(ctx context.Context, c *http.Client, base string) error {
 	for _, p := range bootstrapPaths {
 		code, body, err := getStatus(ctx, c, base+p)
@@ -155,7 +146,7 @@ func checkBootstrapped(ctx context.Context, c *http.Client, base string) error {
 	return nil
 }
 
-// WaitBootstrapped polls CheckBootstrapped until it succeeds or ctx is done.
+// WaitBootstrapped polls checkBootstrapped until it succeeds or ctx is done.
 func WaitBootstrapped(ctx context.Context, cfg ClusterConfig) error {
 	c, err := AdminHTTPClient(cfg)
 	if err != nil {
