@@ -37,16 +37,7 @@ func (s *Store) CreateAccessEntry(ctx context.Context, rec *AccessEntryRecord) e
 		If(clientv3.Compare(clientv3.CreateRevision(ckey), ">", 0), clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(val))).
 		Else(clientv3.OpGet(ckey, clientv3.WithCountOnly())).Commit()
-	if err != nil {
-		return err
-	}
-	if txn.Succeeded {
-		return nil
-	}
-	if txn.Responses[0].GetResponseRange().Count == 0 {
-		return ErrNotFound
-	}
-	return ErrExists
+	return guardedWrite(txn, err, ErrExists)
 }
 
 // GetAccessEntry reads one access entry, or ErrNotFound.

@@ -104,15 +104,7 @@ func (s *Store) CreateSecurityGroup(ctx context.Context, g SecurityGroup) error 
 	).Then(
 		putJSON(sgKey(g.ID), g), refOp(g.VpcID, refGroup, g.ID), clientv3.OpPut(sgNameKey(g.VpcID, g.Name), g.ID),
 	).Else(clientv3.OpGet(vpcKey(g.VpcID), clientv3.WithCountOnly())).Commit()
-	switch {
-	case err != nil:
-		return err
-	case resp.Succeeded:
-		return nil
-	case resp.Responses[0].GetResponseRange().Count == 0:
-		return ErrNotFound
-	}
-	return ErrExists
+	return guardedWrite(resp, err, ErrExists)
 }
 
 // DeleteVPC deletes the VPC and its default security group: ErrNotFound, or
@@ -187,15 +179,7 @@ func (s *Store) DeleteSubnet(ctx context.Context, id string) error {
 		If(clientv3.Compare(clientv3.CreateRevision(subnetKey(id)), ">", 0), unused(id)).
 		Then(clientv3.OpDelete(subnetKey(id)), clientv3.OpDelete(refKey(sn.VpcID, refSubnet, id))).
 		Else(clientv3.OpGet(subnetKey(id), clientv3.WithCountOnly())).Commit()
-	switch {
-	case err != nil:
-		return err
-	case txn.Succeeded:
-		return nil
-	case txn.Responses[0].GetResponseRange().Count == 0:
-		return ErrNotFound
-	}
-	return ErrInUse
+	return guardedWrite(txn, err, ErrInUse)
 }
 
 // DeleteSecurityGroup deletes the security group: ErrNotFound, ErrInUse
@@ -224,15 +208,7 @@ func (s *Store) DeleteSecurityGroup(ctx context.Context, id string) error {
 		If(clientv3.Compare(clientv3.CreateRevision(sgKey(id)), ">", 0), unused(id)).
 		Then(clientv3.OpDelete(sgKey(id)), clientv3.OpDelete(refKey(g.VpcID, refGroup, id)), clientv3.OpDelete(sgNameKey(g.VpcID, g.Name))).
 		Else(clientv3.OpGet(sgKey(id), clientv3.WithCountOnly())).Commit()
-	switch {
-	case err != nil:
-		return err
-	case txn.Succeeded:
-		return nil
-	case txn.Responses[0].GetResponseRange().Count == 0:
-		return ErrNotFound
-	}
-	return ErrInUse
+	return guardedWrite(txn, err, ErrInUse)
 }
 
 // recordKeys are the keys a resource id may be stored under, by its prefix.
