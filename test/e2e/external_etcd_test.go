@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,16 +112,7 @@ func TestExternalEtcd(t *testing.T) {
 		k.mustAWS("eks", "delete-cluster", "--name", name)
 	}
 	for _, name := range []string{"ext-a", "ext-b"} {
-		eventually(t, 2*time.Minute, pollStep, name+" gone", func() error {
-			c, err := k.describe(name)
-			if errors.Is(err, errNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("still there, status %s", c.Status)
-		})
+		k.waitGone(name)
 	}
 	if n := countKeys(t, root, "/kplane-clusters/"); n != 0 {
 		t.Errorf("%d keys left under /kplane-clusters/", n)

@@ -399,6 +399,22 @@ func (k *kplane) createActive(name string) *cluster {
 	return c
 }
 
+// waitGone waits until describe-cluster says ResourceNotFoundException for
+// name and returns how long that took.
+func (k *kplane) waitGone(name string) time.Duration {
+	k.t.Helper()
+	return eventually(k.t, 2*time.Minute, pollStep, name+" gone", func() error {
+		c, err := k.describe(name)
+		if errors.Is(err, errNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("still there, status %s", c.Status)
+	})
+}
+
 // kubeconfig writes `kplane kubeconfig NAME` to a file and returns its path.
 func (k *kplane) kubeconfig(name string) string {
 	k.t.Helper()

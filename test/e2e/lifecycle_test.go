@@ -245,16 +245,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &del); err != nil || del.Cluster.Status != "DELETING" {
 		t.Errorf("delete-cluster answered status %q (%v), want DELETING", del.Cluster.Status, err)
 	}
-	took = eventually(t, 2*time.Minute, pollStep, "cluster gone", func() error {
-		c, err := k.describe(name)
-		if errors.Is(err, errNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("still there, status %s", c.Status)
-	})
+	took = k.waitGone(name)
 	t.Logf("timing: deleted (describe-cluster: ResourceNotFoundException) %v after delete-cluster", took.Round(time.Millisecond))
 
 	if procs := processesMatching(cdir); len(procs) != 0 {
