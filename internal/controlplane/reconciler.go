@@ -38,7 +38,9 @@ type (
 		Changes(ctx context.Context) <-chan string
 	}
 	// Shutdowner stops whatever the provisioner runs, on a clean stop of kplane.
-	Shutdowner interface{ Shutdown(ctx context.Context) error }
+	Shutdowner interface {
+		Shutdown(ctx context.Context) error
+	}
 )
 
 // Observed is what the provisioner sees of a control plane.
