@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -17,12 +18,6 @@ import (
 // Managed nodegroups. The API records intent (a nodegroup CREATING, an
 // update InProgress, DELETING); internal/nodegroup's reconciler launches the
 // instances and their nodes and reports back through the store.
-
-// NodeUsername and NodeGroups are the Kubernetes identity EKS gives a node of a
-// managed nodegroup (aws-auth mapRoles entry, EC2_LINUX access entry).
-const NodeUsername = "system:node:{{EC2PrivateDNSName}}"
-
-var nodeGroupsEC2Linux = []string{"system:nodes"}
 
 // NodegroupNotFound is the ResourceNotFoundException EKS answers for a missing nodegroup.
 func NodegroupNotFound(cluster, name string) *Error {
@@ -58,7 +53,7 @@ func (a *API) createNodegroup(c *call) (any, *Error) {
 		if authMode(&crec.Cluster) != "CONFIG_MAP" {
 			// EKS gives the node role an EC2_LINUX access entry when the
 			// cluster's access entries count (API modes).
-			entry := a.newAccessEntry(cluster, req.NodeRole, "EC2_LINUX", NodeUsername, nodeGroupsEC2Linux, nil)
+			entry := a.newAccessEntry(cluster, req.NodeRole, "EC2_LINUX", access.NodeUsername, access.NodeGroups, nil)
 			ifAbsent[store.AccessEntryKey(cluster, req.NodeRole)] = &store.AccessEntryRecord{Entry: entry, Policies: []shapes.AssociatedAccessPolicy{}}
 		}
 		out, _, serr := a.cfg.Store.CreateNodegroup(c.r.Context(), rec, crec.Revision, token, ifAbsent)
