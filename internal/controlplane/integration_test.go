@@ -162,6 +162,7 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	}
 	bootstrappedAfter := time.Since(start)
 	checkControllerAccounts(t, cfg)
+	checkNodeRoleMapping(t, cfg)
 	st := e.State(cfg.ID)
 	rss, _ := vmRSS(st.PID)
 	t.Logf("MEASURE Ensure->readyz %s, Ensure->bootstrapped %s, RSS at bootstrapped %d MiB", readyAfter.Round(time.Millisecond), bootstrappedAfter.Round(time.Millisecond), rss/1024)

@@ -188,7 +188,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, cluster, name string) (time.
 // forgetTerminated drops terminated instances older than TerminatedTTL.
 func (r *Reconciler) forgetTerminated(ctx context.Context, insts []store.Instance) error {
 	for _, inst := range insts {
-		if !inst.Live() && r.Now().Sub(inst.LaunchTime) > r.TerminatedTTL {
+		if !inst.Live() && r.Now().Sub(inst.TerminatedAt) > r.TerminatedTTL {
 			if err := r.st.DeleteInstance(ctx, inst); err != nil {
 				return err
 			}

@@ -306,6 +306,15 @@ func TestScaleUpAndDownFinishUpdates(t *testing.T) {
 	if used != 3 { // two cluster interfaces and one instance
 		t.Errorf("addresses used %d, want 3", used)
 	}
+	// Terminated instances stay listed for TerminatedTTL, then go.
+	if all, _ := f.st.NodegroupInstances(context.Background(), "demo", "ng"); len(all) != 3 {
+		t.Fatalf("%d instance records, want 1 running and 2 terminated", len(all))
+	}
+	f.r.TerminatedTTL = time.Nanosecond
+	f.settle("ng")
+	if all, _ := f.st.NodegroupInstances(context.Background(), "demo", "ng"); len(all) != 1 || !all[0].Live() {
+		t.Fatalf("instances after the TTL: %+v", all)
+	}
 }
 
 func TestLaunchReportsFullSubnet(t *testing.T) {
