@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/eks/shapes"
@@ -541,7 +540,7 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 			return err
 		}
 	}
-	if _, err := p.Store.Client.Delete(ctx, store.ClusterDataPrefix(id)+"/", clientv3.WithPrefix()); err != nil {
+	if err := p.Store.DeleteClusterData(ctx, id); err != nil {
 		return err
 	}
 	if err := p.Store.RevokeCluster(ctx, id); err != nil {

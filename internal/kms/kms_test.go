@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/kplane/kplane/internal/awsjson"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -108,13 +106,13 @@ func TestMaterialNeverInEtcdInTheClear(t *testing.T) {
 	if _, err := unwrap(e.svc.master, newKeyID(), k.Wrapped); err == nil {
 		t.Fatal("wrapped material opened for another key id")
 	}
-	resp, err := e.st.Client.Get(context.Background(), "/kplane/kms/", clientv3.WithPrefix())
-	if err != nil || len(resp.Kvs) == 0 {
+	kvs, err := e.st.Dump(context.Background(), "/kplane/kms/")
+	if err != nil || len(kvs) == 0 {
 		t.Fatalf("etcd: %v", err)
 	}
-	for _, kv := range resp.Kvs {
-		if bytes.Contains(kv.Value, material) || bytes.Contains(kv.Value, []byte(b64(material))) {
-			t.Fatalf("%s holds the key material in the clear", kv.Key)
+	for key, value := range kvs {
+		if bytes.Contains(value, material) || bytes.Contains(value, []byte(b64(material))) {
+			t.Fatalf("%s holds the key material in the clear", key)
 		}
 	}
 	// A second start reads the same master key: the key still decrypts.

@@ -172,7 +172,7 @@ func contextWithID(r *http.Request, id string) context.Context {
 }
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.store.Client.Get(r.Context(), "/kplane/meta/readyz"); err != nil {
+	if err := h.store.Ping(r.Context()); err != nil {
 		http.Error(w, "datastore: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

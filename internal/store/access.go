@@ -33,7 +33,7 @@ func (s *Store) CreateAccessEntry(ctx context.Context, rec *AccessEntryRecord) e
 	}
 	key := accessKey(rec.Entry.ClusterName, rec.Entry.PrincipalArn)
 	ckey := clusterKey(rec.Entry.ClusterName)
-	txn, err := s.Client.Txn(ctx).
+	txn, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(ckey), ">", 0), clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(val))).
 		Else(clientv3.OpGet(ckey, clientv3.WithCountOnly())).Commit()
@@ -42,7 +42,7 @@ func (s *Store) CreateAccessEntry(ctx context.Context, rec *AccessEntryRecord) e
 
 // GetAccessEntry reads one access entry, or ErrNotFound.
 func (s *Store) GetAccessEntry(ctx context.Context, cluster, principal string) (*AccessEntryRecord, error) {
-	resp, err := s.Client.Get(ctx, accessKey(cluster, principal))
+	resp, err := s.client.Get(ctx, accessKey(cluster, principal))
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (s *Store) GetAccessEntry(ctx context.Context, cluster, principal string) (
 
 // ListAccessEntries returns the cluster's access entries in principal order.
 func (s *Store) ListAccessEntries(ctx context.Context, cluster string) ([]*AccessEntryRecord, error) {
-	resp, err := s.Client.Get(ctx, accessEntriesOf(cluster), clientv3.WithPrefix())
+	resp, err := s.client.Get(ctx, accessEntriesOf(cluster), clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Store) ListAccessEntries(ctx context.Context, cluster string) ([]*Acces
 func (s *Store) UpdateAccessEntry(ctx context.Context, cluster, principal string, mutate func(*AccessEntryRecord) error) (*AccessEntryRecord, error) {
 	key := accessKey(cluster, principal)
 	for attempt := 0; attempt < 100; attempt++ {
-		resp, err := s.Client.Get(ctx, key)
+		resp, err := s.client.Get(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +90,7 @@ func (s *Store) UpdateAccessEntry(ctx context.Context, cluster, principal string
 			return nil, err
 		}
 		val, _ := json.Marshal(&rec)
-		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
 			Then(clientv3.OpPut(key, string(val))).Commit()
 		if err != nil {
 			return nil, err
@@ -104,7 +104,7 @@ func (s *Store) UpdateAccessEntry(ctx context.Context, cluster, principal string
 
 // DeleteAccessEntry removes an entry, or says ErrNotFound.
 func (s *Store) DeleteAccessEntry(ctx context.Context, cluster, principal string) error {
-	resp, err := s.Client.Delete(ctx, accessKey(cluster, principal))
+	resp, err := s.client.Delete(ctx, accessKey(cluster, principal))
 	if err != nil {
 		return err
 	}

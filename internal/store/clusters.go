@@ -76,7 +76,7 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 			conds = append(conds, clientv3.Compare(clientv3.CreateRevision(tokenKey("CreateCluster", token)), "=", 0))
 			ops = append(ops, tok)
 		}
-		resp, err := s.Client.Txn(ctx).If(conds...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+		resp, err := s.client.Txn(ctx).If(conds...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
 		if err != nil {
 			return nil, false, err
 		}
@@ -112,7 +112,7 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 
 // counter reads the number of clusters and the counter's ModRevision.
 func (s *Store) counter(ctx context.Context) (int, int64, error) {
-	resp, err := s.Client.Get(ctx, clusterCounter)
+	resp, err := s.client.Get(ctx, clusterCounter)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -164,7 +164,7 @@ func (s *Store) UpdateCluster(ctx context.Context, name string, mutate func(*Clu
 func (s *Store) updateCluster(ctx context.Context, name string, mutate func(*ClusterRecord) error, extra func(*ClusterRecord) []clientv3.Op) (*ClusterRecord, error) {
 	key := clusterKey(name)
 	for attempt := 0; attempt < 100; attempt++ {
-		resp, err := s.Client.Get(ctx, key)
+		resp, err := s.client.Get(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +186,7 @@ func (s *Store) updateCluster(ctx context.Context, name string, mutate func(*Clu
 		if extra != nil {
 			ops = append(ops, extra(rec)...)
 		}
-		txn, err := s.Client.Txn(ctx).
+		txn, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
 			Then(ops...).Commit()
 		if err != nil {
@@ -211,7 +211,7 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 		}
 		// The record says which references to remove; read it from etcd, not
 		// the cache, so the transaction below can require this revision.
-		cur, err := s.Client.Get(ctx, key)
+		cur, err := s.client.Get(ctx, key)
 		if err != nil {
 			return err
 		}
@@ -229,7 +229,7 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 			}
 			ops = append(ops, releaseOps(&rec)...)
 		}
-		txn, err := s.Client.Txn(ctx).
+		txn, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", cur.Kvs[0].ModRevision),
 				clientv3.Compare(clientv3.ModRevision(clusterCounter), "=", countRev)).
 			Then(ops...).
@@ -250,7 +250,7 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 // replay looks up token for op: "" when unused, the resource it made when
 // used with the same hash, ErrTokenMismatch otherwise.
 func (s *Store) replay(ctx context.Context, op, token, hash string) (string, error) {
-	resp, err := s.Client.Get(ctx, tokenKey(op, token))
+	resp, err := s.client.Get(ctx, tokenKey(op, token))
 	if err != nil || len(resp.Kvs) == 0 {
 		return "", err
 	}
@@ -266,7 +266,7 @@ func (s *Store) replay(ctx context.Context, op, token, hash string) (string, err
 
 // tokenOp is the write that remembers token for tokenTTL.
 func (s *Store) tokenOp(ctx context.Context, op, token, hash, resource string) (clientv3.Op, error) {
-	lease, err := s.Client.Grant(ctx, int64(tokenTTL/time.Second))
+	lease, err := s.client.Grant(ctx, int64(tokenTTL/time.Second))
 	if err != nil {
 		return clientv3.Op{}, err
 	}

@@ -42,7 +42,7 @@ type Config struct {
 
 // Store is an open datastore.
 type Store struct {
-	Client    *clientv3.Client
+	client    *clientv3.Client
 	Endpoints []string
 	etcd      *embed.Etcd
 	// issuer signs each cluster apiserver's etcd client certificate: the
@@ -109,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store: connect %v: %w", s.Endpoints, err)
 	}
-	s.Client = cli
+	s.client = cli
 	if s.etcd != nil || !cfg.TLS.IsZero() {
 		// A request to members that cannot be reached waits for them; kplane
 		// should fail at start instead, saying where it looked.
@@ -244,11 +244,36 @@ func (s *Store) Close() error {
 	if s.clusters != nil {
 		s.clusters.stop()
 	}
-	if s.Client != nil {
-		s.Client.Close()
+	var err error
+	if s.client != nil {
+		err = s.client.Close()
 	}
 	if s.etcd != nil {
 		s.etcd.Close()
 	}
-	return nil
+	return err
+}
+
+// Ping reads a key, so it fails when etcd cannot answer (kplane's readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.client.Get(ctx, metaPrefix+"readyz")
+	return err
+}
+
+// Dump returns every key under prefix ("" for all) with its value as etcd
+// holds it: for checks of what kplane stores (that no secret is in etcd).
+func (s *Store) Dump(ctx context.Context, prefix string) (map[string][]byte, error) {
+	key, opt := prefix, clientv3.WithPrefix()
+	if prefix == "" {
+		key, opt = "\x00", clientv3.WithFromKey()
+	}
+	resp, err := s.client.Get(ctx, key, opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key)] = kv.Value
+	}
+	return out, nil
 }

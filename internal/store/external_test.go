@@ -42,11 +42,11 @@ func TestExternalEtcdAuthAndClusterGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, err := s.Client.AuthStatus(ctx)
+	st, err := s.client.AuthStatus(ctx)
 	if err != nil || !st.Enabled {
 		t.Fatalf("auth status %+v %v, want enabled", st, err)
 	}
-	u, err := s.Client.UserGet(ctx, "kplane")
+	u, err := s.client.UserGet(ctx, "kplane")
 	if err != nil || len(u.Roles) != 1 || u.Roles[0] != "root" {
 		t.Fatalf("kplane's etcd user: %+v %v, want the root role", u, err)
 	}
@@ -78,7 +78,7 @@ func TestExternalEtcdAuthAndClusterGrants(t *testing.T) {
 	if err := s.RevokeCluster(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	users, err := s.Client.UserList(ctx)
+	users, err := s.client.UserList(ctx)
 	if err != nil || strings.Contains(strings.Join(users.Users, ","), clusterUser("a")) {
 		t.Fatalf("users after revoke: %v %v", users.Users, err)
 	}

@@ -109,7 +109,7 @@ func (s *Store) getIAMUser(ctx context.Context, name string, rev int64) (*IAMUse
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
-	resp, err := s.Client.Get(ctx, iamUserKey(name), opts...)
+	resp, err := s.client.Get(ctx, iamUserKey(name), opts...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -140,7 +140,7 @@ func (s *Store) DeleteIAMUser(ctx context.Context, name string) error {
 		if len(u.AccessKeys) > 0 {
 			return ErrInUse
 		}
-		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 			Then(clientv3.OpDelete(key)).Commit()
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (s *Store) CreateIAMAccessKey(ctx context.Context, k *IAMAccessKey, limit i
 			return 0, ErrQuota
 		}
 		u.AccessKeys = append(u.AccessKeys, k.AccessKeyID)
-		txn, err := s.Client.Txn(ctx).
+		txn, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(userKey), "=", rev),
 				clientv3.Compare(clientv3.CreateRevision(iamAccessKeyKey(k.AccessKeyID)), "=", 0)).
 			Then(putJSON(userKey, u), putJSON(iamAccessKeyKey(k.AccessKeyID), k)).
@@ -198,7 +198,7 @@ func (s *Store) DeleteIAMAccessKey(ctx context.Context, userName, id string) (in
 			return 0, ErrNotFound
 		}
 		u.AccessKeys = slices.Delete(u.AccessKeys, i, i+1)
-		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(userKey), "=", rev)).
+		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(userKey), "=", rev)).
 			Then(putJSON(userKey, u), clientv3.OpDelete(iamAccessKeyKey(id))).Commit()
 		if err != nil {
 			return 0, err
@@ -224,7 +224,7 @@ func (s *Store) ListIAMAccessKeys(ctx context.Context, userName string) ([]*IAMA
 	for i, id := range u.AccessKeys {
 		ops[i] = clientv3.OpGet(iamAccessKeyKey(id))
 	}
-	txn, err := s.Client.Txn(ctx).Then(ops...).Commit()
+	txn, err := s.client.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (s *Store) CreateIAMRole(ctx context.Context, r *IAMRole) error {
 func (s *Store) CreateIAMRoleOnce(ctx context.Context, r *IAMRole, marker string) (got *IAMRole, created bool, err error) {
 	markerKey := metaPrefix + marker
 	key := iamRoleKey(r.RoleName)
-	txn, err := s.Client.Txn(ctx).
+	txn, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(markerKey), "=", 0),
 			clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(putJSON(key, r), clientv3.OpPut(markerKey, r.Arn)).Commit()
@@ -264,7 +264,7 @@ func (s *Store) CreateIAMRoleOnce(ctx context.Context, r *IAMRole, marker string
 	}
 	// Made before (or a role of that name exists already): remember that it
 	// was offered, and return what is there.
-	if _, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(markerKey), "=", 0)).
+	if _, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(markerKey), "=", 0)).
 		Then(clientv3.OpPut(markerKey, r.Arn)).Commit(); err != nil {
 		return nil, false, err
 	}
@@ -277,7 +277,7 @@ func (s *Store) CreateIAMRoleOnce(ctx context.Context, r *IAMRole, marker string
 
 // GetIAMRole returns the named role (names ignore case), or ErrNotFound.
 func (s *Store) GetIAMRole(ctx context.Context, name string) (*IAMRole, error) {
-	resp, err := s.Client.Get(ctx, iamRoleKey(name))
+	resp, err := s.client.Get(ctx, iamRoleKey(name))
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,7 @@ func (s *Store) ListIAMRoles(ctx context.Context) ([]*IAMRole, error) {
 // DeleteIAMRole deletes the named role, or returns ErrNotFound. Sessions of the
 // role live on until they expire, as on AWS.
 func (s *Store) DeleteIAMRole(ctx context.Context, name string) error {
-	resp, err := s.Client.Delete(ctx, iamRoleKey(name))
+	resp, err := s.client.Delete(ctx, iamRoleKey(name))
 	if err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func (s *Store) PutIAMSession(ctx context.Context, sess *IAMSession, ttl time.Du
 	if secs < 1 {
 		secs = 1
 	}
-	lease, err := s.Client.Grant(ctx, secs)
+	lease, err := s.client.Grant(ctx, secs)
 	if err != nil {
 		return 0, err
 	}
@@ -325,13 +325,13 @@ func (s *Store) PutIAMSession(ctx context.Context, sess *IAMSession, ttl time.Du
 		return 0, err
 	}
 	key := iamSessionKey(sess.AccessKeyID)
-	txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+	txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease.ID))).Commit()
 	if err != nil {
 		return 0, err
 	}
 	if !txn.Succeeded {
-		s.Client.Revoke(ctx, lease.ID)
+		s.client.Revoke(ctx, lease.ID)
 		return 0, ErrExists
 	}
 	return txn.Header.Revision, nil
@@ -339,7 +339,7 @@ func (s *Store) PutIAMSession(ctx context.Context, sess *IAMSession, ttl time.Du
 
 // createIfAbsent writes v at key unless the key exists (ErrExists).
 func (s *Store) createIfAbsent(ctx context.Context, key string, v any) error {
-	txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+	txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(putJSON(key, v)).Commit()
 	if err != nil {
 		return err
@@ -351,7 +351,7 @@ func (s *Store) createIfAbsent(ctx context.Context, key string, v any) error {
 }
 
 func listJSON[T any](ctx context.Context, s *Store, prefix string) ([]*T, error) {
-	resp, err := s.Client.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
 		return nil, err
 	}
@@ -382,13 +382,13 @@ type IAMIndex struct {
 
 // OpenIAMIndex reads every access key and session and keeps following them.
 func (s *Store) OpenIAMIndex(ctx context.Context) (*IAMIndex, error) {
-	x := &IAMIndex{cli: s.Client, log: s.log, mirror: newMirror(),
+	x := &IAMIndex{cli: s.client, log: s.log, mirror: newMirror(),
 		keys: map[string]*IAMAccessKey{}, sessions: map[string]*IAMSession{}}
 	rev, err := x.relist(ctx)
 	if err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithCancel(s.Client.Ctx())
+	wctx, cancel := context.WithCancel(s.client.Ctx())
 	x.cancel = cancel
 	go x.follow(wctx, x.cli, iamPrefix, rev, x.apply, x.relist, x.log, "iam index")
 	return x, nil

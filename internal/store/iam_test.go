@@ -140,7 +140,7 @@ func TestIAMAccessKeyLimitConcurrent(t *testing.T) {
 	if created != 2 || err != nil || len(keys) != 2 {
 		t.Fatalf("created %d, listed %d (%v)", created, len(keys), err)
 	}
-	resp, _ := s.Client.Get(ctx, iamKeysPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, _ := s.client.Get(ctx, iamKeysPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if resp.Count != 2 {
 		t.Fatalf("%d key records in etcd", resp.Count)
 	}
@@ -221,7 +221,7 @@ func TestIAMSessionLease(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if resp, _ := s.Client.Get(ctx, iamSessionKey("ASIA1")); len(resp.Kvs) != 0 {
+	if resp, _ := s.client.Get(ctx, iamSessionKey("ASIA1")); len(resp.Kvs) != 0 {
 		t.Fatal("session still in etcd")
 	}
 }
@@ -246,7 +246,7 @@ func TestIAMIndexRelistAndStop(t *testing.T) {
 	if x.AccessKey("AKIAX") == nil || x.Session("ASIAX") == nil || x.Len() != 2 {
 		t.Fatal("index did not read existing records")
 	}
-	s.Client.Close()
+	s.client.Close()
 	select {
 	case <-x.done:
 	case <-time.After(10 * time.Second):

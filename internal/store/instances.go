@@ -93,7 +93,7 @@ var ErrNoFreeAddress = errors.New("store: no free address in the subnet")
 // ErrNoFreeAddress when it is full.
 func (s *Store) LaunchInstance(ctx context.Context, inst Instance, dnsName func(netip.Addr) string) (Instance, error) {
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		resp, err := s.Client.Txn(ctx).Then(
+		resp, err := s.client.Txn(ctx).Then(
 			clientv3.OpGet(subnetKey(inst.SubnetID)),
 			clientv3.OpGet(refPrefix(inst.SubnetID), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 			clientv3.OpGet(ipsOf(inst.SubnetID), clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
@@ -131,7 +131,7 @@ func (s *Store) LaunchInstance(ctx context.Context, inst Instance, dnsName func(
 		if err != nil {
 			return Instance{}, err
 		}
-		txn, err := s.Client.Txn(ctx).If(
+		txn, err := s.client.Txn(ctx).If(
 			clientv3.Compare(clientv3.CreateRevision(subnetKey(inst.SubnetID)), ">", 0),
 			clientv3.Compare(clientv3.ModRevision(refPrefix(inst.SubnetID)), "<", resp.Header.Revision+1).WithPrefix(),
 			clientv3.Compare(clientv3.CreateRevision(ipKey(inst.SubnetID, inst.PrivateIP)), "=", 0),
@@ -204,7 +204,7 @@ func (s *Store) SetInstanceState(ctx context.Context, cluster, nodegroup, id, st
 func (s *Store) changeInstance(ctx context.Context, cluster, nodegroup, id string, mutate func(*Instance) []clientv3.Op) error {
 	key := instanceKey(cluster, nodegroup, id)
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		resp, err := s.Client.Get(ctx, key)
+		resp, err := s.client.Get(ctx, key)
 		if err != nil {
 			return err
 		}
@@ -221,7 +221,7 @@ func (s *Store) changeInstance(ctx context.Context, cluster, nodegroup, id strin
 			return nil
 		}
 		val, _ := json.Marshal(inst)
-		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
 			Then(append(ops, clientv3.OpPut(key, string(val)))...).Commit()
 		if err != nil {
 			return err
@@ -244,7 +244,7 @@ func (s *Store) DeleteInstance(ctx context.Context, inst Instance) error {
 			[]clientv3.Cmp{clientv3.Compare(clientv3.Value(ipKey(inst.SubnetID, inst.PrivateIP)), "=", inst.ID)},
 			[]clientv3.Op{clientv3.OpDelete(ipKey(inst.SubnetID, inst.PrivateIP))}, nil))
 	}
-	_, err := s.Client.Txn(ctx).Then(ops...).Commit()
+	_, err := s.client.Txn(ctx).Then(ops...).Commit()
 	return err
 }
 
@@ -260,7 +260,7 @@ func (s *Store) Instances(ctx context.Context) ([]Instance, error) {
 }
 
 func (s *Store) listInstances(ctx context.Context, p string) ([]Instance, error) {
-	resp, err := s.Client.Get(ctx, p, clientv3.WithPrefix())
+	resp, err := s.client.Get(ctx, p, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +283,7 @@ func (s *Store) listInstances(ctx context.Context, p string) ([]Instance, error)
 
 // GetInstance finds an instance by id, or ErrNotFound.
 func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
-	resp, err := s.Client.Get(ctx, instanceIDKey(id))
+	resp, err := s.client.Get(ctx, instanceIDKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
 	}
 	owner := string(resp.Kvs[0].Value)
 	cluster, nodegroup, _ := strings.Cut(owner, "/")
-	r, err := s.Client.Get(ctx, instanceKey(cluster, nodegroup, id))
+	r, err := s.client.Get(ctx, instanceKey(cluster, nodegroup, id))
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func (s *Store) CreateKMSKey(ctx context.Context, k *KMSKey) error {
 
 // GetKMSKey returns key id, or ErrNotFound.
 func (s *Store) GetKMSKey(ctx context.Context, id string) (*KMSKey, error) {
-	resp, err := s.Client.Get(ctx, kmsKeyKey(id))
+	resp, err := s.client.Get(ctx, kmsKeyKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (s *Store) UpdateKMSKey(ctx context.Context, id string, mutate func(*KMSKey
 		if err := mutate(k); err != nil {
 			return nil, err
 		}
-		txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", k.Revision)).
+		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", k.Revision)).
 			Then(putJSON(key, k)).Commit()
 		if err != nil {
 			return nil, err
@@ -116,7 +116,7 @@ func (s *Store) DeleteKMSKey(ctx context.Context, id string, rev int64) error {
 			ops = append(ops, clientv3.OpDelete(kmsAliasKey(a.Name)))
 		}
 	}
-	txn, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(kmsKeyKey(id)), "=", rev)).Then(ops...).Commit()
+	txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(kmsKeyKey(id)), "=", rev)).Then(ops...).Commit()
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (s *Store) DeleteKMSKey(ctx context.Context, id string, rev int64) error {
 // alias is taken, ErrNotFound if the key is gone.
 func (s *Store) CreateKMSAlias(ctx context.Context, a *KMSAlias) error {
 	key := kmsKeyKey(a.TargetKeyID)
-	txn, err := s.Client.Txn(ctx).If(
+	txn, err := s.client.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(key), ">", 0),
 		clientv3.Compare(clientv3.CreateRevision(kmsAliasKey(a.Name)), "=", 0),
 	).Then(putJSON(kmsAliasKey(a.Name), a)).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
@@ -139,7 +139,7 @@ func (s *Store) CreateKMSAlias(ctx context.Context, a *KMSAlias) error {
 
 // GetKMSAlias returns the alias "alias/NAME", or ErrNotFound.
 func (s *Store) GetKMSAlias(ctx context.Context, name string) (*KMSAlias, error) {
-	resp, err := s.Client.Get(ctx, kmsAliasKey(name))
+	resp, err := s.client.Get(ctx, kmsAliasKey(name))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (s *Store) ListKMSAliases(ctx context.Context) ([]*KMSAlias, error) {
 
 // DeleteKMSAlias removes an alias, or says ErrNotFound.
 func (s *Store) DeleteKMSAlias(ctx context.Context, name string) error {
-	resp, err := s.Client.Delete(ctx, kmsAliasKey(name))
+	resp, err := s.client.Delete(ctx, kmsAliasKey(name))
 	if err != nil {
 		return err
 	}

@@ -20,13 +20,13 @@ func TestMirrorRelistsAndFollows(t *testing.T) {
 	const prefix = "/test/mirror/"
 	var last int64
 	for i := range 3 {
-		resp, err := s.Client.Put(ctx, fmt.Sprintf("%sk%d", prefix, i), "v")
+		resp, err := s.client.Put(ctx, fmt.Sprintf("%sk%d", prefix, i), "v")
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = resp.Header.Revision
 	}
-	if _, err := s.Client.Compact(ctx, last); err != nil {
+	if _, err := s.client.Compact(ctx, last); err != nil {
 		t.Fatal(err)
 	}
 
@@ -34,7 +34,7 @@ func TestMirrorRelistsAndFollows(t *testing.T) {
 	var content sync.Map
 	relists := 0
 	relist := func(ctx context.Context) (int64, error) {
-		resp, err := s.Client.Get(ctx, prefix, clientv3.WithPrefix())
+		resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
 		if err != nil {
 			return 0, err
 		}
@@ -57,7 +57,7 @@ func TestMirrorRelistsAndFollows(t *testing.T) {
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go m.follow(fctx, s.Client, prefix, 1, apply, relist, s.log, "test mirror") // revision 1 is compacted
+	go m.follow(fctx, s.client, prefix, 1, apply, relist, s.log, "test mirror") // revision 1 is compacted
 
 	if err := m.waitFor(ctx, last); err != nil {
 		t.Fatalf("waitFor after the relist: %v", err)
@@ -65,7 +65,7 @@ func TestMirrorRelistsAndFollows(t *testing.T) {
 	if _, ok := content.Load("k2"); !ok {
 		t.Fatal("relist did not read the existing keys")
 	}
-	resp, err := s.Client.Put(ctx, prefix+"new", "v")
+	resp, err := s.client.Put(ctx, prefix+"new", "v")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func (s *Store) EnsureDefaultNetwork(ctx context.Context, zones []string) (*Netw
 	// Only the first kplane to get here writes: the marker key must not
 	// exist. Either we wrote it or someone else did; read what is there.
 	marker := metaPrefix + "default-network"
-	if _, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
+	if _, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
 		Then(append(ops, clientv3.OpPut(marker, vpc.ID))...).Commit(); err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (s *Store) readNetwork(ctx context.Context, clusterSGs bool) (*Network, err
 	if clusterSGs {
 		ops = append(ops, clientv3.OpGet(clusterSGPrefix, clientv3.WithPrefix()))
 	}
-	resp, err := s.Client.Txn(ctx).Then(ops...).Commit()
+	resp, err := s.client.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func (s *Store) readNetwork(ctx context.Context, clusterSGs bool) (*Network, err
 // ClusterSecurityGroup returns the security group EKS made for a cluster
 // with id, if there is one.
 func (s *Store) ClusterSecurityGroup(ctx context.Context, id string) (SecurityGroup, bool, error) {
-	resp, err := s.Client.Get(ctx, clusterSGKey(id))
+	resp, err := s.client.Get(ctx, clusterSGKey(id))
 	if err != nil || len(resp.Kvs) == 0 {
 		return SecurityGroup{}, false, err
 	}
@@ -276,6 +276,6 @@ func putJSON(key string, v any) clientv3.Op {
 // RecordCredential keeps an access key's metadata (never its secret, which
 // stays in a 0600 file) so an operator can see which keys exist.
 func (s *Store) RecordCredential(ctx context.Context, accessKeyID, arn string) error {
-	_, err := s.Client.Put(ctx, metaPrefix+"credentials/"+accessKeyID, fmt.Sprintf(`{"arn":%q}`, arn))
+	_, err := s.client.Put(ctx, metaPrefix+"credentials/"+accessKeyID, fmt.Sprintf(`{"arn":%q}`, arn))
 	return err
 }

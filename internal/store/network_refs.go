@@ -107,7 +107,7 @@ func (s *Store) claimNetwork(ctx context.Context, rec *ClusterRecord) ([]clientv
 	if len(reads) == 0 {
 		return nil, nil, nil
 	}
-	resp, err := s.Client.Txn(ctx).Then(reads...).Commit()
+	resp, err := s.client.Txn(ctx).Then(reads...).Commit()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -171,7 +171,7 @@ func releaseOps(rec *ClusterRecord) []clientv3.Op {
 // DefaultForAz, so a data directory from an older kplane keeps its
 // invariants. It runs at start; on an up-to-date inventory it writes nothing.
 func (s *Store) ensureNetworkIndex(ctx context.Context, n *Network) error {
-	resp, err := s.Client.Txn(ctx).Then(
+	resp, err := s.client.Txn(ctx).Then(
 		clientv3.OpGet(refsPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		clientv3.OpGet(sgNamesPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
 	if err != nil {
@@ -219,7 +219,7 @@ func (s *Store) ensureNetworkIndex(ctx context.Context, n *Network) error {
 	// etcd caps the operations of one transaction (128 by default).
 	for len(ops) > 0 {
 		k := min(len(ops), 100)
-		if _, err := s.Client.Txn(ctx).Then(ops[:k]...).Commit(); err != nil {
+		if _, err := s.client.Txn(ctx).Then(ops[:k]...).Commit(); err != nil {
 			return err
 		}
 		ops = ops[k:]

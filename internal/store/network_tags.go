@@ -45,7 +45,7 @@ func (s *Store) ChangeTags(ctx context.Context, ids []string, change func(id str
 		var resp *clientv3.TxnResponse
 		if len(reads) > 0 {
 			var err error
-			if resp, err = s.Client.Txn(ctx).Then(reads...).Commit(); err != nil {
+			if resp, err = s.client.Txn(ctx).Then(reads...).Commit(); err != nil {
 				return err
 			}
 		}
@@ -91,7 +91,7 @@ func (s *Store) ChangeTags(ctx context.Context, ids []string, change func(id str
 		if len(ops) == 0 {
 			return nil
 		}
-		txn, err := s.Client.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		txn, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
 			return err
 		}

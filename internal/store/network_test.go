@@ -51,7 +51,7 @@ func TestRangeCompareOnEmptyPrefix(t *testing.T) {
 	ctx := context.Background()
 	holds := func() bool {
 		t.Helper()
-		resp, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision("/test/p/"), "=", 0).WithPrefix()).Commit()
+		resp, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision("/test/p/"), "=", 0).WithPrefix()).Commit()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,29 +60,29 @@ func TestRangeCompareOnEmptyPrefix(t *testing.T) {
 	if !holds() {
 		t.Fatal("empty prefix: compare fails")
 	}
-	s.Client.Put(ctx, "/test/p", "the prefix itself without the slash is outside")
-	s.Client.Put(ctx, "/test/q/a", "a neighbour")
+	s.client.Put(ctx, "/test/p", "the prefix itself without the slash is outside")
+	s.client.Put(ctx, "/test/q/a", "a neighbour")
 	if !holds() {
 		t.Fatal("keys beside the prefix: compare fails")
 	}
-	s.Client.Put(ctx, "/test/p/a", "")
-	s.Client.Put(ctx, "/test/p/b", "")
+	s.client.Put(ctx, "/test/p/a", "")
+	s.client.Put(ctx, "/test/p/b", "")
 	if holds() {
 		t.Fatal("two keys under the prefix: compare holds")
 	}
-	s.Client.Delete(ctx, "/test/p/a")
+	s.client.Delete(ctx, "/test/p/a")
 	if holds() {
 		t.Fatal("one key under the prefix: compare holds")
 	}
-	s.Client.Delete(ctx, "/test/p/b")
+	s.client.Delete(ctx, "/test/p/b")
 	if !holds() {
 		t.Fatal("prefix emptied again: compare fails")
 	}
 	// ModRevision < rev+1 WithPrefix: nothing under the prefix was written after rev.
-	resp, _ := s.Client.Put(ctx, "/test/p/c", "")
+	resp, _ := s.client.Put(ctx, "/test/p/c", "")
 	rev := resp.Header.Revision
 	notSince := func(rev int64) bool {
-		r, err := s.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision("/test/p/"), "<", rev+1).WithPrefix()).Commit()
+		r, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision("/test/p/"), "<", rev+1).WithPrefix()).Commit()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,11 +141,11 @@ func TestEnsureNetworkIndexUpgradesOldInventory(t *testing.T) {
 	sn := Subnet{ID: "subnet-old", VpcID: vpc.ID, AvailabilityZone: "us-west-2a", CidrBlock: "172.31.0.0/20"}
 	sg := SecurityGroup{ID: "sg-old", VpcID: vpc.ID, Name: "web"}
 	for k, v := range map[string]any{vpcKey(vpc.ID): vpc, subnetKey(sn.ID): sn, sgKey(sg.ID): sg} {
-		if _, err := s.Client.Txn(ctx).Then(putJSON(k, v)).Commit(); err != nil {
+		if _, err := s.client.Txn(ctx).Then(putJSON(k, v)).Commit(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.Client.Put(ctx, metaPrefix+"default-network", vpc.ID)
+	s.client.Put(ctx, metaPrefix+"default-network", vpc.ID)
 	n, err := s.EnsureDefaultNetwork(ctx, testZones)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestNetworkWrites(t *testing.T) {
 			t.Fatalf("group left behind: %+v", g)
 		}
 	}
-	resp, _ := s.Client.Get(ctx, sgNamesPrefix+vpc.ID+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, _ := s.client.Get(ctx, sgNamesPrefix+vpc.ID+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if resp.Count != 0 {
 		t.Fatal("name keys left behind")
 	}
@@ -335,7 +335,7 @@ func TestClusterHoldsItsNetwork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp, _ := s.Client.Get(ctx, refsPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, _ := s.client.Get(ctx, refsPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if resp.Count != 0 {
 		t.Fatalf("%d references left", resp.Count)
 	}

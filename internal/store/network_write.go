@@ -30,7 +30,7 @@ const maxWriteAttempts = 100
 // CreateVPC stores vpc and its default security group, returned.
 func (s *Store) CreateVPC(ctx context.Context, vpc VPC) (SecurityGroup, error) {
 	sg := SecurityGroup{ID: NewResourceID("sg"), VpcID: vpc.ID, Name: "default", Description: "default VPC security group"}
-	resp, err := s.Client.Txn(ctx).
+	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(vpcKey(vpc.ID)), "=", 0)).
 		Then(putJSON(vpcKey(vpc.ID), vpc), putJSON(sgKey(sg.ID), sg), clientv3.OpPut(sgNameKey(vpc.ID, sg.Name), sg.ID)).Commit()
 	if err != nil {
@@ -53,7 +53,7 @@ func (s *Store) CreateSubnet(ctx context.Context, sn Subnet) error {
 	}
 	siblings := refPrefix(sn.VpcID) + refSubnet + "/"
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		resp, err := s.Client.Txn(ctx).Then(
+		resp, err := s.client.Txn(ctx).Then(
 			clientv3.OpGet(vpcKey(sn.VpcID)),
 			clientv3.OpGet(subnetKey(""), clientv3.WithPrefix())).Commit()
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *Store) CreateSubnet(ctx context.Context, sn Subnet) error {
 				return ErrOverlap
 			}
 		}
-		txn, err := s.Client.Txn(ctx).If(
+		txn, err := s.client.Txn(ctx).If(
 			clientv3.Compare(clientv3.CreateRevision(vpcKey(sn.VpcID)), ">", 0),
 			clientv3.Compare(clientv3.ModRevision(siblings), "<", resp.Header.Revision+1).WithPrefix(),
 			clientv3.Compare(clientv3.CreateRevision(subnetKey(sn.ID)), "=", 0),
@@ -98,7 +98,7 @@ func (s *Store) CreateSubnet(ctx context.Context, sn Subnet) error {
 // CreateSecurityGroup stores g in its VPC: ErrNotFound without the VPC,
 // ErrExists when the VPC has a group of that name.
 func (s *Store) CreateSecurityGroup(ctx context.Context, g SecurityGroup) error {
-	resp, err := s.Client.Txn(ctx).If(
+	resp, err := s.client.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(vpcKey(g.VpcID)), ">", 0),
 		clientv3.Compare(clientv3.CreateRevision(sgNameKey(g.VpcID, g.Name)), "=", 0),
 	).Then(
@@ -113,7 +113,7 @@ func (s *Store) CreateSecurityGroup(ctx context.Context, g SecurityGroup) error 
 func (s *Store) DeleteVPC(ctx context.Context, id string) error {
 	defaultName := sgNameKey(id, "default")
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		resp, err := s.Client.Txn(ctx).Then(
+		resp, err := s.client.Txn(ctx).Then(
 			clientv3.OpGet(vpcKey(id), clientv3.WithCountOnly()),
 			clientv3.OpGet(defaultName)).Commit()
 		if err != nil {
@@ -140,7 +140,7 @@ func (s *Store) DeleteVPC(ctx context.Context, id string) error {
 		} else {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(defaultName), "=", 0))
 		}
-		txn, err := s.Client.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
+		txn, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 		if err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ func (s *Store) DeleteVPC(ctx context.Context, id string) error {
 // DeleteSubnet deletes the subnet: ErrNotFound, or ErrInUse while a cluster
 // is placed in it.
 func (s *Store) DeleteSubnet(ctx context.Context, id string) error {
-	resp, err := s.Client.Get(ctx, subnetKey(id))
+	resp, err := s.client.Get(ctx, subnetKey(id))
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *Store) DeleteSubnet(ctx context.Context, id string) error {
 	if err := json.Unmarshal(resp.Kvs[0].Value, &sn); err != nil {
 		return fmt.Errorf("store: %s: %w", resp.Kvs[0].Key, err)
 	}
-	txn, err := s.Client.Txn(ctx).
+	txn, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(subnetKey(id)), ">", 0), unused(id)).
 		Then(clientv3.OpDelete(subnetKey(id)), clientv3.OpDelete(refKey(sn.VpcID, refSubnet, id))).
 		Else(clientv3.OpGet(subnetKey(id), clientv3.WithCountOnly())).Commit()
@@ -186,7 +186,7 @@ func (s *Store) DeleteSubnet(ctx context.Context, id string) error {
 // while a cluster uses it (always, for the group EKS made for a cluster), or
 // ErrCannotDelete for a VPC's default group.
 func (s *Store) DeleteSecurityGroup(ctx context.Context, id string) error {
-	resp, err := s.Client.Txn(ctx).Then(clientv3.OpGet(sgKey(id)), clientv3.OpGet(clusterSGKey(id), clientv3.WithCountOnly())).Commit()
+	resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(sgKey(id)), clientv3.OpGet(clusterSGKey(id), clientv3.WithCountOnly())).Commit()
 	if err != nil {
 		return err
 	}
@@ -204,7 +204,7 @@ func (s *Store) DeleteSecurityGroup(ctx context.Context, id string) error {
 	if g.Name == "default" {
 		return ErrCannotDelete
 	}
-	txn, err := s.Client.Txn(ctx).
+	txn, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(sgKey(id)), ">", 0), unused(id)).
 		Then(clientv3.OpDelete(sgKey(id)), clientv3.OpDelete(refKey(g.VpcID, refGroup, id)), clientv3.OpDelete(sgNameKey(g.VpcID, g.Name))).
 		Else(clientv3.OpGet(sgKey(id), clientv3.WithCountOnly())).Commit()

@@ -112,7 +112,7 @@ func (s *Store) CreateNodegroup(ctx context.Context, rec *NodegroupRecord, clust
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(tokenKey(op, token)), "=", 0))
 		ops = append(ops, tok)
 	}
-	txn, err := s.Client.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
+	txn, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
 	if err != nil {
 		return nil, false, err
 	}
@@ -137,7 +137,7 @@ func AccessEntryKey(cluster, principal string) string { return accessKey(cluster
 
 // GetNodegroup reads one nodegroup, or ErrNotFound.
 func (s *Store) GetNodegroup(ctx context.Context, cluster, name string) (*NodegroupRecord, error) {
-	resp, err := s.Client.Get(ctx, nodegroupKey(cluster, name))
+	resp, err := s.client.Get(ctx, nodegroupKey(cluster, name))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (s *Store) AllNodegroups(ctx context.Context) ([]*NodegroupRecord, error) {
 }
 
 func (s *Store) listNodegroups(ctx context.Context, p string) ([]*NodegroupRecord, error) {
-	resp, err := s.Client.Get(ctx, p, clientv3.WithPrefix())
+	resp, err := s.client.Get(ctx, p, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (s *Store) listNodegroups(ctx context.Context, p string) ([]*NodegroupRecor
 func (s *Store) UpdateNodegroup(ctx context.Context, cluster, name string, mutate func(*NodegroupRecord) error, extra ...clientv3.Op) (*NodegroupRecord, error) {
 	key := nodegroupKey(cluster, name)
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		resp, err := s.Client.Get(ctx, key)
+		resp, err := s.client.Get(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +206,7 @@ func (s *Store) UpdateNodegroup(ctx context.Context, cluster, name string, mutat
 		if err != nil {
 			return nil, err
 		}
-		txn, err := s.Client.Txn(ctx).
+		txn, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
 			Then(append([]clientv3.Op{clientv3.OpPut(key, string(val))}, extra...)...).Commit()
 		if err != nil {
@@ -223,7 +223,7 @@ func (s *Store) UpdateNodegroup(ctx context.Context, cluster, name string, mutat
 // RemoveNodegroup deletes the nodegroup and its updates for good. Its
 // instances must be gone first (ErrInUse otherwise).
 func (s *Store) RemoveNodegroup(ctx context.Context, cluster, name string) error {
-	txn, err := s.Client.Txn(ctx).
+	txn, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(instancesOfKey(cluster, name)), "=", 0).WithPrefix()).
 		Then(clientv3.OpDelete(nodegroupKey(cluster, name)),
 			clientv3.OpDelete(nodegroupUpdatesOf(cluster, name), clientv3.WithPrefix())).Commit()
@@ -243,7 +243,7 @@ func (s *Store) RemoveNodegroup(ctx context.Context, cluster, name string) error
 func (s *Store) MarkClusterDeleting(ctx context.Context, name string, mutate func(*ClusterRecord) error) (*ClusterRecord, error) {
 	key := clusterKey(name)
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
-		resp, err := s.Client.Txn(ctx).Then(clientv3.OpGet(key),
+		resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(key),
 			clientv3.OpGet(nodegroupsOf(name), clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
 		if err != nil {
 			return nil, err
@@ -266,7 +266,7 @@ func (s *Store) MarkClusterDeleting(ctx context.Context, name string, mutate fun
 		if err != nil {
 			return nil, err
 		}
-		txn, err := s.Client.Txn(ctx).If(
+		txn, err := s.client.Txn(ctx).If(
 			clientv3.Compare(clientv3.ModRevision(key), "=", kvs[0].ModRevision),
 			clientv3.Compare(clientv3.CreateRevision(nodegroupsOf(name)), "=", 0).WithPrefix(),
 		).Then(clientv3.OpPut(key, string(val))).Commit()
@@ -341,7 +341,7 @@ func (s *Store) FinishNodegroupUpdate(ctx context.Context, u *UpdateRecord, muta
 
 // GetNodegroupUpdate reads one update of a nodegroup, or ErrNotFound.
 func (s *Store) GetNodegroupUpdate(ctx context.Context, cluster, nodegroup, id string) (*UpdateRecord, error) {
-	resp, err := s.Client.Get(ctx, nodegroupUpdateKey(cluster, nodegroup, id))
+	resp, err := s.client.Get(ctx, nodegroupUpdateKey(cluster, nodegroup, id))
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +355,7 @@ func (s *Store) GetNodegroupUpdate(ctx context.Context, cluster, nodegroup, id s
 // ListNodegroupUpdates returns a nodegroup's updates, oldest first.
 func (s *Store) ListNodegroupUpdates(ctx context.Context, cluster, nodegroup string) ([]*UpdateRecord, error) {
 	p := nodegroupUpdatesOf(cluster, nodegroup)
-	resp, err := s.Client.Get(ctx, p, clientv3.WithPrefix())
+	resp, err := s.client.Get(ctx, p, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +383,7 @@ func (s *Store) WatchNodegroups(ctx context.Context) <-chan string {
 	go func() {
 		defer close(out)
 		for ctx.Err() == nil {
-			for resp := range s.Client.Watch(clientv3.WithRequireLeader(ctx), nodegroupsPrefix, clientv3.WithPrefix()) {
+			for resp := range s.client.Watch(clientv3.WithRequireLeader(ctx), nodegroupsPrefix, clientv3.WithPrefix()) {
 				for _, ev := range resp.Events {
 					select {
 					case out <- strings.TrimPrefix(string(ev.Kv.Key), nodegroupsPrefix):

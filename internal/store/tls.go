@@ -125,16 +125,16 @@ func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, err
 	}
 	user := clusterUser(id)
 	prefix := ClusterDataPrefix(id) + "/"
-	if _, err := s.Client.RoleAdd(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
+	if _, err := s.client.RoleAdd(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
 		return TLSFiles{}, err
 	}
-	if _, err := s.Client.RoleGrantPermission(ctx, user, prefix, clientv3.GetPrefixRangeEnd(prefix), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+	if _, err := s.client.RoleGrantPermission(ctx, user, prefix, clientv3.GetPrefixRangeEnd(prefix), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
 		return TLSFiles{}, err
 	}
-	if _, err := s.Client.UserAddWithOptions(ctx, user, "", &clientv3.UserAddOptions{NoPassword: true}); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
+	if _, err := s.client.UserAddWithOptions(ctx, user, "", &clientv3.UserAddOptions{NoPassword: true}); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {
 		return TLSFiles{}, err
 	}
-	if _, err := s.Client.UserGrantRole(ctx, user, user); err != nil {
+	if _, err := s.client.UserGrantRole(ctx, user, user); err != nil {
 		return TLSFiles{}, err
 	}
 	files := TLSFiles{CAFile: s.serverCA, CertFile: filepath.Join(dir, "etcd-client.crt"), KeyFile: filepath.Join(dir, "etcd-client.key")}
@@ -144,13 +144,20 @@ func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, err
 	return files, nil
 }
 
+// DeleteClusterData deletes cluster id's Kubernetes objects (everything
+// under its apiserver's etcd prefix).
+func (s *Store) DeleteClusterData(ctx context.Context, id string) error {
+	_, err := s.client.Delete(ctx, ClusterDataPrefix(id)+"/", clientv3.WithPrefix())
+	return err
+}
+
 // RevokeCluster removes cluster id's etcd user and role.
 func (s *Store) RevokeCluster(ctx context.Context, id string) error {
 	user := clusterUser(id)
-	if _, err := s.Client.UserDelete(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrUserNotFound) {
+	if _, err := s.client.UserDelete(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrUserNotFound) {
 		return err
 	}
-	if _, err := s.Client.RoleDelete(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrRoleNotFound) {
+	if _, err := s.client.RoleDelete(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrRoleNotFound) {
 		return err
 	}
 	return nil

@@ -81,7 +81,7 @@ func (s *Store) FinishUpdate(ctx context.Context, u *UpdateRecord, mutate func(*
 
 // GetUpdate reads one update, or ErrNotFound.
 func (s *Store) GetUpdate(ctx context.Context, cluster, id string) (*UpdateRecord, error) {
-	resp, err := s.Client.Get(ctx, updateKey(cluster, id))
+	resp, err := s.client.Get(ctx, updateKey(cluster, id))
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (s *Store) GetUpdate(ctx context.Context, cluster, id string) (*UpdateRecor
 
 // ListUpdates returns the cluster's updates, oldest first.
 func (s *Store) ListUpdates(ctx context.Context, cluster string) ([]*UpdateRecord, error) {
-	resp, err := s.Client.Get(ctx, updatesOf(cluster), clientv3.WithPrefix())
+	resp, err := s.client.Get(ctx, updatesOf(cluster), clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
