@@ -37,7 +37,7 @@ const (
 // An existing file is never rewritten, only its permissions tightened to 0600. Errors
 // never contain key material.
 func LoadOrCreateRoot(dataDir, accountID string) (*Credential, error) {
-	if !validAccountID(accountID) {
+	if !ValidAccountID(accountID) {
 		return nil, fmt.Errorf("auth: account id %q is not 12 digits", accountID)
 	}
 	path := filepath.Join(dataDir, RootCredentialsFile)
@@ -58,7 +58,8 @@ func LoadOrCreateRoot(dataDir, accountID string) (*Credential, error) {
 	}, nil
 }
 
-func validAccountID(s string) bool {
+// ValidAccountID reports whether s is an AWS account id: 12 digits.
+func ValidAccountID(s string) bool {
 	if len(s) != 12 {
 		return false
 	}

@@ -105,6 +105,10 @@ type reviewUser struct {
 	Extra    map[string][]string `json:"extra,omitempty"`
 }
 
+// WebhookPath is where kplane serves each cluster's TokenReviews: its
+// apiserver's webhook URL is kplane's URL + WebhookPath + cluster id.
+const WebhookPath = "/_kplane/authn/"
+
 // Handler serves POST {prefix}/{clusterID} with an authentication.k8s.io/v1 TokenReview and answers it.
 // clusterName(clusterID) gives the cluster's name for the x-k8s-aws-id check (ok=false → unauthenticated).
 //

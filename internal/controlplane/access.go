@@ -18,8 +18,6 @@ import (
 // Token authentication: each apiserver asks kplane's webhook who a bearer
 // token is. A short cache keeps revoked access from lingering.
 const (
-	// WebhookPath is where kplane answers a cluster's TokenReviews (+ cluster id).
-	WebhookPath     = "/_kplane/authn/"
 	webhookCacheTTL = "5s"
 )
 
@@ -27,7 +25,7 @@ const (
 // apiserver flags that use it.
 func webhookArgs(cfg ClusterConfig, kplaneURL string) ([]string, error) {
 	file := filepath.Join(cfg.Dir, "authn-webhook.kubeconfig")
-	if err := pkiutil.WriteFileIfChanged(file, authn.WebhookKubeconfig(kplaneURL+WebhookPath+cfg.ID), 0o600); err != nil {
+	if err := pkiutil.WriteFileIfChanged(file, authn.WebhookKubeconfig(kplaneURL+authn.WebhookPath+cfg.ID), 0o600); err != nil {
 		return nil, err
 	}
 	return []string{

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/kplane/kplane/internal/eks/shapes"
 )
 
 // EKS control plane log types (the values of the EKS logging API).
@@ -29,7 +31,7 @@ const (
 )
 
 // DefaultServiceCIDR is the EKS default service CIDR.
-const DefaultServiceCIDR = "10.100.0.0/16"
+const DefaultServiceCIDR = shapes.DefaultServiceCIDR
 
 // ClusterConfig is everything needed to run one cluster's control plane.
 // All component flags are derived from it in flags.go.

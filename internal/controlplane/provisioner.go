@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/lb"

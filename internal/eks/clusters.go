@@ -19,7 +19,7 @@ import (
 // EKS's default service CIDRs: 10.100.0.0/16, or 172.20.0.0/16 when the VPC
 // itself is in 10.0.0.0/8.
 var (
-	defaultServiceCIDR    = "10.100.0.0/16"
+	defaultServiceCIDR    = shapes.DefaultServiceCIDR
 	defaultServiceCIDRAlt = "172.20.0.0/16"
 )
 

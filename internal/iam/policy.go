@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/kplane/kplane/internal/auth"
 )
 
 // A trust policy (a role's AssumeRolePolicyDocument), as far as kplane reads it.
@@ -205,11 +207,11 @@ func parsePrincipal(raw json.RawMessage) (*principal, string) {
 // validAWSPrincipal accepts what IAM accepts in "AWS": "*", an account id, or
 // an IAM or STS ARN.
 func validAWSPrincipal(s string) bool {
-	if s == "*" || isAccountID(s) {
+	if s == "*" || auth.ValidAccountID(s) {
 		return true
 	}
 	a, ok := parseARN(s)
-	return ok && (a.service == "iam" || a.service == "sts") && isAccountID(a.account) && a.resource != ""
+	return ok && (a.service == "iam" || a.service == "sts") && auth.ValidAccountID(a.account) && a.resource != ""
 }
 
 func stringOrList(raw json.RawMessage) ([]string, string) {
@@ -330,16 +332,4 @@ func parseARN(s string) (arn, bool) {
 		return arn{}, false
 	}
 	return arn{parts[1], parts[2], parts[3], parts[4], parts[5]}, true
-}
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -71,7 +71,7 @@ func New(st *store.Store, dataDir, accountID, region string, root *auth.Credenti
 	if st == nil {
 		return nil, errors.New("iam: no store")
 	}
-	if !isAccountID(accountID) {
+	if !auth.ValidAccountID(accountID) {
 		return nil, fmt.Errorf("iam: account id %q is not 12 digits", accountID)
 	}
 	if region == "" {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,7 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, authLog)
 	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
-	h.internal.Handle(InternalPrefix+"authn/", http.StripPrefix(InternalPrefix+"authn", webhook))
+	h.internal.Handle(authn.WebhookPath, http.StripPrefix(strings.TrimSuffix(authn.WebhookPath, "/"), webhook))
 	for _, c := range cfg.Metrics {
 		if err := h.metrics.Register(c); err != nil {
 			st.Close()
@@ -247,7 +248,7 @@ func (c *Config) defaults() error {
 	if c.AccountID == "" {
 		c.AccountID = DefaultAccountID
 	}
-	if len(c.AccountID) != 12 || !isDigits(c.AccountID) {
+	if !auth.ValidAccountID(c.AccountID) {
 		return fmt.Errorf("server: account id %q must be 12 digits", c.AccountID)
 	}
 	if c.ClusterQuota == 0 {
@@ -260,15 +261,6 @@ func (c *Config) defaults() error {
 		c.Log = slog.Default()
 	}
 	return nil
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func logNetwork(log *slog.Logger, n *store.Network) {

@@ -42,6 +42,10 @@ type Cluster struct {
 }
 
 // Cluster status values.
+// DefaultServiceCIDR is the service CIDR EKS gives a cluster that names
+// none (unless its VPC is in 10.0.0.0/8).
+const DefaultServiceCIDR = "10.100.0.0/16"
+
 const (
 	StatusCreating = "CREATING"
 	StatusActive   = "ACTIVE"
