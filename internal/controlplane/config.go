@@ -48,11 +48,6 @@ type ClusterConfig struct {
 	// AdvertiseAddress is the IP the apiserver advertises (and the default
 	// endpoint host). Default: BindAddress, or 127.0.0.1 if that is unspecified.
 	AdvertiseAddress string
-	// PublicHost is an optional DNS name or IP clients use to reach the
-	// endpoint (it goes into the serving cert and the endpoint URL).
-	PublicHost string
-	// ExtraSANs are further DNS names / IPs for the serving certificate.
-	ExtraSANs []string
 	// SecurePort is the apiserver HTTPS port (see AllocatePort).
 	SecurePort int
 	// EndpointPort is the port of the cluster's endpoint when a load balancer
@@ -76,8 +71,6 @@ type ClusterConfig struct {
 	ServiceAccountIssuer string
 	// LogTypes are the enabled EKS log types (LogType* constants).
 	LogTypes []string
-	// KubernetesVersion is informational (the embedded components have one version).
-	KubernetesVersion string
 
 	// GOGC (after startup) and MemoryLimitBytes tune the child's Go GC
 	// (0 = DefaultGOGC / DefaultMemoryLimitBytes; negative = Go's default).
@@ -88,7 +81,7 @@ type ClusterConfig struct {
 	// ServiceAccount) then never completes.
 	APIServerOnly bool
 	// ExtraAPIServerArgs etc. are appended last (later flags win).
-	ExtraAPIServerArgs, ExtraControllerManagerArgs, ExtraSchedulerArgs []string
+	ExtraAPIServerArgs, ExtraControllerManagerArgs []string
 }
 
 // withDefaults returns cfg with defaults filled in.
@@ -157,10 +150,7 @@ func (c ClusterConfig) Validate() error {
 // Endpoint is the cluster's public API server URL (EKS Cluster.endpoint).
 func (c ClusterConfig) Endpoint() string {
 	c = c.withDefaults()
-	host := c.PublicHost
-	if host == "" {
-		host = c.AdvertiseAddress
-	}
+	host := c.AdvertiseAddress
 	port := c.EndpointPort
 	if port == 0 {
 		port = c.SecurePort

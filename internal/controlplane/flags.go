@@ -144,7 +144,7 @@ func SchedulerArgs(cfg ClusterConfig) []string {
 		"--profiling=false",
 	}
 	a = append(a, leaderElectionArgs...)
-	return append(a, cfg.ExtraSchedulerArgs...)
+	return a
 }
 
 // BuildProcessSpec turns cfg into the child's ProcessSpec (no file I/O).

@@ -124,10 +124,6 @@ func pkiSpecs(cfg ClusterConfig) ([]certSpec, error) {
 	}
 	addHost(cfg.AdvertiseAddress)
 	addHost(cfg.BindAddress)
-	addHost(cfg.PublicHost)
-	for _, h := range cfg.ExtraSANs {
-		addHost(h)
-	}
 	return []certSpec{
 		{name: CertCA, cn: "kubernetes"},
 		{name: CertFrontProxyCA, cn: "front-proxy-ca"},

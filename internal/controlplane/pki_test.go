@@ -24,8 +24,7 @@ func testConfig(t *testing.T) ClusterConfig {
 		Dir:         filepath.Join(t.TempDir(), "id-1"),
 		SecurePort:  6443,
 		EtcdServers: []string{"http://127.0.0.1:2379"},
-		PublicHost:  "demo.kplane.example",
-		ExtraSANs:   []string{"10.1.2.3", "alt.example"},
+		AdvertiseAddress: "10.1.2.3",
 	}
 }
 
@@ -64,7 +63,7 @@ func TestPKIGenerate(t *testing.T) {
 
 	// Serving certificate SANs.
 	srv := readCert(t, cfg.CertFile(CertAPIServer))
-	for _, d := range []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "demo.kplane.example", "alt.example"} {
+	for _, d := range []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"} {
 		if !slices.Contains(srv.DNSNames, d) {
 			t.Errorf("serving cert lacks DNS SAN %s: %v", d, srv.DNSNames)
 		}
@@ -79,7 +78,7 @@ func TestPKIGenerate(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	if _, err := srv.Verify(x509.VerifyOptions{Roots: pool, DNSName: "demo.kplane.example"}); err != nil {
+	if _, err := srv.Verify(x509.VerifyOptions{Roots: pool, DNSName: "kubernetes.default.svc"}); err != nil {
 		t.Errorf("serving cert does not verify: %v", err)
 	}
 
@@ -166,8 +165,8 @@ func TestPKIIdempotent(t *testing.T) {
 		}
 	}
 
-	// A new endpoint host re-issues only the serving cert; the CA stays.
-	cfg.PublicHost = "moved.example"
+	// A new endpoint address re-issues only the serving cert; the CA stays.
+	cfg.AdvertiseAddress = "10.9.9.9"
 	p, err = EnsurePKI(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +174,7 @@ func TestPKIIdempotent(t *testing.T) {
 	if !slices.Equal(p.Generated, []string{CertAPIServer}) {
 		t.Errorf("after SAN change regenerated %v, want [apiserver]", p.Generated)
 	}
-	if !slices.Contains(readCert(t, cfg.CertFile(CertAPIServer)).DNSNames, "moved.example") {
+	if !slices.ContainsFunc(readCert(t, cfg.CertFile(CertAPIServer)).IPAddresses, net.ParseIP("10.9.9.9").Equal) {
 		t.Error("new SAN missing")
 	}
 	if !bytes.Equal(before["ca.crt"], snapshot()["ca.crt"]) {
