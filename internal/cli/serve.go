@@ -49,17 +49,17 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			if err := etcd.apply(&cfg, dataDir); err != nil {
 				return err
 			}
-			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
+			cfg.Deps.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
-			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
+			cfg.Deps.AuthenticatorLog = authenticatorLogFile(dataDir)
 			if !noReconcile {
 				prov, rec, err := newReconciler(log, cp)
 				if err != nil {
 					return err
 				}
-				cfg.Reconciler, cfg.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
-				cfg.Metrics = append(cfg.Metrics, prov.Balancer.Collector())
+				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
+				cfg.Deps.Metrics = append(cfg.Deps.Metrics, prov.Balancer.Collector())
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -46,7 +46,7 @@ func TestEC2WithAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Skip("aws CLI not installed")
 	}
-	s := startServer(t, func(c *server.Config) { c.Reconciler = removeDeleted{} })
+	s := startServer(t, func(c *server.Config) { c.Deps.Reconciler = removeDeleted{} })
 	home := t.TempDir()
 	creds := filepath.Join(home, "credentials")
 	os.WriteFile(creds, []byte("[default]\naws_access_key_id = "+s.Root.AccessKeyID+"\naws_secret_access_key = "+s.Root.SecretAccessKey+"\n"), 0o600)

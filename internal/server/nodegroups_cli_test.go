@@ -43,7 +43,7 @@ func TestNodegroupsWithAWSCLI(t *testing.T) {
 		t.Skip("aws CLI not installed")
 	}
 	s := startServer(t, func(c *server.Config) {
-		c.Reconciler = bothReconcilers{ng: &nodegroup.Reconciler{Executor: nodegroup.Unavailable{}, Log: quietLog()}}
+		c.Deps.Reconciler = bothReconcilers{ng: &nodegroup.Reconciler{Executor: nodegroup.Unavailable{}, Log: quietLog()}}
 	})
 	home := t.TempDir()
 	creds := filepath.Join(home, "credentials")

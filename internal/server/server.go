@@ -1,6 +1,7 @@
 // Package server wires kplane together: the datastore, credentials, the EKS
 // and STS endpoints, and the control-plane reconciler. Its surface follows
-// etcd's embed package: one Config, Start, and Ready/Stop notifications.
+// etcd's embed package: one Config, Start (which returns once serving), Err
+// for a fatal error, and Close.
 package server
 
 import (
@@ -54,6 +55,14 @@ type Config struct {
 	Zones []string
 	// UnsupportedZones are zones CreateCluster refuses (UnsupportedAvailabilityZoneException).
 	UnsupportedZones []string
+	Log              *slog.Logger
+	// Deps are the parts the caller wires in; each may be left out.
+	Deps Dependencies
+}
+
+// Dependencies are what the server is given to work with, apart from its
+// settings: the reconciler and what the API asks of the clusters it runs.
+type Dependencies struct {
 	// Reconciler drives clusters to their recorded intent; nil runs none
 	// (clusters then stay as the API recorded them).
 	Reconciler Reconciler
@@ -68,7 +77,6 @@ type Config struct {
 	// Metrics are further collectors served at /_kplane/metrics (the
 	// endpoints' load balancer).
 	Metrics []prometheus.Collector
-	Log     *slog.Logger
 }
 
 // Reconciler is what drives clusters. Run works until ctx ends and
@@ -88,16 +96,17 @@ type Server struct {
 	http      *http.Server
 	listener  net.Listener
 	cancel    context.CancelFunc
-	ready     chan struct{}
-	stopped   chan struct{}
 	closeOnce sync.Once
+	closeErr  error
 	errc      chan error
 	// reconciled is closed when the reconciler's Run has returned.
 	reconciled chan struct{}
 }
 
 // Start opens the datastore, makes sure the account exists, and serves.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
+// It returns once the server answers requests; when it fails, what it had
+// opened is closed again.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -113,41 +122,43 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var l net.Listener
+	defer func() { // the one cleanup path of a failed start
+		if err != nil {
+			if l != nil {
+				l.Close()
+			}
+			st.Close()
+		}
+	}()
 	net_, err := st.EnsureDefaultNetwork(ctx, cfg.Zones)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("network inventory: %w", err)
 	}
 	logNetwork(log, net_)
 	if err := st.RecordCredential(ctx, root.AccessKeyID, root.Arn); err != nil {
-		st.Close()
 		return nil, err
 	}
 	principals, err := iam.New(st, cfg.DataDir, cfg.AccountID, cfg.Region, root)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("iam: %w", err)
 	}
 	roleArn, err := principals.EnsureDefaultRole(ctx)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("iam: %w", err)
 	}
 	log.Info("iam: default cluster role", "roleArn", roleArn)
 	keys, err := kms.New(st, cfg.DataDir, cfg.AccountID, cfg.Region)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("kms: %w", err)
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		st.Close()
+	if l, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
 	s := &Server{
 		Config: cfg, Store: st, Root: root, listener: l,
-		URL:   "http://" + l.Addr().String(),
-		ready: make(chan struct{}), stopped: make(chan struct{}), errc: make(chan error, 2),
+		URL:  "http://" + l.Addr().String(),
+		errc: make(chan error, 2),
 	}
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
@@ -157,21 +168,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
 	authLog := log
-	if cfg.AuthenticatorLog != nil {
+	if cfg.Deps.AuthenticatorLog != nil {
 		file := func(id string) (string, bool) {
 			if rec := st.ClusterByID(id); rec != nil {
-				return cfg.AuthenticatorLog(rec)
+				return cfg.Deps.AuthenticatorLog(rec)
 			}
 			return "", false
 		}
 		authLog = slog.New(&authenticatorLog{next: log.Handler(), file: file, mu: &sync.Mutex{}})
 	}
-	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.ReadAwsAuth}, authLog)
-	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.ServiceAccountKey}, log)
+	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.Deps.ReadAwsAuth}, authLog)
+	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.Deps.ServiceAccountKey}, log)
 	h.internal.Handle(authn.WebhookPath, http.StripPrefix(strings.TrimSuffix(authn.WebhookPath, "/"), webhook))
-	for _, c := range cfg.Metrics {
+	for _, c := range cfg.Deps.Metrics {
 		if err := h.metrics.Register(c); err != nil {
-			st.Close()
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
@@ -192,11 +202,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}()
 	s.reconciled = make(chan struct{})
-	if cfg.Reconciler != nil {
+	if cfg.Deps.Reconciler != nil {
 		info := runinfo.Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root}
 		go func() {
 			defer close(s.reconciled)
-			if err := cfg.Reconciler.Run(rctx, st, info); err != nil && rctx.Err() == nil {
+			if err := cfg.Deps.Reconciler.Run(rctx, st, info); err != nil && rctx.Err() == nil {
 				s.errc <- fmt.Errorf("reconciler: %w", err)
 			}
 		}()
@@ -205,7 +215,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	log.Info("kplane serving", "url", s.URL, "region", cfg.Region, "account", cfg.AccountID,
 		"dataDir", cfg.DataDir, "credentials", filepath.Join(cfg.DataDir, "credentials"), "etcd", st.Endpoints)
-	close(s.ready)
 	return s, nil
 }
 
@@ -277,26 +286,26 @@ func logNetwork(log *slog.Logger, n *store.Network) {
 	}
 }
 
-// ReadyNotify is closed once the server answers requests.
-func (s *Server) ReadyNotify() <-chan struct{} { return s.ready }
-
-// StopNotify is closed once the server has stopped.
-func (s *Server) StopNotify() <-chan struct{} { return s.stopped }
-
 // Err reports a fatal error of the HTTP server or the reconciler.
 func (s *Server) Err() <-chan error { return s.errc }
 
-// Close stops serving, stops the reconciler, and closes the datastore.
-// Cluster control planes are left to the reconciler's shutdown.
+// Close stops serving, stops the reconciler (which stops what it runs),
+// and closes the datastore. It returns what went wrong doing so; a second
+// Close returns the same.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.http.Shutdown(ctx)
+		var errs []error
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
 		s.cancel()
 		<-s.reconciled
-		s.Store.Close()
-		close(s.stopped)
+		if err := s.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("datastore: %w", err))
+		}
+		s.closeErr = errors.Join(errs...)
 	})
-	return nil
+	return s.closeErr
 }
