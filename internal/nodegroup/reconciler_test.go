@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	exec := &fakeExecutor{specs: map[string]NodeSpec{}}
 	r := &Reconciler{Executor: exec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Hour}
-	r.Bind(st, server.Info{Region: "us-west-2", AccountID: "000000000000"})
+	r.Bind(st, runinfo.Info{Region: "us-west-2", AccountID: "000000000000"})
 	return &fixture{t: t, st: st, r: r, exec: exec, net: n}
 }
 
