@@ -434,7 +434,8 @@ func TestVerifyTokenNilVerifier(t *testing.T) {
 	}
 }
 
-// Tokens botocore presigns exactly as get_token.py does (testdata/botocore_sign.py):
+// Tokens botocore presigns exactly as the aws CLI's get_token.py
+// (awscli/customizations/eks) does, signed by testdata/botocore_sign.py:
 // this runs wherever python3 and botocore are, with or without the aws CLI.
 func TestVerifyTokenBotocore(t *testing.T) {
 	v, liveTemp := liveVerifier()

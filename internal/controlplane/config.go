@@ -1,12 +1,14 @@
-// Package controlplane prepares and supervises one Kubernetes control plane
+// Package controlplane prepares and runs one Kubernetes control plane
 // (kube-apiserver, kube-controller-manager, kube-scheduler) per EKS cluster.
 //
-// This package is stdlib-only on purpose: it never imports k8s.io/kubernetes.
-// It generates the cluster's PKI and kubeconfigs, turns a ClusterConfig into
-// component flags (flags.go), writes them as DIR/spec.json (a ProcessSpec) and
-// runs `kplane controlplane-run --dir DIR` as a supervised child process
-// (process.go). The child (internal/components) runs the three components
-// in-process.
+// It never imports k8s.io/kubernetes (internal/components, in the child
+// process, does). The Reconciler (reconciler.go) drives each cluster record
+// to its intent through a Provisioner; LocalProvisioner (provisioner.go)
+// gives the cluster its etcd user, PKI (pki.go), kubeconfigs and one
+// ProcessSpec per replica (flags.go turns a ClusterConfig into component
+// flags, spec.go writes DIR/spec.json), and runs each replica through an
+// Executor (executor.go): `kplane controlplane-run --dir DIR`, a child
+// process kept running by internal/supervise.
 package controlplane
 
 import (

@@ -52,7 +52,8 @@ const (
 	maxPort              = 65535
 )
 
-// The model enums validation checks values against (eks-shapes.txt, Go SDK
+// The model enums validation checks values against (the EKS model, botocore's
+// eks/2017-11-01/service-2.json, and the Go SDK
 // v1.105.6 types/enums.go). model_test.go compares each with the model.
 var (
 	enumLogType                     = shapes.LogTypes // api|audit|authenticator|controllerManager|scheduler

@@ -33,7 +33,8 @@ const (
 	defaultAmiType                                     = "AL2023_x86_64_STANDARD"
 )
 
-// The nodegroup enums (eks-shapes.txt); model_test.go compares them with the model.
+// The nodegroup enums of the EKS model (botocore's eks/2017-11-01/service-2.json);
+// model_test.go compares them with it.
 var (
 	enumAMITypes = []string{"AL2_x86_64", "AL2_x86_64_GPU", "AL2_ARM_64", "CUSTOM", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64",
 		"BOTTLEROCKET_ARM_64_FIPS", "BOTTLEROCKET_x86_64_FIPS", "BOTTLEROCKET_ARM_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA",
