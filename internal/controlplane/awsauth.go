@@ -29,11 +29,9 @@ const awsAuthPath = "/api/v1/namespaces/kube-system/configmaps/aws-auth"
 // it is. The write carries the resourceVersion read, so a concurrent edit
 // makes it fail and the caller tries again.
 func (p *LocalProvisioner) EnsureNodeRoleMapped(ctx context.Context, rec *store.ClusterRecord, roleArn string) error {
-	p.mu.Lock()
-	cfg, ok := p.serving[rec.Cluster.ID]
-	p.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("cluster %s: no control plane replica is serving", rec.Cluster.Name)
+	cfg, err := p.servingReplica(rec)
+	if err != nil {
+		return err
 	}
 	return ensureNodeRoleMapped(ctx, cfg, roleArn)
 }

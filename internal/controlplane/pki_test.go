@@ -19,11 +19,11 @@ import (
 func testConfig(t *testing.T) ClusterConfig {
 	t.Helper()
 	return ClusterConfig{
-		Name:        "demo",
-		ID:          "id-1",
-		Dir:         filepath.Join(t.TempDir(), "id-1"),
-		SecurePort:  6443,
-		EtcdServers: []string{"http://127.0.0.1:2379"},
+		Name:             "demo",
+		ID:               "id-1",
+		Dir:              filepath.Join(t.TempDir(), "id-1"),
+		SecurePort:       6443,
+		EtcdServers:      []string{"http://127.0.0.1:2379"},
 		AdvertiseAddress: "10.1.2.3",
 	}
 }

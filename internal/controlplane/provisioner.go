@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -53,39 +52,9 @@ type LocalProvisioner struct {
 	// ports handed out (endpoints: cluster id; replicas: process key), so
 	// two never get one port. A replica's port lasts for this kplane run.
 	ports map[int]string
-	// zones are the replicas each cluster was last given.
-	zones map[string][]string
-	// serving is, per cluster, a replica last seen ready (kplane's own calls
-	// into the cluster go there, not through the endpoint's access rules).
-	serving map[string]ClusterConfig
-	// clients are the admin HTTP clients per cluster (health checks).
-	clients map[string]*http.Client
-	// applied is, per cluster, the desired config last given to the executor
-	// and when it last changed: a process started before that change does
-	// not count as ready for it.
-	applied map[string]appliedConfig
-	// bootstrapped remembers the process start that was seen bootstrapped.
-	bootstrapped map[string]time.Time
-	// bound remembers the process start whose cluster-wide access bindings exist.
-	bound map[string]time.Time
-	// granted are the clusters given etcd credentials in this run.
-	granted map[string]store.TLSFiles
-	// names maps the process keys of running replicas to their clusters'
-	// names, and seen holds the executor state last reported for each, for
-	// watchStates.
-	names   map[string]string
-	seen    map[string]supervise.State
-	changes chan string
-}
-
-// stateWatchInterval is how often the executor's in-memory states are
-// compared, so a process that dies and comes back between two resyncs still
-// shows in the cluster's health.
-const stateWatchInterval = 100 * time.Millisecond
-
-type appliedConfig struct {
-	key     string
-	changed time.Time
+	// clusters is what this run knows of each cluster, by id; Remove drops it.
+	clusters map[string]*clusterState
+	changes  chan string
 }
 
 var _ interface {
@@ -99,49 +68,6 @@ var _ interface {
 func (p *LocalProvisioner) BindStore(st *store.Store) {
 	if p.Store == nil {
 		p.Store = st
-	}
-}
-
-// Changes implements ChangeNotifier: it sends the name of a cluster whose
-// control-plane process changed state (died, restarted, became ready).
-func (p *LocalProvisioner) Changes(ctx context.Context) <-chan string {
-	p.mu.Lock()
-	if p.changes == nil {
-		p.changes = make(chan string, 256)
-		go p.watchStates(ctx)
-	}
-	p.mu.Unlock()
-	return p.changes
-}
-
-func (p *LocalProvisioner) watchStates(ctx context.Context) {
-	tick := time.NewTicker(stateWatchInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		p.mu.Lock()
-		names := maps.Clone(p.names)
-		p.mu.Unlock()
-		for id, name := range names {
-			st := p.Executor.State(id)
-			p.mu.Lock()
-			last, ok := p.seen[id]
-			if p.seen == nil {
-				p.seen = map[string]supervise.State{}
-			}
-			p.seen[id] = st
-			p.mu.Unlock()
-			if ok && (last.Phase != st.Phase || last.Ready != st.Ready || last.Restarts != st.Restarts || last.PID != st.PID) {
-				select {
-				case p.changes <- name:
-				default:
-				}
-			}
-		}
 	}
 }
 
@@ -214,9 +140,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	}
 	changedAt := p.noteConfig(base)
 	p.mu.Lock()
-	if p.names == nil {
-		p.names = map[string]string{}
-	}
+	p.clusterLocked(rec.Cluster.ID).name = rec.Cluster.Name
 	p.mu.Unlock()
 
 	obs := Observed{Endpoint: base.Endpoint(), Port: port}
@@ -232,7 +156,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 			return Observed{}, err
 		}
 		p.mu.Lock()
-		p.names[cfg.ProcessKey()] = rec.Cluster.Name
+		p.clusterLocked(cfg.ID).replicas[cfg.ProcessKey()] = true
 		p.mu.Unlock()
 		st := p.Executor.State(cfg.ProcessKey())
 		// The first replica starts at once; each further one once the one
@@ -296,10 +220,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	obs.Bootstrapping = answering != nil && ready == nil
 	if ready != nil {
 		p.mu.Lock()
-		if p.serving == nil {
-			p.serving = map[string]ClusterConfig{}
-		}
-		p.serving[rec.Cluster.ID] = *ready
+		p.clusterLocked(rec.Cluster.ID).serving = ready
 		p.mu.Unlock()
 	}
 	if ready == nil {
@@ -321,46 +242,25 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 // kplane run (granting is idempotent).
 func (p *LocalProvisioner) etcdAccess(ctx context.Context, cfg ClusterConfig) (store.TLSFiles, error) {
 	p.mu.Lock()
-	f, ok := p.granted[cfg.ID]
+	granted := p.clusterLocked(cfg.ID).granted
 	p.mu.Unlock()
-	if ok {
-		return f, nil
+	if granted != nil {
+		return *granted, nil
 	}
 	f, err := p.Store.GrantCluster(ctx, cfg.ID, filepath.Join(cfg.Dir, "pki"))
 	if err != nil {
 		return f, err
 	}
 	p.mu.Lock()
-	if p.granted == nil {
-		p.granted = map[string]store.TLSFiles{}
-	}
-	p.granted[cfg.ID] = f
+	p.clusterLocked(cfg.ID).granted = &f
 	p.mu.Unlock()
 	return f, nil
-}
-
-// noteConfig records cfg's desired state and returns when it last changed.
-func (p *LocalProvisioner) noteConfig(cfg ClusterConfig) time.Time {
-	key := fmt.Sprint(cfg.LogTypes, cfg.SecurePort, cfg.ServiceAccountIssuer, cfg.EtcdServers)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.applied == nil {
-		p.applied = map[string]appliedConfig{}
-	}
-	a, ok := p.applied[cfg.ID]
-	if !ok {
-		a = appliedConfig{key: key} // first sight: any running process counts
-	} else if a.key != key {
-		a = appliedConfig{key: key, changed: time.Now()}
-	}
-	p.applied[cfg.ID] = a
-	return a.changed
 }
 
 // accessBindings keeps the RBAC bindings of access policies in the cluster.
 func (p *LocalProvisioner) accessBindings(ctx context.Context, cfg ClusterConfig, rec *store.ClusterRecord, started time.Time) error {
 	p.mu.Lock()
-	clusterWide := !p.bound[cfg.ID].Equal(started)
+	clusterWide := !p.clusterLocked(cfg.ID).bound.Equal(started)
 	p.mu.Unlock()
 	var entries []*store.AccessEntryRecord
 	if ac := rec.Cluster.AccessConfig; ac != nil && ac.AuthenticationMode != "" && ac.AuthenticationMode != "CONFIG_MAP" {
@@ -378,10 +278,7 @@ func (p *LocalProvisioner) accessBindings(ctx context.Context, cfg ClusterConfig
 		return err
 	}
 	p.mu.Lock()
-	if p.bound == nil {
-		p.bound = map[string]time.Time{}
-	}
-	p.bound[cfg.ID] = started
+	p.clusterLocked(cfg.ID).bound = started
 	p.mu.Unlock()
 	return nil
 }
@@ -390,7 +287,7 @@ func (p *LocalProvisioner) accessBindings(ctx context.Context, cfg ClusterConfig
 // controller-manager have made the default namespaces and service account.
 func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig, st supervise.State) bool {
 	p.mu.Lock()
-	seen := p.bootstrapped[cfg.ProcessKey()]
+	seen := p.clusterLocked(cfg.ID).bootstrapped[cfg.ProcessKey()]
 	p.mu.Unlock()
 	if seen.Equal(st.StartedAt) {
 		return true
@@ -405,26 +302,9 @@ func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig
 		return false
 	}
 	p.mu.Lock()
-	if p.bootstrapped == nil {
-		p.bootstrapped = map[string]time.Time{}
-	}
-	p.bootstrapped[cfg.ProcessKey()] = st.StartedAt
+	p.clusterLocked(cfg.ID).bootstrapped[cfg.ProcessKey()] = st.StartedAt
 	p.mu.Unlock()
 	return true
-}
-
-// port returns the cluster's recorded endpoint port, or a newly allocated
-// one that nothing else holds.
-func (p *LocalProvisioner) port(rec *store.ClusterRecord) (int, error) {
-	if rec.Port != 0 {
-		return rec.Port, nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ports == nil {
-		p.ports = map[int]string{}
-	}
-	return p.allocateLocked(rec.Cluster.ID)
 }
 
 // replicas is how many replicas a cluster may have.
@@ -435,45 +315,12 @@ func (p *LocalProvisioner) replicas() int {
 	return DefaultReplicas
 }
 
-// replicaPort returns the port of the replica called key, allocated once
-// per kplane run; the endpoint's port is the one that stays.
-func (p *LocalProvisioner) replicaPort(key string) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ports == nil {
-		p.ports = map[int]string{}
-	}
-	return p.allocateLocked(key)
-}
-
-// allocateLocked returns owner's port, or a new one no one else holds.
-func (p *LocalProvisioner) allocateLocked(owner string) (int, error) {
-	for port, o := range p.ports {
-		if o == owner {
-			return port, nil
-		}
-	}
-	for range 100 {
-		port, err := AllocatePort()
-		if err != nil {
-			return 0, err
-		}
-		if _, taken := p.ports[port]; !taken {
-			p.ports[port] = owner
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port")
-}
-
 // stopExtraReplicas stops replicas a cluster no longer has (fewer zones).
 func (p *LocalProvisioner) stopExtraReplicas(ctx context.Context, id string, zones []string) {
 	p.mu.Lock()
-	if p.zones == nil {
-		p.zones = map[string][]string{}
-	}
-	old := p.zones[id]
-	p.zones[id] = zones
+	c := p.clusterLocked(id)
+	old := c.zones
+	c.zones = zones
 	p.mu.Unlock()
 	for _, z := range old {
 		if !slices.Contains(zones, z) {
@@ -486,30 +333,36 @@ func (p *LocalProvisioner) stopExtraReplicas(ctx context.Context, id string, zon
 func (p *LocalProvisioner) adminClient(cfg ClusterConfig) (*http.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c := p.clients[cfg.ID]; c != nil {
-		return c, nil
+	cs := p.clusterLocked(cfg.ID)
+	if cs.client != nil {
+		return cs.client, nil
 	}
 	c, err := tlsClient(cfg.CertFile(CertCA), cfg.CertFile(CertAdmin), cfg.KeyFile(CertAdmin), 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if p.clients == nil {
-		p.clients = map[string]*http.Client{}
-	}
-	p.clients[cfg.ID] = c
+	cs.client = c
 	return c, nil
 }
 
 // ReadAwsAuth reads the cluster's aws-auth ConfigMap from a replica that
 // serves it (the token webhook asks, in CONFIG_MAP modes).
 func (p *LocalProvisioner) ReadAwsAuth(ctx context.Context, rec *store.ClusterRecord) (access.AwsAuth, error) {
-	p.mu.Lock()
-	cfg, ok := p.serving[rec.Cluster.ID]
-	p.mu.Unlock()
-	if !ok {
-		return access.AwsAuth{}, fmt.Errorf("cluster %s: no control plane replica is serving", rec.Cluster.Name)
+	cfg, err := p.servingReplica(rec)
+	if err != nil {
+		return access.AwsAuth{}, err
 	}
 	return readAwsAuth(ctx, cfg)
+}
+
+// servingReplica is a replica of rec's cluster last seen ready.
+func (p *LocalProvisioner) servingReplica(rec *store.ClusterRecord) (ClusterConfig, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.clusters[rec.Cluster.ID]; c != nil && c.serving != nil {
+		return *c.serving, nil
+	}
+	return ClusterConfig{}, fmt.Errorf("cluster %s: no control plane replica is serving", rec.Cluster.Name)
 }
 
 // Remove implements Provisioner: the endpoint, the replicas, the cluster's
@@ -519,15 +372,15 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	if p.Balancer != nil {
 		p.Balancer.Remove(id)
 	}
+	keys := []string{id} // a process of the cluster's own, unreplicated
 	p.mu.Lock()
-	var keys []string
-	for key := range p.names {
-		if key == id || strings.HasPrefix(key, id+"/") {
+	if c := p.clusters[id]; c != nil {
+		for key := range c.replicas {
 			keys = append(keys, key)
 		}
 	}
 	p.mu.Unlock()
-	for _, key := range append(keys, id) {
+	for _, key := range keys {
 		if err := p.Executor.Stop(ctx, key); err != nil {
 			return err
 		}
@@ -549,20 +402,10 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 		return err
 	}
 	p.mu.Lock()
-	delete(p.applied, id)
-	delete(p.granted, id)
-	delete(p.bound, id)
-	delete(p.zones, id)
-	delete(p.serving, id)
-	if c := p.clients[id]; c != nil {
-		c.CloseIdleConnections()
-		delete(p.clients, id)
+	if c := p.clusters[id]; c != nil && c.client != nil {
+		c.client.CloseIdleConnections()
 	}
-	for _, key := range keys {
-		delete(p.names, key)
-		delete(p.seen, key)
-		delete(p.bootstrapped, key)
-	}
+	delete(p.clusters, id)
 	for port, owner := range p.ports {
 		if owner == id || strings.HasPrefix(owner, id+"/") {
 			delete(p.ports, port)
