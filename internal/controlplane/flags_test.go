@@ -182,7 +182,7 @@ func TestKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Endpoint() != "https://demo.kplane.example:6443" {
+	if cfg.Endpoint() != "https://127.0.0.1:6443" {
 		t.Fatalf("endpoint %s", cfg.Endpoint())
 	}
 	if _, err := exec.LookPath("kubectl"); err != nil {
@@ -195,7 +195,7 @@ func TestKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if got := string(out); got != "demo https://demo.kplane.example:6443 demo" {
+	if got := string(out); got != "demo https://127.0.0.1:6443 demo" {
 		t.Errorf("kubectl config view: %q", got)
 	}
 }

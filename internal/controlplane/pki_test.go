@@ -19,12 +19,11 @@ import (
 func testConfig(t *testing.T) ClusterConfig {
 	t.Helper()
 	return ClusterConfig{
-		Name:             "demo",
-		ID:               "id-1",
-		Dir:              filepath.Join(t.TempDir(), "id-1"),
-		SecurePort:       6443,
-		EtcdServers:      []string{"http://127.0.0.1:2379"},
-		AdvertiseAddress: "10.1.2.3",
+		Name:        "demo",
+		ID:          "id-1",
+		Dir:         filepath.Join(t.TempDir(), "id-1"),
+		SecurePort:  6443,
+		EtcdServers: []string{"http://127.0.0.1:2379"},
 	}
 }
 
@@ -43,6 +42,7 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 
 func TestPKIGenerate(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.AdvertiseAddress = "10.1.2.3"
 	p, err := EnsurePKI(cfg)
 	if err != nil {
 		t.Fatal(err)
