@@ -50,6 +50,9 @@ type ClusterConfig struct {
 	// AdvertiseAddress is the IP the apiserver advertises (and the default
 	// endpoint host). Default: BindAddress, or 127.0.0.1 if that is unspecified.
 	AdvertiseAddress string
+	// ExtraSANs are further DNS names / IPs for the serving certificate
+	// (the endpoint's address inside the cluster's VPC).
+	ExtraSANs []string
 	// SecurePort is the apiserver HTTPS port (see AllocatePort).
 	SecurePort int
 	// EndpointPort is the port of the cluster's endpoint when a load balancer

@@ -124,6 +124,9 @@ func pkiSpecs(cfg ClusterConfig) ([]certSpec, error) {
 	}
 	addHost(cfg.AdvertiseAddress)
 	addHost(cfg.BindAddress)
+	for _, h := range cfg.ExtraSANs {
+		addHost(h)
+	}
 	return []certSpec{
 		{name: CertCA, cn: "kubernetes"},
 		{name: CertFrontProxyCA, cn: "front-proxy-ca"},
