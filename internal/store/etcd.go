@@ -91,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if p == nil {
 			return nil, errors.New("store: external etcd TLS settings are given but no etcd endpoints")
 		}
-		e, endpoint, err := startEmbedded(cfg, p)
+		e, endpoint, err := startEmbedded(ctx, cfg, p)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // contactTimeout bounds kplane's first requests to etcd at start.
 const contactTimeout = 30 * time.Second
 
-func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
+func startEmbedded(ctx context.Context, cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	dir := filepath.Join(cfg.DataDir, "etcd")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
@@ -198,6 +198,9 @@ func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	case <-time.After(60 * time.Second):
 		e.Close()
 		return nil, "", errors.New("store: embedded etcd not ready after 60s")
+	case <-ctx.Done():
+		e.Close()
+		return nil, "", fmt.Errorf("store: embedded etcd: %w", ctx.Err())
 	}
 	// Commands run beside the server (kplane network, kubeconfig) find it here.
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, endpointFile), []byte(clientURL.String()), 0o600); err != nil {
