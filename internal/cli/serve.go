@@ -58,15 +58,16 @@ or SIGTERM stops it and the control planes it runs.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			dataDir := absDir(cfg.DataDir)
-			// One kplane per data directory: a second one stops here, naming the first.
+			if err := etcd.apply(&cfg, dataDir); err != nil {
+				return err
+			}
+			// One kplane per data directory: a second one stops here, naming the
+			// first, before it touches anything (wrong flags are refused before).
 			lock, err := datadir.Acquire(dataDir)
 			if err != nil {
 				return err
 			}
 			defer lock.Release()
-			if err := etcd.apply(&cfg, dataDir); err != nil {
-				return err
-			}
 			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kplane/kplane/internal/components"
 	"github.com/kplane/kplane/internal/server"
@@ -73,13 +74,41 @@ func newVersionCommand() *cobra.Command {
 	}
 }
 
-// addVersionFlags gives cmd and every command under it a --version flag
-// that prints text and does nothing else: cobra adds the flag to each command
-// that has a Version, so `kplane serve --version` prints and starts nothing.
+// addVersionFlags makes --version, on cmd and every command under it, print
+// text and do nothing else. The flag itself is the one k8s.io/component-base
+// registers on pflag.CommandLine (which cobra gives every command); it only
+// records the request, so each command's Args and RunE check it first.
 func addVersionFlags(cmd *cobra.Command, text string) {
-	cmd.Version = text
-	cmd.SetVersionTemplate("{{.Version}}")
-	for _, c := range cmd.Commands() {
-		addVersionFlags(c, text)
+	if pflag.CommandLine.Lookup("version") == nil {
+		cmd.PersistentFlags().Bool("version", false, "print kplane's version and the Kubernetes versions it carries")
 	}
+	var wrap func(*cobra.Command)
+	wrap = func(c *cobra.Command) {
+		args, run := c.Args, c.RunE
+		c.Args = func(c *cobra.Command, a []string) error {
+			if versionRequested(c) || args == nil {
+				return nil
+			}
+			return args(c, a)
+		}
+		c.RunE = func(c *cobra.Command, a []string) error {
+			if versionRequested(c) {
+				_, err := fmt.Fprint(c.OutOrStdout(), text)
+				return err
+			}
+			if run == nil {
+				return c.Help()
+			}
+			return run(c, a)
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	wrap(cmd)
+}
+
+func versionRequested(c *cobra.Command) bool {
+	f := c.Flags().Lookup("version")
+	return f != nil && f.Changed && f.Value.String() != "false"
 }
