@@ -273,7 +273,7 @@ func TestUpdateValidation(t *testing.T) {
 	}
 	// A version kplane does not offer is refused naming the ones it does, by
 	// UpdateClusterVersion as by CreateCluster.
-	offered := "supported versions: " + Versions[0].Minor
+	offered := "supported versions: " + server.Versions[0].Minor
 	if got, _ := s.raw("POST", "/clusters/v/updates", `{"version":"1.38"}`).Body["message"].(string); !strings.Contains(got, offered) {
 		t.Errorf("UpdateClusterVersion to 1.38: %q does not say %q", got, offered)
 	}
