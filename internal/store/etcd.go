@@ -38,6 +38,9 @@ type Config struct {
 	// reach it there). Default 127.0.0.1 with a free port.
 	ClientAddr string
 	Logger     *slog.Logger
+	// CompactInterval is how often kplane compacts etcd's history, as
+	// kube-apiserver would (default DefaultCompactInterval).
+	CompactInterval time.Duration
 }
 
 // Store is an open datastore.
@@ -50,10 +53,11 @@ type Store struct {
 	// not given: then clusters cannot be granted access).
 	issuer *pki.Pair
 	// serverCA is the file a cluster's apiserver verifies etcd's members with.
-	serverCA string
-	clusters *clusterCache
-	log      *slog.Logger
-	faults   faults
+	serverCA  string
+	clusters  *clusterCache
+	compactor *compactor
+	log       *slog.Logger
+	faults    faults
 }
 
 // Open starts the embedded etcd when no endpoints are given, connects, turns
@@ -132,6 +136,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if cfg.CompactInterval == 0 {
+		cfg.CompactInterval = DefaultCompactInterval
+	}
+	s.compactor = startCompactor(cli, cfg.CompactInterval, cfg.Logger)
 	return s, nil
 }
 
@@ -184,8 +192,7 @@ func startEmbedded(ctx context.Context, cfg Config, p *etcdPKI) (*embed.Etcd, st
 	ec.ListenMetricsUrls = nil
 	// The peer URL changes between starts; a single member does not need it to match.
 	ec.StrictReconfigCheck = false
-	ec.AutoCompactionMode = "periodic"
-	ec.AutoCompactionRetention = "10m"
+	// No auto-compaction: kplane compacts as kube-apiserver would (compact.go).
 	ec.QuotaBackendBytes = 8 << 30
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -244,6 +251,9 @@ func freeURL(addr string) (*url.URL, error) {
 
 // Close stops the cache, the client and the embedded etcd.
 func (s *Store) Close() error {
+	if s.compactor != nil {
+		s.compactor.stop()
+	}
 	if s.clusters != nil {
 		s.clusters.stop()
 	}
