@@ -18,3 +18,8 @@ acceptance:
 	bash test/acceptance.sh
 
 test: unit e2e acceptance
+
+# Upstream conformance: e2e.test built from k8s.io/kubernetes at the clusters' version, sig-api-machinery
+# tests that need no pod, against a kplane cluster of its own. Not in make test (long: ~1 h); see test/conformance/run.sh.
+conformance:
+	bash test/conformance/run.sh
