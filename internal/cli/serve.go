@@ -77,7 +77,7 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				cfg.Reconciler, cfg.ReadAwsAuth = rec, prov.ReadAwsAuth
+				cfg.Reconciler, cfg.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
 				cfg.Metrics = append(cfg.Metrics, prov.Balancer.Collector())
 			}
 			s, err := server.Start(ctx, cfg)
