@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -273,6 +274,33 @@ func TestControlPlaneLifecycle(t *testing.T) {
 		names, err := listNames(t, cfg, "/api/v1/namespaces/demo/pods?labelSelector=app%3Dweb")
 		if err != nil || len(names) != 2 {
 			return fmt.Errorf("%v: %v", err, names)
+		}
+		return nil
+	})
+
+	// Each component writes under its upstream name, as managedFields show
+	// on any cluster: the controller-manager the deployment's status and the
+	// pods, the scheduler the pods' PodScheduled condition (no nodes),
+	// kube-apiserver the default namespace.
+	eventually(t, 30*time.Second, "field managers of the components", func() error {
+		managers := map[string]bool{}
+		for _, path := range []string{"/apis/apps/v1/namespaces/demo/deployments/web",
+			"/api/v1/namespaces/demo/pods?labelSelector=app%3Dweb", "/api/v1/namespaces/default"} {
+			code, body, err := api(t, cfg, http.MethodGet, path, "")
+			if err != nil || code != http.StatusOK {
+				return fmt.Errorf("GET %s: %d %v", path, code, err)
+			}
+			for _, m := range regexp.MustCompile(`"manager":"([^"]*)"`).FindAllStringSubmatch(body, -1) {
+				managers[m[1]] = true
+			}
+		}
+		for _, want := range []string{"kube-controller-manager", "kube-scheduler", "kube-apiserver"} {
+			if !managers[want] {
+				return fmt.Errorf("no field manager %s among %v", want, managers)
+			}
+		}
+		if own := filepath.Base(kplaneBinary(t)); managers[own] {
+			return fmt.Errorf("field manager %s, the binary's name, among %v", own, managers)
 		}
 		return nil
 	})
