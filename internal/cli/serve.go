@@ -34,7 +34,7 @@ func newServeCommand() *cobra.Command {
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the EKS, EC2, IAM and STS APIs and run every cluster's control plane",
+		Short: "Serve the EKS, EC2, IAM, STS and KMS APIs and run every cluster's control plane",
 		Long: `Serve, on one address (--listen), the AWS APIs kplane speaks, signed with SigV4 as on AWS:
   Amazon EKS (2017-11-01)  clusters, access entries, updates, tags; every cluster a real
                            Kubernetes control plane run by kplane
@@ -42,6 +42,8 @@ func newServeCommand() *cobra.Command {
                            security groups, tags
   AWS IAM (2010-05-08)     users, access keys, roles
   AWS STS (2011-06-15)     GetCallerIdentity (aws eks get-token), AssumeRole
+  AWS KMS (2014-11-01)     symmetric keys, aliases, Encrypt/Decrypt/GenerateDataKey
+                           (a cluster's encryptionConfig names one)
 Everything is kept in an embedded etcd under the data directory (or an external etcd
 cluster with --etcd-endpoints and the --etcd-* TLS flags). At first start kplane writes
 the account's root credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials
