@@ -479,7 +479,7 @@ func TestClusterIsolation(t *testing.T) {
 func TestKillStale(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fake")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 600\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	start := func(args ...string) *exec.Cmd {
