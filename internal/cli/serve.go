@@ -74,6 +74,7 @@ or SIGTERM stops it and the control planes it runs.`,
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
 			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
+			cfg.ClusterLogFiles = clusterLogFiles(dataDir)
 			if !noReconcile {
 				prov, rec, err := newReconciler(log, cp)
 				if err != nil {
