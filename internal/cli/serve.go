@@ -34,16 +34,18 @@ func newServeCommand() *cobra.Command {
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the EKS, EC2, IAM, STS and KMS APIs and run every cluster's control plane",
+		Short: "Serve the EKS, EC2, IAM, STS, KMS and CloudWatch Logs APIs and run every cluster's control plane",
 		Long: `Serve, on one address (--listen), the AWS APIs kplane speaks, signed with SigV4 as on AWS:
-  Amazon EKS (2017-11-01)  clusters, access entries, updates, tags; every cluster a real
-                           Kubernetes control plane run by kplane
+  Amazon EKS (2017-11-01)  clusters, managed nodegroups, access entries, updates, tags;
+                           every cluster a real Kubernetes control plane run by kplane
   Amazon EC2 (2016-11-15)  the network clusters use: availability zones, VPCs, subnets,
-                           security groups, tags
+                           security groups, tags; nodegroups' instances
   AWS IAM (2010-05-08)     users, access keys, roles
   AWS STS (2011-06-15)     GetCallerIdentity (aws eks get-token), AssumeRole
   AWS KMS (2014-11-01)     symmetric keys, aliases, Encrypt/Decrypt/GenerateDataKey
                            (a cluster's encryptionConfig names one)
+  Amazon CloudWatch Logs   log groups, streams, events (2014-03-28): clusters' enabled
+                           control-plane logs in /aws/eks/NAME/cluster
 Everything is kept in an embedded etcd under the data directory (or an external etcd
 cluster with --etcd-endpoints and the --etcd-* TLS flags). At first start kplane writes
 the account's root credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials

@@ -52,7 +52,7 @@ func TestVersion(t *testing.T) {
 // `kplane serve --help` names every service kplane speaks.
 func TestServeHelpNamesServices(t *testing.T) {
 	got := output(t, "serve", "--help")
-	for _, service := range []string{"Amazon EKS", "Amazon EC2", "AWS IAM", "AWS STS", "AWS KMS"} {
+	for _, service := range []string{"Amazon EKS", "Amazon EC2", "AWS IAM", "AWS STS", "AWS KMS", "Amazon CloudWatch Logs"} {
 		if !strings.Contains(got, service) {
 			t.Errorf("serve --help does not name %s:\n%s", service, got)
 		}
