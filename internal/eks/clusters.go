@@ -52,6 +52,9 @@ func (a *API) createCluster(c *call) (any, *Error) {
 			return nil, InvalidParam(req.Name, "Role with arn: %s, does not exist. Create it with aws iam create-role first.", req.RoleArn)
 		}
 	}
+	if err := a.checkEncryptionKeys(c.r.Context(), req.Name, req.EncryptionConfig); err != nil {
+		return nil, err
+	}
 	rec := a.newClusterRecord(&req, network, c.caller)
 	var entries []*store.AccessEntryRecord
 	if e := a.creatorEntry(rec, authMode(&rec.Cluster)); e != nil {
