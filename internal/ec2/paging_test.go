@@ -2,8 +2,9 @@ package ec2
 
 import (
 	"fmt"
-	"slices"
 	"testing"
+
+	"github.com/kplane/kplane/internal/paging/pagingtest"
 )
 
 // Each Describe call that pages lists every resource that stays exactly
@@ -60,25 +61,17 @@ func TestPagingSurvivesDeletedBoundary(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
-			var listed, deleted []string
-			token := ""
-			for range 20 {
+			pagingtest.ListDeletingBoundaries(t, tc.all, func(token string) ([]string, string, error) {
 				kv := []string{"Filter.1.Name", tc.filter[0], "Filter.1.Value.1", tc.filter[1], "MaxResults", "5"}
 				if token != "" {
 					kv = append(kv, "NextToken", token)
 				}
 				ids, next := tc.ids(tc.action, kv)
-				listed = append(listed, ids...)
-				if token = next; token == "" {
-					break
-				}
-				boundary := ids[len(ids)-1]
-				e.ok(nil, tc.deleteAction, tc.idParam, boundary)
-				deleted = append(deleted, boundary)
-			}
-			if len(deleted) == 0 || !slices.Equal(slices.Sorted(slices.Values(listed)), slices.Sorted(slices.Values(tc.all))) {
-				t.Fatalf("listed %v with %v deleted at the page boundaries, want each of %v once", listed, deleted, tc.all)
-			}
+				return ids, next, nil
+			}, func(id string) error {
+				e.ok(nil, tc.deleteAction, tc.idParam, id)
+				return nil
+			})
 		})
 	}
 }

@@ -3,11 +3,11 @@ package iam
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/kplane/kplane/internal/paging/pagingtest"
 )
 
 // Each List call that pages lists every entity that stays exactly once,
@@ -90,27 +90,14 @@ func TestPagingSurvivesDeletedBoundary(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var listed, deleted []string
-			var marker *string
-			for range 20 {
-				got, next, err := tc.list(marker)
-				if err != nil {
-					t.Fatal(err)
+			pagingtest.ListDeletingBoundaries(t, tc.all, func(token string) ([]string, string, error) {
+				var marker *string
+				if token != "" {
+					marker = aws.String(token)
 				}
-				listed = append(listed, got...)
-				if next == nil {
-					break
-				}
-				boundary := got[len(got)-1]
-				if err := tc.drop(boundary); err != nil {
-					t.Fatalf("delete %s: %v", boundary, err)
-				}
-				deleted = append(deleted, boundary)
-				marker = next
-			}
-			if len(deleted) == 0 || !slices.Equal(slices.Sorted(slices.Values(listed)), slices.Sorted(slices.Values(tc.all))) || len(listed) != len(tc.all) {
-				t.Fatalf("listed %v with %v deleted at the page boundaries, want each of %v once", listed, deleted, tc.all)
-			}
+				items, next, err := tc.list(marker)
+				return items, aws.ToString(next), err
+			}, tc.drop)
 		})
 	}
 }

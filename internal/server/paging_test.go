@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,6 +10,7 @@ import (
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 
 	"github.com/kplane/kplane/internal/access"
+	"github.com/kplane/kplane/internal/paging/pagingtest"
 	"github.com/kplane/kplane/internal/server"
 )
 
@@ -99,27 +99,14 @@ func TestPagingSurvivesDeletedBoundary(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var listed, deleted []string
-			var token *string
-			for range 20 {
-				got, next, err := tc.list(token)
-				if err != nil {
-					t.Fatal(err)
+			pagingtest.ListDeletingBoundaries(t, tc.all, func(token string) ([]string, string, error) {
+				var marker *string
+				if token != "" {
+					marker = aws.String(token)
 				}
-				listed = append(listed, got...)
-				if next == nil {
-					break
-				}
-				boundary := got[len(got)-1]
-				if err := tc.drop(boundary); err != nil {
-					t.Fatalf("delete %s: %v", boundary, err)
-				}
-				deleted = append(deleted, boundary)
-				token = next
-			}
-			if len(deleted) < 2 || !slices.Equal(listed, slices.Sorted(slices.Values(tc.all))) {
-				t.Fatalf("listed %v with %v deleted at the page boundaries, want each of %v once, in order", listed, deleted, tc.all)
-			}
+				items, next, err := tc.list(marker)
+				return items, aws.ToString(next), err
+			}, tc.drop)
 		})
 	}
 }

@@ -106,7 +106,7 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 // unused. A concurrent call with the token may have just committed it: the
 // cache is read only once it has seen the token, so the cluster is there.
 func (s *Store) replayCreateCluster(ctx context.Context, token, hash string) (*ClusterRecord, error) {
-	prior, rev, err := s.replay(ctx, "CreateCluster", token, hash)
+	prior, rev, err := s.replayAt(ctx, "CreateCluster", token, hash)
 	if err != nil || prior == "" {
 		return nil, err
 	}
@@ -254,9 +254,15 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 }
 
 // replay looks up token for op: "" when unused, the resource it made when
-// used with the same hash, ErrTokenMismatch otherwise; and the revision
-// that wrote it (the resource's own write).
-func (s *Store) replay(ctx context.Context, op, token, hash string) (string, int64, error) {
+// used with the same hash, ErrTokenMismatch otherwise.
+func (s *Store) replay(ctx context.Context, op, token, hash string) (string, error) {
+	resource, _, err := s.replayAt(ctx, op, token, hash)
+	return resource, err
+}
+
+// replayAt is replay, with the revision that wrote the token (the
+// resource's own transaction).
+func (s *Store) replayAt(ctx context.Context, op, token, hash string) (string, int64, error) {
 	resp, err := s.Client.Get(ctx, tokenKey(op, token))
 	if err != nil || len(resp.Kvs) == 0 {
 		return "", 0, err

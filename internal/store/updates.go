@@ -20,7 +20,7 @@ var ErrUpdateInProgress = errors.New("store: an update is in progress")
 func (s *Store) StartUpdate(ctx context.Context, u *UpdateRecord, token string, check func(*ClusterRecord) error) (out *UpdateRecord, replayed bool, err error) {
 	op := "Update:" + u.Cluster
 	if token != "" {
-		prior, _, err := s.replay(ctx, op, token, u.RequestHash)
+		prior, err := s.replay(ctx, op, token, u.RequestHash)
 		if err != nil {
 			return nil, false, err
 		}
