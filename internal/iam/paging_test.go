@@ -90,14 +90,7 @@ func TestPagingSurvivesDeletedBoundary(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pagingtest.ListDeletingBoundaries(t, tc.all, func(token string) ([]string, string, error) {
-				var marker *string
-				if token != "" {
-					marker = aws.String(token)
-				}
-				items, next, err := tc.list(marker)
-				return items, aws.ToString(next), err
-			}, tc.drop)
+			pagingtest.ListDeletingBoundaries(t, tc.all, pagingtest.SDKPage(tc.list), tc.drop)
 		})
 	}
 }

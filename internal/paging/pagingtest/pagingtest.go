@@ -42,3 +42,19 @@ func ListDeletingBoundaries(t testing.TB, want []string, list Page, drop func(it
 		t.Fatalf("listed %v with %v deleted at the page boundaries, want each of %v once", listed, deleted, want)
 	}
 }
+
+// SDKPage is list as a Page: the AWS SDK for Go's clients give and take
+// tokens as *string, nil for none.
+func SDKPage(list func(token *string) ([]string, *string, error)) Page {
+	return func(token string) ([]string, string, error) {
+		var in *string
+		if token != "" {
+			in = &token
+		}
+		items, next, err := list(in)
+		if next == nil {
+			return items, "", err
+		}
+		return items, *next, err
+	}
+}
