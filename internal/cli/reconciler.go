@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/lb"
@@ -51,6 +52,8 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 		Balancer:        lb.New(lb.Config{Log: log}),
 		Replicas:        f.replicas,
 		PrivateSources:  private,
+		// Network namespaces need root; without it no node can run here.
+		NodeNetwork: os.Geteuid() == 0,
 	}
 	return prov, &controlplane.Reconciler{Provisioner: prov, Log: log}, nil
 }
@@ -60,5 +63,18 @@ func authenticatorLogFile(dataDir string) func(*store.ClusterRecord) (string, bo
 	return func(rec *store.ClusterRecord) (string, bool) {
 		cfg := controlplane.ConfigFor(rec, dataDir)
 		return cfg.LogFile(controlplane.LogTypeAuthenticator), cfg.LogEnabled(controlplane.LogTypeAuthenticator)
+	}
+}
+
+// clusterLogFiles are a cluster's enabled EKS log types and each one's files
+// (one per replica; kplane's own for the authenticator).
+func clusterLogFiles(dataDir string) func(*store.ClusterRecord) map[string][]string {
+	return func(rec *store.ClusterRecord) map[string][]string {
+		cfg := controlplane.ConfigFor(rec, dataDir)
+		out := map[string][]string{}
+		for _, t := range cfg.LogTypes {
+			out[t] = controlplane.LogFiles(cfg.Dir, t)
+		}
+		return out
 	}
 }
