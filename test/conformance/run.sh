@@ -4,8 +4,8 @@
 # version kplane's clusters run (go.mod), through the Go module proxy.
 #
 # kplane has no nodes yet, so only tests that need no running pod are run:
-# admission and conversion webhooks and the sample aggregated apiserver run
-# their servers as pods, two namespace tests wait for a running pod, and
+# admission and conversion webhooks (CustomResourceFieldSelectors too) and the
+# sample aggregated apiserver run their servers as pods, two namespace tests wait for a running pod, and
 # three garbage-collector tests size their pods by the schedulable nodes.
 #
 # Settings (environment): CONFORMANCE_DIR (default bin/conformance: e2e.test,
@@ -21,7 +21,7 @@ done
 out=${CONFORMANCE_DIR:-$repo/bin/conformance}
 timeout=${CONFORMANCE_TIMEOUT:-2h}
 focus=${CONFORMANCE_FOCUS:-'\[sig-api-machinery\].*\[Conformance\]'}
-skip=${CONFORMANCE_SKIP:-'AdmissionWebhook|Aggregator|CustomResourceConversionWebhook|should ensure that all pods are removed when a namespace is deleted|OrderedNamespaceDeletion|should orphan pods created by rc if delete options say so|should keep the rc around until all its pods are deleted|should not delete dependents that have both valid owner and owner'}
+skip=${CONFORMANCE_SKIP:-'AdmissionWebhook|Aggregator|CustomResourceConversionWebhook|CustomResourceFieldSelectors|should ensure that all pods are removed when a namespace is deleted|OrderedNamespaceDeletion|should orphan pods created by rc if delete options say so|should keep the rc around until all its pods are deleted|should not delete dependents that have both valid owner and owner'}
 k8s=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v1\./ { print $2; exit }' go.mod)
 [ -n "$k8s" ] || { echo "conformance: no k8s.io/kubernetes version in go.mod" >&2; exit 1; }
 mkdir -p "$out"
