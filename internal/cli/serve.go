@@ -54,6 +54,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 			}
 			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
 			cfg.ClusterLogFiles = clusterLogFiles(dataDir)
+			cfg.KMSSocket = func(rec *store.ClusterRecord) string { return controlplane.KMSSocketPath(dataDir, rec.Cluster.ID) }
 			if !noReconcile {
 				prov, rec, err := newReconciler(log, cp)
 				if err != nil {
