@@ -211,14 +211,14 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		return Observed{}, fmt.Errorf("etcd credentials: %w", err)
 	}
 	base.EtcdCAFile, base.EtcdCertFile, base.EtcdKeyFile = etcd.CAFile, etcd.CertFile, etcd.KeyFile
-	// The cluster's etcd user reaches only its own prefix, and kube-apiserver's
-	// compactor writes a key outside it; etcd compacts itself instead.
-	base.ExtraAPIServerArgs = []string{"--etcd-compaction-interval=0"}
+	// kube-apiserver compacts etcd as upstream (every 5 minutes), taking turns
+	// with kplane and the other clusters through the one key outside its
+	// prefix that its etcd user may use (store.GrantCluster).
 	webhook, err := webhookArgs(base, info.URL)
 	if err != nil {
 		return Observed{}, err
 	}
-	base.ExtraAPIServerArgs = append(base.ExtraAPIServerArgs, webhook...)
+	base.ExtraAPIServerArgs = webhook
 	network, err := p.Store.Network(ctx)
 	if err != nil {
 		return Observed{}, err
