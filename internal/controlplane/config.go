@@ -76,6 +76,9 @@ type ClusterConfig struct {
 	ServiceAccountIssuer string
 	// LogTypes are the enabled EKS log types (LogType* constants).
 	LogTypes []string
+	// KMSSocket, when set, is the unix socket of kplane's KMS v2 plugin for
+	// this cluster: Secrets are encrypted through it (encryptionConfig).
+	KMSSocket string
 
 	// GOGC (after startup) and MemoryLimitBytes tune the child's Go GC
 	// (0 = DefaultGOGC / DefaultMemoryLimitBytes; negative = Go's default).
