@@ -71,6 +71,47 @@ var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersi
 		"GetRole":         (*Service).getRole,
 		"ListRoles":       (*Service).listRoles,
 		"DeleteRole":      (*Service).deleteRole,
+
+		"TagUser": (*Service).tagUser, "UntagUser": (*Service).untagUser, "ListUserTags": (*Service).listUserTags,
+		"TagRole": (*Service).tagRole, "UntagRole": (*Service).untagRole, "ListRoleTags": (*Service).listRoleTags,
+		"UpdateRole":              (*Service).updateRole,
+		"UpdateAssumeRolePolicy":  (*Service).updateAssumeRolePolicy,
+		"CreateServiceLinkedRole": (*Service).createServiceLinkedRole,
+
+		"CreatePolicy": (*Service).createPolicy, "GetPolicy": (*Service).getPolicy,
+		"ListPolicies": (*Service).listPolicies, "DeletePolicy": (*Service).deletePolicy,
+		"CreatePolicyVersion": (*Service).createPolicyVersion, "GetPolicyVersion": (*Service).getPolicyVersion,
+		"ListPolicyVersions": (*Service).listPolicyVersions, "DeletePolicyVersion": (*Service).deletePolicyVersion,
+		"SetDefaultPolicyVersion": (*Service).setDefaultPolicyVersion,
+		"ListEntitiesForPolicy":   (*Service).listEntitiesForPolicy,
+		"TagPolicy":               (*Service).tagPolicy, "UntagPolicy": (*Service).untagPolicy, "ListPolicyTags": (*Service).listPolicyTags,
+
+		"AttachUserPolicy": (*Service).attachUserPolicy, "DetachUserPolicy": (*Service).detachUserPolicy,
+		"AttachRolePolicy": (*Service).attachRolePolicy, "DetachRolePolicy": (*Service).detachRolePolicy,
+		"AttachGroupPolicy": (*Service).attachGroupPolicy, "DetachGroupPolicy": (*Service).detachGroupPolicy,
+		"ListAttachedUserPolicies":  (*Service).listAttachedUserPolicies,
+		"ListAttachedRolePolicies":  (*Service).listAttachedRolePolicies,
+		"ListAttachedGroupPolicies": (*Service).listAttachedGroupPolicies,
+		"PutUserPolicy":             (*Service).putUserPolicy, "GetUserPolicy": (*Service).getUserPolicy,
+		"DeleteUserPolicy": (*Service).deleteUserPolicy, "ListUserPolicies": (*Service).listUserPolicies,
+		"PutRolePolicy": (*Service).putRolePolicy, "GetRolePolicy": (*Service).getRolePolicy,
+		"DeleteRolePolicy": (*Service).deleteRolePolicy, "ListRolePolicies": (*Service).listRolePolicies,
+		"PutGroupPolicy": (*Service).putGroupPolicy, "GetGroupPolicy": (*Service).getGroupPolicy,
+		"DeleteGroupPolicy": (*Service).deleteGroupPolicy, "ListGroupPolicies": (*Service).listGroupPolicies,
+
+		"CreateGroup": (*Service).createGroup, "GetGroup": (*Service).getGroup,
+		"DeleteGroup": (*Service).deleteGroup, "ListGroups": (*Service).listGroups,
+		"AddUserToGroup": (*Service).addUserToGroup, "RemoveUserFromGroup": (*Service).removeUserFromGroup,
+		"ListGroupsForUser": (*Service).listGroupsForUser,
+
+		"CreateInstanceProfile": (*Service).createInstanceProfile, "GetInstanceProfile": (*Service).getInstanceProfile,
+		"DeleteInstanceProfile": (*Service).deleteInstanceProfile, "ListInstanceProfiles": (*Service).listInstanceProfiles,
+		"AddRoleToInstanceProfile":      (*Service).addRoleToInstanceProfile,
+		"RemoveRoleFromInstanceProfile": (*Service).removeRoleFromInstanceProfile,
+		"ListInstanceProfilesForRole":   (*Service).listInstanceProfilesForRole,
+
+		"SimulatePrincipalPolicy": (*Service).simulatePrincipalPolicy,
+		"SimulateCustomPolicy":    (*Service).simulateCustomPolicy,
 	}}
 
 var stsAPI = &api{signingName: "sts", namespace: stsNamespace, version: stsVersion, internal: "InternalFailure",

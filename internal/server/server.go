@@ -150,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
 		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
-		RoleExists: principals.RoleExists,
+		RoleExists: principals.RoleExists, Authorizer: principals,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
@@ -174,7 +174,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
-		Zones: cfg.Zones, RequestID: requestID, Log: log})
+		Zones: cfg.Zones, RequestID: requestID, Authorizer: principals, Log: log})
 	s.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
