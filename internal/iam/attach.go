@@ -87,7 +87,7 @@ func (s *Service) updateEntity(c *call, k *entityKind, name string, fn func(*ent
 
 func (s *Service) updateEntityTx(c *call, k *entityKind, name string, fn func(store.IAMTx, *entity) *apiError) *apiError {
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		ent, err := k.load(tx, name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -192,7 +192,7 @@ func (s *Service) listAttachedGroupPolicies(c *call) (any, *apiError) {
 // readEntity reads an entity's record for a List or Get call.
 func (s *Service) readEntity(c *call, k *entityKind, name string) (*entity, *apiError) {
 	var ent *entity
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		var err error
 		ent, err = k.load(tx, name)
 		return err

@@ -219,3 +219,13 @@ func tagKeys(tags []tag) map[string][]string {
 	}
 	return policy.RequestTagKeys(nil, m)
 }
+
+// txn runs fn in one IAM transaction and, once it committed, waits until
+// the index has it: a policy change applies to the very next call.
+func (s *Service) txn(c *call, fn func(tx store.IAMTx) error) (int64, error) {
+	rev, err := s.st.IAMTxn(c.r.Context(), fn)
+	if err == nil && rev > 0 {
+		s.index.WaitFor(c.r.Context(), rev)
+	}
+	return rev, err
+}

@@ -59,7 +59,7 @@ func (s *Service) getGroup(c *call) (any, *apiError) {
 	}
 	var g *store.IAMGroup
 	var users []*store.IAMUser
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		var err error
 		users = users[:0]
 		if g, err = tx.Group(name); err != nil {
@@ -122,7 +122,7 @@ func (s *Service) deleteGroup(c *call) (any, *apiError) {
 		return nil, e
 	}
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		g, err := tx.Group(name)
 		switch {
@@ -162,7 +162,7 @@ func (s *Service) membership(c *call, add bool) (any, *apiError) {
 		return nil, e
 	}
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		g, err := tx.Group(gname)
 		if errors.Is(err, store.ErrNotFound) {
@@ -216,7 +216,7 @@ func (s *Service) listGroupsForUser(c *call) (any, *apiError) {
 		return nil, e
 	}
 	var groups []*store.IAMGroup
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		groups = groups[:0]
 		u, err := tx.User(uname)
 		if err != nil {

@@ -260,7 +260,7 @@ func (s *Service) updatePolicy(c *call, ref policyRef, fn func(p *store.IAMPolic
 	}
 	var out *store.IAMPolicy
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		p, err := tx.Policy(ref.name)
 		if errors.Is(err, store.ErrNotFound) || err == nil && p.Arn != ref.arn {
@@ -293,7 +293,7 @@ func (s *Service) deletePolicy(c *call) (any, *apiError) {
 		return nil, unmodifiable(ref.arn)
 	}
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		p, err := tx.Policy(ref.name)
 		switch {

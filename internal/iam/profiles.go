@@ -90,7 +90,7 @@ func (s *Service) getInstanceProfile(c *call) (any, *apiError) {
 		return nil, e
 	}
 	var sh instanceProfileShape
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		p, err := tx.InstanceProfile(name)
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func (s *Service) deleteInstanceProfile(c *call) (any, *apiError) {
 		return nil, e
 	}
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		p, err := tx.InstanceProfile(name)
 		switch {
@@ -160,7 +160,7 @@ func (s *Service) profileRole(c *call, add bool) (any, *apiError) {
 		return nil, e
 	}
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		p, err := tx.InstanceProfile(name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -212,7 +212,7 @@ func (s *Service) listInstanceProfilesForRole(c *call) (any, *apiError) {
 		return nil, e
 	}
 	var shapes []instanceProfileShape
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		shapes = shapes[:0]
 		r, err := tx.Role(rname)
 		if err != nil {

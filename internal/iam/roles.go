@@ -155,7 +155,7 @@ func (s *Service) deleteRole(c *call) (any, *apiError) {
 		return nil, e
 	}
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		r, err := tx.Role(name)
 		switch {

@@ -39,7 +39,7 @@ func (s *Service) updateRole(c *call) (any, *apiError) {
 // changeRole changes a role that AWS would let its owner change.
 func (s *Service) changeRole(c *call, name string, fn func(*store.IAMRole) *apiError) *apiError {
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		r, err := tx.Role(name)
 		switch {

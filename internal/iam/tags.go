@@ -152,7 +152,7 @@ func (s *Service) listEntityTags(c *call, k *entityKind) (any, *apiError) {
 		return nil, e
 	}
 	var tags []store.IAMTag
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ent, err := k.load(tx, name)
 		if err != nil {
 			return err

@@ -98,7 +98,7 @@ func (s *Service) deleteUser(c *call) (any, *apiError) {
 	// Whatever hangs on the user refuses the delete, as in IAM; all is
 	// checked in the transaction that deletes it.
 	var ae *apiError
-	_, err := s.st.IAMTxn(c.r.Context(), func(tx store.IAMTx) error {
+	_, err := s.txn(c, func(tx store.IAMTx) error {
 		ae = nil
 		u, err := tx.User(name)
 		switch {

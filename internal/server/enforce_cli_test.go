@@ -84,7 +84,9 @@ func (e *cliEnv) fails(want, profile string, args ...string) {
 func (e *cliEnv) user(name string) string {
 	var u struct{ User struct{ Arn string } }
 	e.ok(&u, "default", "iam", "create-user", "--user-name", name)
-	var k struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var k struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	e.ok(&k, "default", "iam", "create-access-key", "--user-name", name)
 	e.addProfile(name, k.AccessKey.AccessKeyId, k.AccessKey.SecretAccessKey, "")
 	return u.User.Arn
@@ -175,7 +177,7 @@ func TestPoliciesEnforcedWithAWSCLI(t *testing.T) {
 	// A role assumed with a session policy gets the intersection.
 	e.ok(nil, "default", "iam", "attach-role-policy", "--role-name", "ops", "--policy-arn", "arn:aws:iam::aws:policy/AdministratorAccess")
 	var assumed struct {
-		Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+		Credentials     struct{ AccessKeyId, SecretAccessKey, SessionToken string }
 		AssumedRoleUser struct{ Arn string }
 	}
 	e.ok(&assumed, "alice", "sts", "assume-role", "--role-arn", role.Role.Arn, "--role-session-name", "narrow",

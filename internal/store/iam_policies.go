@@ -97,15 +97,25 @@ type IAMInstanceProfile struct {
 // IAMTx reads and writes IAM records in one etcd transaction (software
 // transactional memory over etcd: what was read is compared at commit, and
 // the function runs again if something changed meanwhile).
-type IAMTx struct{ stm concurrency.STM }
+type IAMTx struct {
+	stm   concurrency.STM
+	wrote *bool
+}
 
-// IAMTxn runs fn in a transaction and returns the revision of its commit.
-// fn may run more than once; an error from it aborts and is returned.
+// IAMTxn runs fn in a transaction and returns the revision of its commit,
+// or 0 when fn wrote nothing. fn may run more than once; an error from it
+// aborts and is returned.
 func (s *Store) IAMTxn(ctx context.Context, fn func(tx IAMTx) error) (int64, error) {
-	resp, err := concurrency.NewSTM(s.Client, func(stm concurrency.STM) error { return fn(IAMTx{stm}) },
-		concurrency.WithAbortContext(ctx))
+	wrote := false
+	resp, err := concurrency.NewSTM(s.Client, func(stm concurrency.STM) error {
+		wrote = false
+		return fn(IAMTx{stm: stm, wrote: &wrote})
+	}, concurrency.WithAbortContext(ctx))
 	if err != nil {
 		return 0, err
+	}
+	if !wrote {
+		return 0, nil
 	}
 	return resp.Header.Revision, nil
 }
@@ -128,6 +138,7 @@ func txPut(tx IAMTx, key string, v any) {
 		panic(err) // records are plain structs
 	}
 	tx.stm.Put(key, string(b))
+	*tx.wrote = true
 }
 
 func (tx IAMTx) User(name string) (*IAMUser, error) { return txGet[IAMUser](tx, iamUserKey(name)) }
@@ -150,11 +161,11 @@ func (tx IAMTx) PutPolicy(p *IAMPolicy) {
 }
 func (tx IAMTx) PutInstanceProfile(p *IAMInstanceProfile) { txPut(tx, iamProfileKey(p.Name), p) }
 
-func (tx IAMTx) DeleteUser(name string)            { tx.stm.Del(iamUserKey(name)) }
-func (tx IAMTx) DeleteRole(name string)            { tx.stm.Del(iamRoleKey(name)) }
-func (tx IAMTx) DeleteGroup(name string)           { tx.stm.Del(iamGroupKey(name)) }
-func (tx IAMTx) DeletePolicy(name string)          { tx.stm.Del(iamPolicyKey(name)) }
-func (tx IAMTx) DeleteInstanceProfile(name string) { tx.stm.Del(iamProfileKey(name)) }
+func (tx IAMTx) DeleteUser(name string)            { tx.del(iamUserKey(name)) }
+func (tx IAMTx) DeleteRole(name string)            { tx.del(iamRoleKey(name)) }
+func (tx IAMTx) DeleteGroup(name string)           { tx.del(iamGroupKey(name)) }
+func (tx IAMTx) DeletePolicy(name string)          { tx.del(iamPolicyKey(name)) }
+func (tx IAMTx) DeleteInstanceProfile(name string) { tx.del(iamProfileKey(name)) }
 
 // CreateIAMGroup stores a new group; ErrExists if the name (in any case) is taken.
 func (s *Store) CreateIAMGroup(ctx context.Context, g *IAMGroup) error {
@@ -301,3 +312,8 @@ func relistPrincipals(ctx context.Context, cli *clientv3.Client, rev int64) (IAM
 
 // ErrLimit means a quota of IAM entities would be exceeded (five policy versions, ...).
 var ErrLimit = errors.New("store: limit exceeded")
+
+func (tx IAMTx) del(key string) {
+	tx.stm.Del(key)
+	*tx.wrote = true
+}
