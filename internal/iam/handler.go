@@ -110,6 +110,17 @@ var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersi
 		"RemoveRoleFromInstanceProfile": (*Service).removeRoleFromInstanceProfile,
 		"ListInstanceProfilesForRole":   (*Service).listInstanceProfilesForRole,
 
+		"CreateOpenIDConnectProvider":             (*Service).createOpenIDConnectProvider,
+		"GetOpenIDConnectProvider":                (*Service).getOpenIDConnectProvider,
+		"ListOpenIDConnectProviders":              (*Service).listOpenIDConnectProviders,
+		"DeleteOpenIDConnectProvider":             (*Service).deleteOpenIDConnectProvider,
+		"AddClientIDToOpenIDConnectProvider":      (*Service).addClientIDToOpenIDConnectProvider,
+		"RemoveClientIDFromOpenIDConnectProvider": (*Service).removeClientIDFromOpenIDConnectProvider,
+		"UpdateOpenIDConnectProviderThumbprint":   (*Service).updateOpenIDConnectProviderThumbprint,
+		"TagOpenIDConnectProvider":                (*Service).tagOpenIDConnectProvider,
+		"UntagOpenIDConnectProvider":              (*Service).untagOpenIDConnectProvider,
+		"ListOpenIDConnectProviderTags":           (*Service).listOpenIDConnectProviderTags,
+
 		"SimulatePrincipalPolicy": (*Service).simulatePrincipalPolicy,
 		"SimulateCustomPolicy":    (*Service).simulateCustomPolicy,
 	}}

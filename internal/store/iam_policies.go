@@ -317,3 +317,36 @@ func (tx IAMTx) del(key string) {
 	tx.stm.Del(key)
 	*tx.wrote = true
 }
+
+// IAMOIDCProvider is an OpenID Connect identity provider, by its URL
+// without https:// (host and path), under /kplane/iam/oidc-providers/.
+type IAMOIDCProvider struct {
+	URL         string    `json:"url"` // host[/path], as IAM keeps it
+	Arn         string    `json:"arn"`
+	ClientIDs   []string  `json:"clientIds,omitempty"`
+	Thumbprints []string  `json:"thumbprints,omitempty"`
+	CreateDate  time.Time `json:"createDate"`
+	Tags        []IAMTag  `json:"tags,omitempty"`
+}
+
+const iamOIDCPrefix = iamPrefix + "oidc-providers/"
+
+func iamOIDCKey(url string) string {
+	return iamOIDCPrefix + strings.ReplaceAll(strings.ToLower(url), "/", "%2F")
+}
+
+// CreateIAMOIDCProvider stores a new provider; ErrExists if its URL is taken.
+func (s *Store) CreateIAMOIDCProvider(ctx context.Context, p *IAMOIDCProvider) error {
+	return s.createIfAbsent(ctx, iamOIDCKey(p.URL), p)
+}
+
+// ListIAMOIDCProviders returns every OIDC provider.
+func (s *Store) ListIAMOIDCProviders(ctx context.Context) ([]*IAMOIDCProvider, error) {
+	return listJSON[IAMOIDCProvider](ctx, s, iamOIDCPrefix)
+}
+
+func (tx IAMTx) OIDCProvider(url string) (*IAMOIDCProvider, error) {
+	return txGet[IAMOIDCProvider](tx, iamOIDCKey(url))
+}
+func (tx IAMTx) PutOIDCProvider(p *IAMOIDCProvider) { txPut(tx, iamOIDCKey(p.URL), p) }
+func (tx IAMTx) DeleteOIDCProvider(url string)      { tx.del(iamOIDCKey(url)) }
