@@ -100,8 +100,8 @@ func policyDoc(statements ...string) string {
 // aws CLI against a kplane: a user with no policy is refused everywhere; a
 // policy on one cluster's ARN allows that cluster only; an explicit Deny
 // beats a group's Allow; a role's session policy intersects; a condition
-// on aws:RequestTag decides CreateCluster; EC2, IAM and STS refuse in their
-// own shapes; the simulator agrees with enforcement.
+// on aws:RequestTag decides CreateCluster; EC2, IAM, STS and KMS refuse in
+// their own shapes; the simulator agrees with enforcement.
 func TestPoliciesEnforcedWithAWSCLI(t *testing.T) {
 	s := startServer(t, func(c *server.Config) { c.Reconciler = removeDeleted{} })
 	e := newCLIEnv(t, s)
@@ -208,6 +208,15 @@ func TestPoliciesEnforcedWithAWSCLI(t *testing.T) {
 	e.fails("(UnauthorizedOperation) when calling the DeleteVpc operation: You are not authorized to perform this operation. User: "+bob+
 		" is not authorized to perform: ec2:DeleteVpc on resource: arn:aws:ec2:"+s.Region+":"+acct+":vpc/vpc-0123", "bob", "ec2", "delete-vpc", "--vpc-id", "vpc-0123")
 
+	// KMS answers its own AccessDeniedException; an Allow on kms:* lets bob in.
+	e.fails("An error occurred (AccessDeniedException) when calling the ListKeys operation: User: "+bob+
+		" is not authorized to perform: kms:ListKeys on resource: * because no identity-based policy allows the kms:ListKeys action", "bob", "kms", "list-keys")
+	e.fails("(AccessDeniedException) when calling the CreateKey operation", "narrow", "kms", "create-key")
+	e.ok(nil, "default", "iam", "put-user-policy", "--user-name", "bob", "--policy-name", "kms",
+		"--policy-document", policyDoc(`{"Effect":"Allow","Action":"kms:*","Resource":"*"}`))
+	e.ok(nil, "bob", "kms", "list-keys")
+
 	// The root keeps full access.
+	e.ok(nil, "default", "kms", "create-key")
 	e.ok(nil, "default", "eks", "delete-cluster", "--name", "two")
 }
