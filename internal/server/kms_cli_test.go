@@ -187,10 +187,12 @@ import boto3, sys
 kms = boto3.client("kms")
 ids = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 1}) for k in page["Keys"]]
 assert len(ids) == 3 and len(set(ids)) == 3, ids
-dk = kms.generate_data_key(KeyId=ids[-1], KeySpec="AES_256")
+enabled = [i for i in ids if kms.describe_key(KeyId=i)["KeyMetadata"]["KeyState"] == "Enabled"]
+assert len(enabled) == 2, enabled
+dk = kms.generate_data_key(KeyId=enabled[0], KeySpec="AES_256")
 assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
 try:
-    kms.encrypt(KeyId=ids[-1], Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    kms.encrypt(KeyId=enabled[0], Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
     sys.exit("encrypt with RSAES accepted")
 except kms.exceptions.InvalidKeyUsageException:
     pass
