@@ -39,15 +39,11 @@ var resources = map[string]resourceOf{
 
 func star(*API, *call) string { return "*" }
 
-// NodegroupArn, when set, finds a node group's ARN (its last part is an id
-// kplane gives it); without it the ARN is named up to the node group.
-var NodegroupArn func(cluster, nodegroup string) (string, bool)
-
+// nodegroupResource is the node group's ARN (its last part is the id kplane
+// gave it); one that does not exist is named up to its name.
 func nodegroupResource(a *API, c *call) string {
-	if NodegroupArn != nil {
-		if arn, ok := NodegroupArn(c.params["name"], c.params["nodegroupName"]); ok {
-			return arn
-		}
+	if ng, err := a.cfg.Store.GetNodegroup(c.r.Context(), c.params["name"], c.params["nodegroupName"]); err == nil {
+		return ng.Nodegroup.NodegroupArn
 	}
 	return "arn:aws:eks:" + a.cfg.Region + ":" + a.cfg.AccountID + ":nodegroup/" + c.params["name"] + "/" + c.params["nodegroupName"]
 }
