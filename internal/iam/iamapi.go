@@ -2,11 +2,11 @@ package iam
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"strings"
 
+	"github.com/kplane/kplane/internal/paging"
 	"github.com/kplane/kplane/internal/policy"
 )
 
@@ -88,28 +88,26 @@ func readListing(v *validator, withPath bool) listing {
 	return l
 }
 
-// page cuts one page out of items, which are sorted by key. A marker is the
-// opaque form of the last key returned, so a page is right even when items
-// come or go between calls.
+// page cuts one page out of items in key order. A marker is the opaque form
+// of the last key returned, so the next page resumes after it in order even
+// when it is gone by then.
 func page[T any](items []T, key func(T) string, l listing) (out []T, truncated bool, next string, e *apiError) {
-	start := 0
+	after := ""
 	if l.hasMarker {
-		last, err := base64.RawURLEncoding.DecodeString(l.marker)
-		if err != nil {
+		var ok bool
+		if after, ok = marker.Decode(l.marker); !ok {
 			return nil, false, "", validationError("Invalid Marker.")
 		}
-		for start < len(items) && key(items[start]) <= string(last) {
-			start++
-		}
 	}
-	end := min(start+l.maxItems, len(items))
-	out = items[start:end]
-	if end < len(items) {
-		truncated = true
-		next = base64.RawURLEncoding.EncodeToString([]byte(key(items[end-1])))
+	out, resume := paging.Page(items, key, after, l.maxItems)
+	if resume == "" {
+		return out, false, "", nil
 	}
-	return out, truncated, next, nil
+	return out, true, marker.Encode(resume), nil
 }
+
+// marker is IAM's Marker: the resume key, base64.
+var marker = paging.Token{}
 
 // listUnderPath is what ListUsers and ListRoles share: the paging
 // parameters, the caller's right to list under arnPrefix, the entities under

@@ -27,6 +27,7 @@ import (
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/iam"
 	"github.com/kplane/kplane/internal/kms"
+	"github.com/kplane/kplane/internal/kmsplugin"
 	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/ssm"
 	"github.com/kplane/kplane/internal/store"
@@ -67,6 +68,9 @@ type Config struct {
 	// ClusterLogFiles gives a cluster's enabled EKS log types and each
 	// one's files, which kplane ships to CloudWatch Logs; nil ships none.
 	ClusterLogFiles func(*store.ClusterRecord) map[string][]string
+	// KMSSocket gives where a cluster's KMS v2 plugin listens (its apiserver
+	// encrypts Secrets through it); nil serves no plugin.
+	KMSSocket func(*store.ClusterRecord) string
 	// ServiceAccountKey gives a cluster's service-account public key, which
 	// kplane publishes at the cluster's OIDC issuer.
 	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
@@ -207,6 +211,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.errc <- err
 		}
 	}()
+	if cfg.KMSSocket != nil {
+		go (&kmsplugin.Server{KMS: keys, Store: st, Socket: cfg.KMSSocket, Log: log}).Run(rctx)
+	}
 	s.shipped = make(chan struct{})
 	if cfg.ClusterLogFiles != nil {
 		go func() {
