@@ -23,6 +23,7 @@ import (
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/authn"
+	"github.com/kplane/kplane/internal/awsjson"
 	"github.com/kplane/kplane/internal/cwlogs"
 	"github.com/kplane/kplane/internal/ec2"
 	"github.com/kplane/kplane/internal/eks"
@@ -30,6 +31,7 @@ import (
 	"github.com/kplane/kplane/internal/kms"
 	"github.com/kplane/kplane/internal/kmsplugin"
 	"github.com/kplane/kplane/internal/runinfo"
+	"github.com/kplane/kplane/internal/ssm"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -172,7 +174,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
 		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
-		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable,
+		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable, Authorizer: principals,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
@@ -199,9 +201,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		st.Close()
 		return nil, fmt.Errorf("cloudwatch logs: %w", err)
 	}
-	h.json = append(h.json, keys.Handler(verifier, requestID), logs.Handler(verifier, requestID))
+	// Every JSON 1.1 service is authorized with IAM's policies.
+	params := ssm.New(cfg.Region, ssmVersions())
+	for _, svc := range []*awsjson.Service{keys.Handler(verifier, requestID), logs.Handler(verifier, requestID), params.Handler(verifier, requestID)} {
+		svc.Authorizer = principals
+		h.json = append(h.json, svc)
+	}
 	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
-		Zones: cfg.Zones, RequestID: requestID, Log: log})
+		Zones: cfg.Zones, RequestID: requestID, Authorizer: principals, Log: log})
 	s.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
