@@ -103,7 +103,7 @@ func policyDoc(statements ...string) string {
 // on aws:RequestTag decides CreateCluster; EC2, IAM, STS and KMS refuse in
 // their own shapes; the simulator agrees with enforcement.
 func TestPoliciesEnforcedWithAWSCLI(t *testing.T) {
-	s := startServer(t, func(c *server.Config) { c.Reconciler = removeDeleted{} })
+	s := startServer(t, func(c *server.Config) { c.Deps.Reconciler = removeDeleted{} })
 	e := newCLIEnv(t, s)
 	acct := s.AccountID
 	clusterArn := func(name string) string { return "arn:aws:eks:" + s.Region + ":" + acct + ":cluster/" + name }
