@@ -18,6 +18,8 @@ func NewRootCommand() *cobra.Command {
 		newKubeconfigCommand(),
 		newLogsCommand(),
 		newControlPlaneRunCommand(),
+		newNodeRunCommand(),
+		newImagesCommand(),
 	)
 	return root
 }
