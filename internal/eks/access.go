@@ -107,10 +107,10 @@ func (a *API) newAccessEntry(cluster, principal, typ, username string, groups []
 	}
 }
 
-// bootstrapCreator gives the cluster creator an access entry with
-// AmazonEKSClusterAdminPolicy, as EKS does when the cluster's access entries
-// count and bootstrapClusterCreatorAdminPermissions is on.
-func (a *API) bootstrapCreator(ctx context.Context, rec *store.ClusterRecord, mode string) error {
+// creatorEntry is the access entry with AmazonEKSClusterAdminPolicy that EKS
+// gives the cluster's creator when the cluster's access entries count (mode)
+// and bootstrapClusterCreatorAdminPermissions is on; nil otherwise.
+func (a *API) creatorEntry(rec *store.ClusterRecord, mode string) *store.AccessEntryRecord {
 	ac := rec.Cluster.AccessConfig
 	if mode == "CONFIG_MAP" || rec.CreatorArn == "" || !principalArn.MatchString(rec.CreatorArn) ||
 		(ac != nil && ac.BootstrapClusterCreatorAdminPermissions != nil && !*ac.BootstrapClusterCreatorAdminPermissions) {
@@ -119,11 +119,21 @@ func (a *API) bootstrapCreator(ctx context.Context, rec *store.ClusterRecord, mo
 	entry := a.newAccessEntry(rec.Cluster.Name, rec.CreatorArn, "STANDARD", "", nil, nil)
 	admin := shapes.AssociatedAccessPolicy{PolicyArn: access.PolicyArnPrefix + "AmazonEKSClusterAdminPolicy",
 		AccessScope: shapes.AccessScope{Type: "cluster"}, AssociatedAt: entry.CreatedAt, ModifiedAt: entry.CreatedAt}
-	err := a.cfg.Store.CreateAccessEntry(ctx, &store.AccessEntryRecord{Entry: entry, Policies: []shapes.AssociatedAccessPolicy{admin}})
-	if errors.Is(err, store.ErrExists) {
+	return &store.AccessEntryRecord{Entry: entry, Policies: []shapes.AssociatedAccessPolicy{admin}}
+}
+
+// bootstrapCreator writes the creator's entry (creatorEntry) when the
+// cluster's authentication mode moves to one where access entries count,
+// unless the creator has one already.
+func (a *API) bootstrapCreator(ctx context.Context, rec *store.ClusterRecord, mode string) error {
+	e := a.creatorEntry(rec, mode)
+	if e == nil {
 		return nil
 	}
-	return err
+	if err := a.cfg.Store.CreateAccessEntry(ctx, e); !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	return nil
 }
 
 func validatePrincipal(cluster, arn string) *Error {

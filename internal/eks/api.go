@@ -30,8 +30,12 @@ type Config struct {
 	IssuerBase string
 	// RoleExists checks CreateCluster's roleArn; nil accepts any well-formed ARN.
 	RoleExists func(ctx context.Context, arn string) (bool, error)
-	Log        *slog.Logger
-	Now        func() time.Time
+	// KeyUsable checks an encryptionConfig's KMS key: "" if it is an enabled
+	// symmetric key of the account and region, else why not. nil accepts any
+	// well-formed ARN.
+	KeyUsable func(ctx context.Context, keyArn string) (problem string, err error)
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Version is one Kubernetes version kplane can run.

@@ -52,8 +52,15 @@ func (a *API) createCluster(c *call) (any, *Error) {
 			return nil, InvalidParam(req.Name, "Role with arn: %s, does not exist. Create it with aws iam create-role first.", req.RoleArn)
 		}
 	}
+	if err := a.checkEncryptionKeys(c.r.Context(), req.Name, req.EncryptionConfig); err != nil {
+		return nil, err
+	}
 	rec := a.newClusterRecord(&req, network, c.caller)
-	out, replayed, err := a.cfg.Store.CreateCluster(c.r.Context(), rec, req.ClientRequestToken, a.cfg.ClusterQuota)
+	var entries []*store.AccessEntryRecord
+	if e := a.creatorEntry(rec, authMode(&rec.Cluster)); e != nil {
+		entries = append(entries, e)
+	}
+	out, replayed, err := a.cfg.Store.CreateCluster(c.r.Context(), rec, req.ClientRequestToken, a.cfg.ClusterQuota, entries...)
 	var netErr *store.ClusterNetworkError
 	switch {
 	case errors.Is(err, store.ErrExists):
@@ -73,8 +80,6 @@ func (a *API) createCluster(c *call) (any, *Error) {
 	}
 	if replayed {
 		a.cfg.Log.Debug("CreateCluster replayed", "cluster", out.Cluster.Name, "token", req.ClientRequestToken)
-	} else if err := a.bootstrapCreator(c.r.Context(), out, authMode(&out.Cluster)); err != nil {
-		return nil, internal(err)
 	}
 	return map[string]any{"cluster": out.Cluster}, nil
 }

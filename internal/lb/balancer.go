@@ -32,6 +32,19 @@ type Listener struct {
 	// GET /readyz with the cluster's CA and a client certificate. Called
 	// with a timeout context. Nil means a TCP connect check.
 	Check func(ctx context.Context, b Backend) error
+	// Also are further sockets of the same endpoint, with the same
+	// backends, access and health: the endpoint as seen from inside a VPC
+	// (a socket in the VPC's network namespace, see internal/nodenet). One
+	// that cannot be opened is logged and tried again by the next Ensure.
+	Also []Socket
+}
+
+// Socket is a further socket of an endpoint, opened by the caller.
+type Socket struct {
+	// Key names the socket across Ensure calls: a socket whose key stays
+	// keeps listening; a new key is opened, a key gone is closed.
+	Key    string
+	Listen func() (net.Listener, error)
 }
 
 // Config tunes every listener of a Balancer. Zero values take the defaults.
@@ -102,6 +115,7 @@ func (b *Balancer) Ensure(name string, l Listener) error {
 	if cur != nil && (cur.addr == l.Addr || sameAddr(cur.ln.Addr(), l.Addr)) {
 		cur.addr = l.Addr
 		cur.update(l)
+		cur.ensureAlso(l.Also)
 		return nil
 	}
 	nl, err := listen(name, l, b.cfg)
@@ -112,6 +126,7 @@ func (b *Balancer) Ensure(name string, l Listener) error {
 		cur.stop()
 	}
 	b.ls[name] = nl
+	nl.ensureAlso(l.Also)
 	return nil
 }
 

@@ -23,6 +23,7 @@ type listener struct {
 	cfg  Config
 	log  *slog.Logger
 	ln   *net.TCPListener
+	also map[string]net.Listener // Listener.Also by key, under mu
 
 	ctx    context.Context // cancelled by stop: ends dials and checks in flight
 	cancel context.CancelFunc
@@ -58,7 +59,7 @@ func listen(name string, l Listener, cfg Config) (*listener, error) {
 	}
 	nl.update(l)
 	nl.wg.Add(2)
-	go nl.acceptLoop()
+	go nl.acceptLoop(nl.ln)
 	go nl.healthLoop()
 	nl.log.Info("load balancer listening", "addr", nl.ln.Addr().String(), "backends", len(l.Backends))
 	return nl, nil
@@ -130,9 +131,14 @@ func (l *listener) stop() {
 	for c := range l.conns {
 		conns = append(conns, c)
 	}
+	also := l.also
+	l.also = nil
 	l.mu.Unlock()
 	l.cancel()
 	l.ln.Close()
+	for _, ln := range also {
+		ln.Close()
+	}
 	for _, c := range conns {
 		c.close()
 	}
@@ -140,10 +146,54 @@ func (l *listener) stop() {
 	l.log.Info("load balancer stopped", "addr", l.ln.Addr().String())
 }
 
-func (l *listener) acceptLoop() {
+// ensureAlso opens the sockets of socks not open yet and closes those
+// whose key is gone. Connections accepted on a closed socket stay. A socket
+// that cannot be opened is logged and tried again at the next Ensure: the
+// endpoint's own socket serves meanwhile.
+func (l *listener) ensureAlso(socks []Socket) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := map[string]bool{}
+	for _, s := range socks {
+		want[s.Key] = true
+		if l.also[s.Key] != nil || l.stopped {
+			continue
+		}
+		ln, err := s.Listen()
+		if err != nil {
+			l.log.Warn("load balancer: cannot open socket", "socket", s.Key, "err", err)
+			continue
+		}
+		if l.also == nil {
+			l.also = map[string]net.Listener{}
+		}
+		l.also[s.Key] = ln
+		l.wg.Add(1)
+		go l.acceptLoop(ln)
+		l.log.Info("load balancer listening", "socket", s.Key, "addr", ln.Addr().String())
+	}
+	for key, ln := range l.also {
+		if !want[key] {
+			ln.Close()
+			delete(l.also, key)
+			l.log.Info("load balancer socket closed", "socket", key)
+		}
+	}
+}
+
+func (l *listener) acceptLoop(ln net.Listener) {
 	defer l.wg.Done()
 	for {
-		c, err := l.ln.AcceptTCP()
+		nc, err := ln.Accept()
+		var c *net.TCPConn
+		if err == nil {
+			var ok bool
+			if c, ok = nc.(*net.TCPConn); !ok {
+				nc.Close()
+				continue
+			}
+			c.SetKeepAliveConfig(keepAlive)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

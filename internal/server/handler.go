@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/awsjson"
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -31,8 +32,9 @@ type ctxKey struct{}
 type handler struct {
 	api      *eks.API
 	verifier *auth.Verifier
-	query    http.Handler // IAM and STS, in the AWS query protocol
-	ec2      http.Handler // EC2, in its query protocol; set by Start
+	query    http.Handler       // IAM and STS, in the AWS query protocol
+	ec2      http.Handler       // EC2, in its query protocol; set by Start
+	json     []*awsjson.Service // KMS, CloudWatch Logs: JSON 1.1 by X-Amz-Target; set by Start
 	store    *store.Store
 	log      *slog.Logger
 	metrics  *prometheus.Registry
@@ -119,6 +121,13 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				"method", r.Method, "path", r.URL.Path, "status", w.code, "ms", float64(time.Since(start).Microseconds())/1000)
 		}
 	}()
+	for _, svc := range h.json {
+		if svc.Handles(r) {
+			op = svc.TargetPrefix
+			svc.ServeHTTP(w, r)
+			return
+		}
+	}
 	if auth.IsQueryRequest(r) {
 		// The signature's scope says which service, as AWS's host names do.
 		if service, _ := auth.SigningScope(r); service == "ec2" && h.ec2 != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/kplane/kplane/internal/ec2"
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/iam"
+	"github.com/kplane/kplane/internal/kms"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -137,6 +138,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
 	log.Info("iam: default cluster role", "roleArn", roleArn)
+	keys, err := kms.New(st, cfg.DataDir, cfg.AccountID, cfg.Region)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("kms: %w", err)
+	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
@@ -150,7 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
 		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
-		RoleExists: principals.RoleExists,
+		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
@@ -173,6 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
+	h.json = append(h.json, keys.Handler(verifier, requestID))
 	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
 		Zones: cfg.Zones, RequestID: requestID, Log: log})
 	s.http = &http.Server{

@@ -18,11 +18,19 @@ const tokenTTL = 24 * time.Hour
 // record it created (replayed=true); a different hash gets ErrTokenMismatch.
 // A taken name gets ErrExists; a full account ErrQuota; a subnet or security
 // group that is gone, or a subnet without MinFreeAddresses free, a
-// *ClusterNetworkError.
-func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token string, quota int) (out *ClusterRecord, replayed bool, err error) {
+// *ClusterNetworkError. entries (the creator's access entry) are written in
+// the same transaction, so a cluster never exists without them.
+func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token string, quota int, entries ...*AccessEntryRecord) (out *ClusterRecord, replayed bool, err error) {
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return nil, false, err
+	}
+	entryOps := make([]clientv3.Op, len(entries))
+	for i, e := range entries {
+		if e.Entry.ClusterName != rec.Cluster.Name {
+			return nil, false, fmt.Errorf("store: access entry of cluster %q written with cluster %q", e.Entry.ClusterName, rec.Cluster.Name)
+		}
+		entryOps[i] = putJSON(accessKey(e.Entry.ClusterName, e.Entry.PrincipalArn), e)
 	}
 	key := clusterKey(rec.Cluster.Name)
 	for attempt := 0; attempt < 100; attempt++ {
@@ -59,6 +67,7 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 		if sg := clusterSecurityGroup(rec); sg != nil {
 			ops = append(ops, putJSON(clusterSGKey(sg.ID), sg))
 		}
+		ops = append(ops, entryOps...)
 		if token != "" {
 			tok, err := s.tokenOp(ctx, "CreateCluster", token, rec.RequestHash, rec.Cluster.Name)
 			if err != nil {
@@ -73,6 +82,9 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 		}
 		if resp.Succeeded {
 			if err := s.clusters.waitFor(ctx, resp.Header.Revision); err != nil {
+				return nil, false, err
+			}
+			if err := s.fault(FaultAfterCreateCluster); err != nil {
 				return nil, false, err
 			}
 			created := *rec

@@ -53,6 +53,7 @@ type Store struct {
 	serverCA string
 	clusters *clusterCache
 	log      *slog.Logger
+	faults   faults
 }
 
 // Open starts the embedded etcd when no endpoints are given, connects, turns
