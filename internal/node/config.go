@@ -109,8 +109,9 @@ func KubeletArgs(spec Spec, p Paths) []string {
 	return args
 }
 
-// kubeconfig is the kubelet's (and kube-proxy's) kubeconfig.
-func kubeconfig(spec Spec) ([]byte, error) {
+// kubeconfig is the kubelet's kubeconfig, or kube-proxy's (with its own
+// certificate when the spec has one).
+func kubeconfig(spec Spec, proxy bool) ([]byte, error) {
 	ca, err := os.ReadFile(spec.CAFile)
 	if err != nil {
 		return nil, err
@@ -136,6 +137,9 @@ func kubeconfig(spec Spec) ([]byte, error) {
 	} else {
 		user["client-certificate"] = spec.ClientCertFile
 		user["client-key"] = spec.ClientKeyFile
+	}
+	if proxy && spec.KubeProxyCertFile != "" {
+		user = map[string]any{"client-certificate": spec.KubeProxyCertFile, "client-key": spec.KubeProxyKeyFile}
 	}
 	cfg := map[string]any{
 		"apiVersion": "v1",
@@ -232,7 +236,7 @@ func kubeProxyConfig(spec Spec, p Paths) ([]byte, error) {
 		"mode":             spec.ProxyMode,
 		"hostnameOverride": spec.Name,
 		"clusterCIDR":      orDefault(spec.ClusterCIDR, spec.PodCIDR),
-		"clientConnection": map[string]any{"kubeconfig": p.KubeletKubeconfig()},
+		"clientConnection": map[string]any{"kubeconfig": p.KubeProxyKubeconfig()},
 		// conntrack's limits are host-global sysctls on this kernel: leave
 		// them alone (0 = do not set).
 		"conntrack": map[string]any{
@@ -256,7 +260,7 @@ func KubeProxyArgs(p Paths) []string {
 
 // WriteConfigs writes every component's configuration for spec under DIR.
 func WriteConfigs(spec Spec, p Paths, cgroupRoot string) error {
-	kc, err := kubeconfig(spec)
+	kc, err := kubeconfig(spec, false)
 	if err != nil {
 		return err
 	}
@@ -280,6 +284,9 @@ func WriteConfigs(spec Spec, p Paths, cgroupRoot string) error {
 			return err
 		}
 		files[p.KubeProxyConfig()] = proxy
+		if files[p.KubeProxyKubeconfig()], err = kubeconfig(spec, true); err != nil {
+			return err
+		}
 	}
 	for name, b := range files {
 		if err := os.MkdirAll(dirOf(name), 0o700); err != nil {

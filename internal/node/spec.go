@@ -67,6 +67,11 @@ type Spec struct {
 	ClientCertFile string      `json:"clientCertFile,omitempty"`
 	ClientKeyFile  string      `json:"clientKeyFile,omitempty"`
 	Exec           *ExecConfig `json:"exec,omitempty"`
+	// KubeProxyCertFile / KubeProxyKeyFile: kube-proxy's client certificate
+	// (system:kube-proxy, which the cluster binds to system:node-proxier);
+	// empty = kube-proxy uses the kubelet's credentials.
+	KubeProxyCertFile string `json:"kubeProxyCertFile,omitempty"`
+	KubeProxyKeyFile  string `json:"kubeProxyKeyFile,omitempty"`
 	// ServingCertFile / ServingKeyFile: the kubelet's serving certificate,
 	// signed by the cluster CA for Name and NodeIP.
 	ServingCertFile string `json:"servingCertFile"`
@@ -192,9 +197,12 @@ func (p Paths) CNIConfDir() string        { return p.join("cni", "net.d") }
 func (p Paths) KubeletConfig() string     { return p.join("kubelet.yaml") }
 func (p Paths) KubeletKubeconfig() string { return p.join("kubelet.kubeconfig") }
 func (p Paths) KubeProxyConfig() string   { return p.join("kube-proxy.yaml") }
-func (p Paths) PauseImage() string        { return p.join("pause.tar") }
-func (p Paths) CgroupsFile() string       { return p.join("cgroups.json") }
-func (p Paths) LogDir() string            { return p.join("logs") }
+func (p Paths) KubeProxyKubeconfig() string {
+	return p.join("kube-proxy.kubeconfig")
+}
+func (p Paths) PauseImage() string  { return p.join("pause.tar") }
+func (p Paths) CgroupsFile() string { return p.join("cgroups.json") }
+func (p Paths) LogDir() string      { return p.join("logs") }
 
 // VarLib is bound over /var/lib in the node's mount namespace: the kubelet
 // hard-codes /var/lib/kubelet (device-plugin socket, pods, plugins) and CNI

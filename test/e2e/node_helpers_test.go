@@ -26,8 +26,8 @@ import (
 )
 
 // testNetns is a network namespace the test made to stand in for an
-// instance's: loopback up and eth0 holding the node's IP, a blackhole
-// default route (packets to anything else end there: nothing leaves).
+// instance's: loopback up and eth0 holding the node's IP, a default route
+// through a gateway that does not exist (nothing leaves).
 type testNetns struct {
 	name, path string
 }
@@ -52,12 +52,16 @@ func newTestNetns(t *testing.T, ipCIDR string) *testNetns {
 	})
 	run("-n", ns.name, "link", "set", "lo", "up")
 	// Both ends of the veth are made inside the namespace (no dummy
-	// driver on this kernel); the default route is a blackhole.
+	// driver on this kernel). The default route's gateway (.1) never
+	// answers ARP: packets to anything but pods end there, as on an
+	// instance whose gateway is dead (a blackhole route would fail the
+	// connect to a ClusterIP before kube-proxy's DNAT).
 	run("-n", ns.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer")
 	run("-n", ns.name, "addr", "add", ipCIDR, "dev", "eth0")
 	run("-n", ns.name, "link", "set", "eth0", "up")
 	run("-n", ns.name, "link", "set", "eth0-peer", "up")
-	run("-n", ns.name, "route", "add", "blackhole", "default")
+	gw := strings.Join(append(strings.Split(strings.Split(ipCIDR, "/")[0], ".")[:3], "1"), ".")
+	run("-n", ns.name, "route", "add", "default", "via", gw, "dev", "eth0")
 	return ns
 }
 
@@ -193,18 +197,21 @@ func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*
 		t.Fatal(err)
 	}
 	spec := node.Spec{
-		Name:            name,
-		InstanceID:      "i-0123456789abcdef0",
-		ProviderID:      "aws:///" + region + "a/i-0123456789abcdef0",
-		NodeIP:          ip,
-		NetNSPath:       ns.path,
-		PodCIDR:         "10.244.1.0/24",
-		APIServerURL:    c.Endpoint,
-		CAFile:          certs.CAFile,
-		ClientCertFile:  certs.ClientCertFile,
-		ClientKeyFile:   certs.ClientKeyFile,
-		ServingCertFile: certs.ServingCertFile,
-		ServingKeyFile:  certs.ServingKeyFile,
+		Name:              name,
+		InstanceID:        "i-0123456789abcdef0",
+		ProviderID:        "aws:///" + region + "a/i-0123456789abcdef0",
+		NodeIP:            ip,
+		NetNSPath:         ns.path,
+		PodCIDR:           "10.244.1.0/24",
+		APIServerURL:      c.Endpoint,
+		CAFile:            certs.CAFile,
+		ClientCertFile:    certs.ClientCertFile,
+		ClientKeyFile:     certs.ClientKeyFile,
+		ServingCertFile:   certs.ServingCertFile,
+		ServingKeyFile:    certs.ServingKeyFile,
+		KubeProxyCertFile: certs.KubeProxyCertFile,
+		KubeProxyKeyFile:  certs.KubeProxyKeyFile,
+		ProxyMode:         "iptables",
 		Labels: map[string]string{
 			"eks.amazonaws.com/nodegroup":      "ng-test",
 			"eks.amazonaws.com/capacityType":   "ON_DEMAND",
@@ -277,6 +284,7 @@ type hostState struct {
 	Interfaces []string
 	Netns      []string
 	Mounts     []string // mount points
+	Firewall   string   // iptables-save, counters and comments dropped
 }
 
 var hostSysctls = []string{
@@ -314,6 +322,15 @@ func readHostState(t *testing.T) hostState {
 		if f := strings.Fields(line); len(f) > 4 {
 			st.Mounts = append(st.Mounts, f[4])
 		}
+	}
+	if out, err := exec.Command("iptables-save").Output(); err == nil {
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				lines = append(lines, strings.Split(l, " [")[0])
+			}
+		}
+		st.Firewall = strings.Join(lines, "\n")
 	}
 	sort.Strings(st.Interfaces)
 	sort.Strings(st.Netns)

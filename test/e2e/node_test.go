@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kplane/kplane/internal/node"
@@ -132,7 +133,7 @@ func readTrim(t *testing.T, path string) string {
 // cluster and goes Ready (milestone 1); a pod from an imported, locally
 // built image runs on kplane's own pause image and serves HTTP, its CPU and
 // memory limits are in its cgroups, and a pod over its memory limit is
-// OOMKilled (2); stopping and deleting the node leaves no process, mount,
+// OOMKilled (2); kube-proxy makes a Service's ClusterIP reach it (4); stopping and deleting the node leaves no process, mount,
 // interface, namespace, cgroup or file, and the host's sysctls unchanged (3).
 func TestNodeRunsPods(t *testing.T) {
 	before := readHostState(t)
@@ -168,7 +169,7 @@ func TestNodeRunsPods(t *testing.T) {
 	measureNodeRSS(t, n, "idle")
 	limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
 		Spec: corev1.PodSpec{
 			NodeName: n.spec.Name,
 			Containers: []corev1.Container{{
@@ -202,6 +203,26 @@ func TestNodeRunsPods(t *testing.T) {
 	if got := readTrim(t, filepath.Join("/sys/fs/cgroup/cpu", root, podCg, "cpu.cfs_quota_us")); got != "20000" {
 		t.Errorf("pod cpu.cfs_quota_us %s, want 20000 (200m)", got)
 	}
+
+	// Milestone 4: kube-proxy (iptables mode, in the node's namespace only)
+	// makes the Service's ClusterIP reach the pod.
+	svc, err := cs.CoreV1().Services("default").Create(context.Background(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "web"},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, time.Second, "HTTP to Service web's ClusterIP "+svc.Spec.ClusterIP, func() error {
+		body, err = httpGetInNetns(n.ns.path, "http://"+svc.Spec.ClusterIP+"/")
+		if err == nil && !strings.Contains(body, "hello from web") {
+			return fmt.Errorf("answer %q", body)
+		}
+		return err
+	})
 
 	hog := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "hog"},
@@ -262,6 +283,9 @@ func TestNodeRunsPods(t *testing.T) {
 		if after.Sysctls[k] != v {
 			t.Errorf("host sysctl %s changed: %s -> %s", k, v, after.Sysctls[k])
 		}
+	}
+	if after.Firewall != before.Firewall {
+		t.Errorf("host firewall changed:\nbefore:\n%s\nafter:\n%s", before.Firewall, after.Firewall)
 	}
 	for _, m := range after.Mounts {
 		if strings.Contains(m, n.dir) || !slices.Contains(before.Mounts, m) && (strings.Contains(m, "kubelet") || strings.Contains(m, "/run/netns/cni-")) {
