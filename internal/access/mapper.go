@@ -51,6 +51,18 @@ var _ authn.Mapper = (*Mapper)(nil)
 // Map implements authn.Mapper. Access entries win over aws-auth; which of the
 // two count follows the cluster's authentication mode.
 func (m *Mapper) Map(ctx context.Context, clusterID string, id *auth.TokenIdentity) (authn.User, bool, error) {
+	u, ok, err := m.mapIdentity(ctx, clusterID, id)
+	if !ok || err != nil {
+		return u, ok, err
+	}
+	u.Username, err = m.fillInstanceName(ctx, u.Username, id)
+	if errors.Is(err, errNoInstance) {
+		return authn.User{}, false, nil
+	}
+	return u, err == nil, err
+}
+
+func (m *Mapper) mapIdentity(ctx context.Context, clusterID string, id *auth.TokenIdentity) (authn.User, bool, error) {
 	rec := m.Store.ClusterByID(clusterID)
 	if rec == nil {
 		return authn.User{}, false, nil
@@ -65,8 +77,14 @@ func (m *Mapper) Map(ctx context.Context, clusterID string, id *auth.TokenIdenti
 			return authn.User{}, false, err
 		}
 		for _, e := range entries {
-			if e.Entry.Type == "STANDARD" && samePrincipal(e.Entry.PrincipalArn, id) {
+			if !samePrincipal(e.Entry.PrincipalArn, id) {
+				continue
+			}
+			if e.Entry.Type == "STANDARD" {
 				return entryUser(e, id), true, nil
+			}
+			if u, ok := nodeEntryUser(e); ok {
+				return u, true, nil
 			}
 		}
 	}
@@ -132,8 +150,9 @@ func entryUser(e *store.AccessEntryRecord, id *auth.TokenIdentity) authn.User {
 
 // expand fills the username templates EKS knows.
 func expand(tmpl string, id *auth.TokenIdentity) string {
+	// aws-iam-authenticator: {{SessionName}} has each "@" as "-".
 	return strings.NewReplacer(
-		"{{SessionName}}", id.SessionName, "{{SessionNameRaw}}", id.SessionName,
+		"{{SessionName}}", strings.ReplaceAll(id.SessionName, "@", "-"), "{{SessionNameRaw}}", id.SessionName,
 		"{{AccountID}}", id.AccountID, "{{AccessKeyID}}", id.AccessKeyID,
 	).Replace(tmpl)
 }

@@ -58,7 +58,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				if err != nil {
 					return err
 				}
-				cfg.Reconciler, cfg.ReadAwsAuth = rec, prov.ReadAwsAuth
+				cfg.Reconciler, cfg.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
 				cfg.Metrics = append(cfg.Metrics, prov.Balancer.Collector())
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -100,6 +100,7 @@ var operations = map[string]operation{
 	"DescribeAvailabilityZones": {withCommon(spec{"ZoneName": list, "ZoneId": list, "AllAvailabilityZones": scalar, "Filter": filters}), (*Handler).describeAvailabilityZones},
 	"DescribeVpcs":              {describe("VpcId"), (*Handler).describeVpcs},
 	"DescribeSubnets":           {describe("SubnetId"), (*Handler).describeSubnets},
+	"DescribeInstances":         {describe("InstanceId"), (*Handler).describeInstances},
 	"DescribeSecurityGroups": {withCommon(spec{"GroupId": list, "GroupName": list, "Filter": filters, "NextToken": scalar, "MaxResults": scalar}),
 		(*Handler).describeSecurityGroups},
 	"CreateVpc": {withCommon(spec{"CidrBlock": scalar, "InstanceTenancy": scalar, "TagSpecification": tagSpecs,

@@ -300,7 +300,7 @@ func TestPagination(t *testing.T) {
 
 func TestProtocolErrors(t *testing.T) {
 	e := newTestEnv(t)
-	e.fails(codeInvalidAction, "The action DescribeInstances is not valid for this web service.", "DescribeInstances")
+	e.fails(codeInvalidAction, "The action RunInstances is not valid for this web service.", "RunInstances")
 	e.fails(codeUnknownParameter, "The parameter Bogus is not recognized", "DescribeVpcs", "Bogus", "1")
 	e.fails(codeUnknownParameter, "The parameter VpcId is not recognized", "DescribeVpcs", "VpcId", "vpc-1")
 	e.fails(codeUnknownParameter, "The parameter Filter.1.Nme is not recognized", "DescribeVpcs", "Filter.1.Nme", "x")

@@ -297,7 +297,8 @@ func (a *API) deleteCluster(c *call) (any, *Error) {
 		return nil, err
 	}
 	name := c.params["name"]
-	rec, err := a.cfg.Store.UpdateCluster(c.r.Context(), name, func(rec *store.ClusterRecord) error {
+	// Refused while the cluster has nodegroups, in the same transaction.
+	rec, err := a.cfg.Store.MarkClusterDeleting(c.r.Context(), name, func(rec *store.ClusterRecord) error {
 		if rec.Cluster.DeletionProtection != nil && *rec.Cluster.DeletionProtection {
 			return Errorf(InvalidRequest, "Cluster %s has deletion protection enabled. Disable it with UpdateClusterConfig before deleting the cluster.", name).With("clusterName", name)
 		}
@@ -326,6 +327,8 @@ func storeError(err error, name string) *Error {
 		return ClusterNotFound(name)
 	case errors.Is(err, store.ErrUpdateInProgress):
 		return Errorf(ResourceInUse, "Cluster %s has an update in progress", name).With("clusterName", name)
+	case errors.Is(err, store.ErrHasNodegroups):
+		return Errorf(ResourceInUse, "Cluster has nodegroups attached").With("clusterName", name)
 	case errors.Is(err, store.ErrTokenMismatch):
 		return Errorf(InvalidRequest, "The client request token was already used with different request parameters").With("clusterName", name)
 	}

@@ -339,6 +339,9 @@ var modelPairs = []struct {
 	{"UpdateClusterVersionRequest", reflect.TypeFor[shapes.UpdateClusterVersionRequest](), schemas.UpdateClusterVersionRequest},
 	{"Update", reflect.TypeFor[shapes.Update](), schemas.Update},
 	{"TagResourceRequest", reflect.TypeFor[shapes.TagResourceRequest](), schemas.TagResourceRequest},
+	{"Nodegroup", reflect.TypeFor[shapes.Nodegroup](), schemas.Nodegroup},
+	{"CreateNodegroupRequest", reflect.TypeFor[shapes.CreateNodegroupRequest](), schemas.CreateNodegroupRequest},
+	{"UpdateNodegroupConfigRequest", reflect.TypeFor[shapes.UpdateNodegroupConfigRequest](), schemas.UpdateNodegroupConfigRequest},
 	// Not compared with the Go SDK yet: its ClusterVersionInformation adds
 	// controlPlaneComponentConfig and controlPlaneScalingTiers, which
 	// DescribeClusterVersions does not return today.
@@ -428,6 +431,10 @@ var sdkEnums = map[string][]string{
 	"ControlPlaneEgressModeType":  enumValues(ekstypes.ControlPlaneEgressModeType("").Values()),
 	"ProvisionedControlPlaneTier": enumValues(ekstypes.ProvisionedControlPlaneTier("").Values()),
 	"ScoringStrategyType":         enumValues(ekstypes.ScoringStrategyType("").Values()),
+	"AMITypes":                    enumValues(ekstypes.AMITypes("").Values()),
+	"CapacityTypes":               enumValues(ekstypes.CapacityTypes("").Values()),
+	"TaintEffect":                 enumValues(ekstypes.TaintEffect("").Values()),
+	"NodegroupUpdateStrategies":   enumValues(ekstypes.NodegroupUpdateStrategies("").Values()),
 }
 
 func sortedCopy(s []string) []string {

@@ -28,8 +28,24 @@ func (a *API) taggedCluster(c *call) (string, *Error) {
 	return rest, nil
 }
 
-func (a *API) tagResource(c *call) (any, *Error) {
+// tagChanger resolves the path's resource ARN (a cluster or a nodegroup)
+// to the function that changes its tags.
+func (a *API) tagChanger(c *call) (func(func(map[string]string) *Error) (any, *Error), *Error) {
+	if ng, ok, err := a.nodegroupArnTarget(c, c.params["resourceArn"]); ok {
+		if err != nil {
+			return nil, err
+		}
+		return func(f func(map[string]string) *Error) (any, *Error) { return a.changeNodegroupTags(c, ng, f) }, nil
+	}
 	name, err := a.taggedCluster(c)
+	if err != nil {
+		return nil, err
+	}
+	return func(f func(map[string]string) *Error) (any, *Error) { return a.changeTags(c, name, f) }, nil
+}
+
+func (a *API) tagResource(c *call) (any, *Error) {
+	changeTags, err := a.tagChanger(c)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +59,7 @@ func (a *API) tagResource(c *call) (any, *Error) {
 	if err := validateTags(req.Tags, a.limits); err != nil {
 		return nil, Errorf(BadRequest, "%s", err.Message)
 	}
-	return a.changeTags(c, name, func(tags map[string]string) *Error {
+	return changeTags(func(tags map[string]string) *Error {
 		maps.Copy(tags, req.Tags)
 		if len(tags) > a.limits.MaxTags {
 			return Errorf(BadRequest, "Resource can have at most %d tags; this request would make %d", a.limits.MaxTags, len(tags))
@@ -53,7 +69,7 @@ func (a *API) tagResource(c *call) (any, *Error) {
 }
 
 func (a *API) untagResource(c *call) (any, *Error) {
-	name, err := a.taggedCluster(c)
+	changeTags, err := a.tagChanger(c)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +80,7 @@ func (a *API) untagResource(c *call) (any, *Error) {
 	if err := validateTagKeys(keys); err != nil {
 		return nil, Errorf(BadRequest, "%s", err.Message)
 	}
-	return a.changeTags(c, name, func(tags map[string]string) *Error {
+	return changeTags(func(tags map[string]string) *Error {
 		for _, k := range keys {
 			delete(tags, k)
 		}
@@ -95,6 +111,12 @@ func (a *API) changeTags(c *call, name string, change func(map[string]string) *E
 }
 
 func (a *API) listTagsForResource(c *call) (any, *Error) {
+	if ng, ok, err := a.nodegroupArnTarget(c, c.params["resourceArn"]); ok {
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"tags": nonNilMap(ng.Nodegroup.Tags)}, nil
+	}
 	name, err := a.taggedCluster(c)
 	if err != nil {
 		return nil, err
@@ -108,4 +130,11 @@ func (a *API) listTagsForResource(c *call) (any, *Error) {
 		tags = map[string]string{}
 	}
 	return map[string]any{"tags": tags}, nil
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }

@@ -201,6 +201,9 @@ func (a *API) describeUpdate(c *call) (any, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	if ng := c.query.Get("nodegroupName"); ng != "" {
+		return a.nodegroupUpdates(c, rec, ng, true)
+	}
 	if err := noSubresource(c, rec.Cluster.Name); err != nil {
 		return nil, err
 	}
@@ -219,6 +222,9 @@ func (a *API) listUpdates(c *call) (any, *Error) {
 	rec, err := a.cluster(c)
 	if err != nil {
 		return nil, err
+	}
+	if ng := c.query.Get("nodegroupName"); ng != "" {
+		return a.nodegroupUpdates(c, rec, ng, false)
 	}
 	if err := noSubresource(c, rec.Cluster.Name); err != nil {
 		return nil, err

@@ -49,9 +49,9 @@ func TestAuthenticationFailures(t *testing.T) {
 func TestRoutes(t *testing.T) {
 	s := startServer(t, nil)
 	expectError(t, s.raw("GET", "/no/such/route", ""), "NotFoundException", 404)
-	got := s.raw("POST", "/clusters/x/node-groups", `{}`)
+	got := s.raw("POST", "/clusters/x/fargate-profiles", `{}`)
 	expectError(t, got, "InvalidRequestException", 400)
-	if !strings.Contains(got.Body["message"].(string), "CreateNodegroup") {
+	if !strings.Contains(got.Body["message"].(string), "CreateFargateProfile") {
 		t.Errorf("unsupported operation message %q does not name it", got.Body["message"])
 	}
 	expectError(t, s.raw("PUT", "/clusters", ``), "BadRequestException", 400)

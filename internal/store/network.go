@@ -197,8 +197,9 @@ func (s *Store) readNetwork(ctx context.Context, clusterSGs bool) (*Network, err
 	}
 	used := map[string]int{}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if target, kind, _, ok := parseRefKey(string(kv.Key)); ok && kind == refCluster {
-			used[target] += AddressesPerCluster
+		if target, kind, _, ok := parseRefKey(string(kv.Key)); ok {
+			n, _ := addressesOf(kind) // clusters' interfaces and instances
+			used[target] += n
 		}
 	}
 	for i := range n.Subnets {

@@ -124,8 +124,9 @@ func (s *Store) claimNetwork(ctx context.Context, rec *ClusterRecord) ([]clientv
 			return nil, nil, fmt.Errorf("store: %s: %w", kvs[0].Key, err)
 		}
 		for _, kv := range r[2*i+1].GetResponseRange().Kvs {
-			if _, kind, who, ok := parseRefKey(string(kv.Key)); ok && kind == refCluster && who != name {
-				sn.Used += AddressesPerCluster
+			if _, kind, who, ok := parseRefKey(string(kv.Key)); ok && !(kind == refCluster && who == name) {
+				n, _ := addressesOf(kind) // other clusters' interfaces and instances
+				sn.Used += n
 			}
 		}
 		if free := sn.Available(); free < MinFreeAddresses {

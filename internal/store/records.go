@@ -30,6 +30,8 @@ type ClusterRecord struct {
 type UpdateRecord struct {
 	Cluster string        `json:"clusterName"`
 	Update  shapes.Update `json:"update"`
+	// Nodegroup names the nodegroup of a nodegroup's update ("" for the cluster's).
+	Nodegroup string `json:"nodegroupName,omitempty"`
 	// Change is the request body that the reconciler applies (UpdateClusterConfig
 	// or UpdateClusterVersion), kept verbatim.
 	Change      json.RawMessage `json:"change,omitempty"`

@@ -1,0 +1,86 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kplane/kplane/internal/store"
+)
+
+// nodeMapRole is the aws-auth mapRoles entry EKS writes for a managed
+// nodegroup's node role.
+func nodeMapRole(roleArn string) map[string]any {
+	return map[string]any{
+		"rolearn":  roleArn,
+		"username": "system:node:{{EC2PrivateDNSName}}",
+		"groups":   []string{"system:bootstrappers", "system:nodes"},
+	}
+}
+
+const awsAuthPath = "/api/v1/namespaces/kube-system/configmaps/aws-auth"
+
+// EnsureNodeRoleMapped adds roleArn's node entry to the cluster's
+// kube-system/aws-auth ConfigMap (making the ConfigMap if there is none)
+// unless roleArn is mapped there already, as EKS does for a managed
+// nodegroup in CONFIG_MAP mode. A user's own entry for the role is left as
+// it is. The write carries the resourceVersion read, so a concurrent edit
+// makes it fail and the caller tries again.
+func (p *LocalProvisioner) EnsureNodeRoleMapped(ctx context.Context, rec *store.ClusterRecord, roleArn string) error {
+	p.mu.Lock()
+	cfg, ok := p.serving[rec.Cluster.ID]
+	p.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("cluster %s: no control plane replica is serving", rec.Cluster.Name)
+	}
+	var cm map[string]any
+	code, err := adminRequest(ctx, cfg, http.MethodGet, awsAuthPath, nil, &cm)
+	if err != nil {
+		return err
+	}
+	entry := nodeMapRole(roleArn)
+	if code == http.StatusNotFound {
+		roles, _ := yaml.Marshal([]any{entry})
+		obj := map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": "aws-auth", "namespace": "kube-system"},
+			"data":     map[string]string{"mapRoles": string(roles)},
+		}
+		code, err = adminRequest(ctx, cfg, http.MethodPost, "/api/v1/namespaces/kube-system/configmaps", obj, nil)
+		if err == nil && code != http.StatusCreated {
+			err = fmt.Errorf("creating aws-auth: HTTP %d", code)
+		}
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("reading aws-auth: HTTP %d", code)
+	}
+	data, _ := cm["data"].(map[string]any)
+	if data == nil {
+		data = map[string]any{}
+	}
+	current, _ := data["mapRoles"].(string)
+	var roles []map[string]any
+	if err := yaml.Unmarshal([]byte(current), &roles); err != nil {
+		return fmt.Errorf("aws-auth mapRoles is not a YAML list: %w", err)
+	}
+	for _, r := range roles {
+		if r["rolearn"] == roleArn {
+			return nil
+		}
+	}
+	roles = append(roles, entry)
+	b, err := yaml.Marshal(roles)
+	if err != nil {
+		return err
+	}
+	data["mapRoles"] = string(b)
+	cm["data"] = data
+	code, err = adminRequest(ctx, cfg, http.MethodPut, awsAuthPath, cm, nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("updating aws-auth: HTTP %d", code)
+	}
+	return err
+}

@@ -1,0 +1,117 @@
+// Package nodegroup drives EKS managed nodegroups to their recorded intent:
+// it launches and terminates the nodegroup's EC2 instances in kplane's
+// inventory, asks a NodeExecutor to run a node for each, maps the node role
+// for joining, and reports status, health and updates through the store.
+// It imports no Kubernetes package: the executor reads the cluster.
+package nodegroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// NodeExecutor runs the nodes of managed nodegroups: for each instance, a
+// kubelet and its container runtime joined to the cluster. Every call is
+// idempotent and returns promptly (it starts work and reports what it sees;
+// the reconciler calls again until the node is where it should be).
+type NodeExecutor interface {
+	// EnsureNode makes the node of spec.InstanceID run as spec says: starts
+	// it if it is not running (or restarts it after a crash), and brings
+	// its labels and taints to spec's. It reports what it sees now; Ready
+	// is read from the cluster's Node object named spec.NodeName.
+	EnsureNode(ctx context.Context, spec NodeSpec) (NodeState, error)
+	// RemoveNode cordons the node and drains it with the eviction API
+	// (PodDisruptionBudgets respected), then stops it and deletes all it
+	// had: processes, mounts, namespaces, interfaces, cgroups, files and its
+	// Node object. nil once nothing is left. An eviction refused by a
+	// disruption budget is an *EvictionBlockedError, so the reconciler can
+	// report PodEvictionFailure and try again.
+	RemoveNode(ctx context.Context, spec NodeSpec) error
+}
+
+// NodeSpec is everything a node needs to run and join, as kplane decided it.
+type NodeSpec struct {
+	ClusterName       string
+	ClusterID         string
+	KubernetesVersion string // "1.37"
+	Endpoint          string // the cluster's https endpoint
+	CAData            string // base64 of the cluster CA's PEM, as DescribeCluster gives it
+	ServiceIPv4CIDR   string // the cluster's service CIDR (cluster DNS is its .10)
+	Region            string
+	// NodeRoleArn is the IAM role the node authenticates as, assumed with
+	// InstanceID as the session name (`aws eks get-token`'s role).
+	NodeRoleArn string
+
+	Nodegroup        string
+	InstanceID       string
+	InstanceType     string
+	ImageID          string
+	NodeName         string // the instance's private DNS name
+	ProviderID       string // aws:///ZONE/INSTANCE-ID
+	PrivateIP        string
+	SubnetID         string
+	SubnetCIDR       string // the subnet's block: PrivateIP's prefix length
+	VpcID            string
+	AvailabilityZone string
+	// Labels and Taints are the node's, EKS's own labels included.
+	Labels map[string]string
+	Taints []Taint
+}
+
+// Taint is a Kubernetes taint (effect NoSchedule, PreferNoSchedule or NoExecute).
+type Taint struct {
+	Key    string
+	Value  string
+	Effect string
+}
+
+// NodeState is what an executor sees of a node.
+type NodeState struct {
+	// Running: the node's processes are up.
+	Running bool
+	// Ready: the cluster's Node object has condition Ready=True.
+	Ready bool
+	// Problem is a passing trouble (a kubelet restarting ...), reported as
+	// a health issue while it lasts.
+	Problem string
+	// Failed says why the node cannot be made at all (a host package to
+	// install, nodes not available ...); the reconciler stops asking.
+	Failed string
+}
+
+// EvictionBlockedError is RemoveNode's answer while a PodDisruptionBudget
+// keeps pods on the node.
+type EvictionBlockedError struct {
+	Pods []string // namespace/name
+}
+
+func (e *EvictionBlockedError) Error() string {
+	return fmt.Sprintf("eviction of %d pod(s) refused by a PodDisruptionBudget: %v", len(e.Pods), e.Pods)
+}
+
+// IsEvictionBlocked reports whether err is an *EvictionBlockedError.
+func IsEvictionBlocked(err error) bool {
+	var e *EvictionBlockedError
+	return errors.As(err, &e)
+}
+
+// NodesUnavailable is the message of a build without a node executor.
+const NodesUnavailable = "Nodes are not available in this build of kplane: it has no node executor, so no instance can run a kubelet"
+
+// Unavailable is the executor of a kplane that cannot run nodes: every node
+// fails at once with Reason, so a nodegroup ends CREATE_FAILED and never
+// claims nodes that do not run.
+type Unavailable struct{ Reason string }
+
+// EnsureNode implements NodeExecutor.
+func (u Unavailable) EnsureNode(context.Context, NodeSpec) (NodeState, error) {
+	reason := u.Reason
+	if reason == "" {
+		reason = NodesUnavailable
+	}
+	return NodeState{Failed: reason}, nil
+}
+
+// RemoveNode implements NodeExecutor: nothing ever ran.
+func (Unavailable) RemoveNode(context.Context, NodeSpec) error { return nil }

@@ -1,0 +1,233 @@
+package nodegroup
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
+)
+
+// Joiner writes the node role's aws-auth mapRoles entry into a running
+// cluster (CONFIG_MAP mode), if it is missing, as a managed nodegroup does.
+type Joiner interface {
+	EnsureNodeRoleMapped(ctx context.Context, cluster *store.ClusterRecord, roleArn string) error
+}
+
+// Reconciler drives every managed nodegroup in the store to its recorded
+// intent: CREATING to ACTIVE (or CREATE_FAILED), updates to done, DELETING
+// to gone, and reports DEGRADED with health issues while nodes are not well.
+type Reconciler struct {
+	Executor NodeExecutor
+	// Joiner maps node roles in aws-auth (CONFIG_MAP clusters); nil skips it.
+	Joiner Joiner
+	Log    *slog.Logger
+	// Workers is how many nodegroups are reconciled at once.
+	Workers int
+	// Resync is how often every nodegroup is looked at without a change.
+	Resync time.Duration
+	// CreateTimeout is how long nodes may take to be Ready before a CREATING
+	// nodegroup is CREATE_FAILED (EKS waits about 15 minutes).
+	CreateTimeout time.Duration
+	// DrainTimeout is how long a scale-down or delete waits on evictions a
+	// PodDisruptionBudget refuses before the update fails (EKS: 15 minutes).
+	DrainTimeout time.Duration
+	// TerminatedTTL is how long terminated instances stay listed (EC2: about an hour).
+	TerminatedTTL time.Duration
+	Now           func() time.Time
+
+	st   *store.Store
+	info server.Info
+	q    workqueue.TypedRateLimitingInterface[string]
+	wg   sync.WaitGroup
+}
+
+// Run reconciles until ctx ends.
+func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info) error {
+	r.defaults()
+	r.st, r.info = st, info
+	r.q = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodegroups"})
+	defer r.q.ShutDown()
+	changes := st.WatchNodegroups(ctx)
+	r.resync(ctx)
+	for i := 0; i < r.Workers; i++ {
+		r.wg.Add(1)
+		go r.work(ctx)
+	}
+	tick := time.NewTicker(r.Resync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case key, ok := <-changes:
+			if ok {
+				r.q.Add(key)
+			}
+		case <-tick.C:
+			r.resync(ctx)
+		}
+	}
+}
+
+// Wait returns once every worker has stopped.
+func (r *Reconciler) Wait() { r.wg.Wait() }
+
+func (r *Reconciler) resync(ctx context.Context) {
+	all, err := r.st.AllNodegroups(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.Log.Warn("listing nodegroups", "err", err)
+		}
+		return
+	}
+	for _, ng := range all {
+		r.q.Add(ng.Key())
+	}
+}
+
+func (r *Reconciler) defaults() {
+	if r.Log == nil {
+		r.Log = slog.Default()
+	}
+	if r.Executor == nil {
+		r.Executor = Unavailable{}
+	}
+	if r.Workers == 0 {
+		r.Workers = 4
+	}
+	if r.Resync == 0 {
+		r.Resync = 5 * time.Second
+	}
+	if r.CreateTimeout == 0 {
+		r.CreateTimeout = 15 * time.Minute
+	}
+	if r.DrainTimeout == 0 {
+		r.DrainTimeout = 15 * time.Minute
+	}
+	if r.TerminatedTTL == 0 {
+		r.TerminatedTTL = time.Hour
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+}
+
+func (r *Reconciler) work(ctx context.Context) {
+	defer r.wg.Done()
+	for {
+		key, quit := r.q.Get()
+		if quit {
+			return
+		}
+		cluster, name, _ := strings.Cut(key, "/")
+		again, err := r.Reconcile(ctx, cluster, name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.Log.Warn("nodegroup reconcile failed", "cluster", cluster, "nodegroup", name, "err", err)
+			r.q.AddRateLimited(key)
+		case again > 0 && ctx.Err() == nil:
+			r.q.Forget(key)
+			r.q.AddAfter(key, again)
+		default:
+			r.q.Forget(key)
+		}
+		r.q.Done(key)
+	}
+}
+
+// Bind gives a reconciler used without Run (tests, one-shot tools) its store and server info.
+func (r *Reconciler) Bind(st *store.Store, info server.Info) {
+	r.defaults()
+	r.st, r.info = st, info
+}
+
+// Reconcile takes one step for a nodegroup and says when to look again.
+func (r *Reconciler) Reconcile(ctx context.Context, cluster, name string) (time.Duration, error) {
+	rec, err := r.st.GetNodegroup(ctx, cluster, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	crec, err := r.st.GetCluster(ctx, cluster)
+	if errors.Is(err, store.ErrNotFound) {
+		// The cluster went (it cannot while it has nodegroups, but a data
+		// directory might say so): nothing can run, remove what is left.
+		return r.remove(ctx, nil, rec)
+	}
+	if err != nil {
+		return 0, err
+	}
+	insts, err := r.st.NodegroupInstances(ctx, cluster, name)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.forgetTerminated(ctx, insts); err != nil {
+		return 0, err
+	}
+	switch rec.Nodegroup.Status {
+	case shapes.NodegroupDeleting:
+		return r.remove(ctx, crec, rec)
+	case shapes.NodegroupCreateFailed, shapes.NodegroupDeleteFailed:
+		return 0, nil
+	}
+	return r.converge(ctx, crec, rec, insts)
+}
+
+// forgetTerminated drops terminated instances older than TerminatedTTL.
+func (r *Reconciler) forgetTerminated(ctx context.Context, insts []store.Instance) error {
+	for _, inst := range insts {
+		if !inst.Live() && r.Now().Sub(inst.LaunchTime) > r.TerminatedTTL {
+			if err := r.st.DeleteInstance(ctx, inst); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// remove drains and stops every node, then removes the instances and the nodegroup.
+func (r *Reconciler) remove(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord) (time.Duration, error) {
+	ng := &rec.Nodegroup
+	insts, err := r.st.NodegroupInstances(ctx, ng.ClusterName, ng.NodegroupName)
+	if err != nil {
+		return 0, err
+	}
+	var blocked []string
+	var blockErr error
+	for _, inst := range insts {
+		if inst.Live() && crec != nil {
+			err := r.Executor.RemoveNode(ctx, r.spec(crec, rec, inst))
+			if IsEvictionBlocked(err) {
+				blocked, blockErr = append(blocked, inst.ID), err
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		if err := r.st.DeleteInstance(ctx, inst); err != nil {
+			return 0, err
+		}
+	}
+	if len(blocked) > 0 {
+		issue := shapes.NodegroupIssue{Code: "PodEvictionFailure", Message: "Reached max retries while trying to evict pods from nodes in node group: " + blockErr.Error(), ResourceIDs: blocked}
+		return time.Second, r.setHealth(ctx, rec, ng.Status, []shapes.NodegroupIssue{issue})
+	}
+	if err := r.st.RemoveNodegroup(ctx, ng.ClusterName, ng.NodegroupName); err != nil {
+		return 0, err
+	}
+	r.Log.Info("nodegroup deleted", "cluster", ng.ClusterName, "nodegroup", ng.NodegroupName)
+	return 0, nil
+}
