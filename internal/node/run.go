@@ -106,14 +106,11 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	containerd, err := startContainerd(p)
-	if err != nil {
+	if err := startContainerd(p, func(err error) {
+		cancel(fmt.Errorf("containerd exited: %v (see %s)", err, filepath.Join(p.LogDir(), "containerd.log")))
+	}); err != nil {
 		return err
 	}
-	go func() {
-		err := containerd.Wait()
-		cancel(fmt.Errorf("containerd exited: %v (see %s)", err, filepath.Join(p.LogDir(), "containerd.log")))
-	}()
 	if err := waitRuntime(ctx, p); err != nil {
 		return err
 	}
@@ -228,23 +225,35 @@ func leaveCgroups(orig map[string]string) error {
 	return errors.Join(errs...)
 }
 
-func startContainerd(p Paths) (*exec.Cmd, error) {
+// startContainerd starts containerd and calls exited when it ends.
+// Pdeathsig fires when the *thread* that forked the child ends, so the
+// child is started and waited for on one locked thread that lives as long
+// as containerd does.
+func startContainerd(p Paths, exited func(error)) error {
 	if err := os.MkdirAll(p.LogDir(), 0o700); err != nil {
-		return nil, err
+		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(p.LogDir(), "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer logf.Close()
 	_ = os.Remove(p.Socket())
-	cmd := exec.Command("containerd", "--config", p.ContainerdConfig())
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting containerd: %w", err)
-	}
-	return cmd, nil
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer logf.Close()
+		cmd := exec.Command("containerd", "--config", p.ContainerdConfig())
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("starting containerd: %w", err)
+			return
+		}
+		started <- nil
+		exited(cmd.Wait())
+	}()
+	return <-started
 }
 
 // waitRuntime waits until containerd answers on its socket.

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kplane/kplane/internal/node"
 )
 
@@ -248,6 +250,33 @@ func TestNodeRunsPods(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("phase %s", p.Status.Phase)
+	})
+
+	// The agent killed with SIGKILL (kubelet, kube-proxy and, through
+	// Pdeathsig, containerd with it): Start tears down what is left
+	// (shims and containers in the node's cgroups) and runs the node
+	// again; the pod comes back and serves.
+	if err := unix.Kill(n.proc.PID(), unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-n.proc.Done()
+	n.proc, err = node.Start(kplaneBin, n.dir)
+	if err != nil {
+		t.Fatalf("restarting the node: %v", err)
+	}
+	waitNodeReady(t, cs, n.spec.Name, 2*time.Minute)
+	web = waitPod(t, cs, "web", 2*time.Minute, func(p *corev1.Pod) error {
+		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || len(p.Status.ContainerStatuses) == 0 || !p.Status.ContainerStatuses[0].Ready {
+			return fmt.Errorf("phase %s, ip %q", p.Status.Phase, p.Status.PodIP)
+		}
+		return nil
+	})
+	eventually(t, time.Minute, time.Second, "HTTP to Service web after the node's restart", func() error {
+		body, err = httpGetInNetns(n.ns.path, "http://"+svc.Spec.ClusterIP+"/")
+		if err == nil && !strings.Contains(body, "hello from web") {
+			return fmt.Errorf("answer %q", body)
+		}
+		return err
 	})
 
 	// The node's mounts are its own: none is seen on the host.
