@@ -16,9 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/eks/types"
 
-	"github.com/kplane/kplane/internal/controlplane"
-
 	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/controlplane"
 )
 
 const roleArn = "arn:aws:iam::000000000000:role/eks-cluster-role"
@@ -37,7 +36,7 @@ type createSample struct {
 
 	// From kplane serve's log (annotate).
 	reqLog    time.Time // CreateCluster answered
-	pidLog    time.Time // "cluster ID: started control plane pid N"
+	pidLog    time.Time // "control plane ID: started pid N"
 	activeLog time.Time // "cluster status ... to ACTIVE"
 
 	// Modification times of files kplane writes in the cluster dir.

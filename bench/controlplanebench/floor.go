@@ -10,6 +10,7 @@ import (
 
 	"github.com/kplane/kplane/bench/internal/localetcd"
 	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // floorSample is one run of a control plane alone, without kplane serve.
@@ -55,7 +56,7 @@ func newFloorRunner(cfg config, bin, dir string, n int, full bool) (*floorRunner
 	if cfg.verbose {
 		logFn = func(format string, args ...any) { logf("floor: "+format, args...) }
 	}
-	ex, err := controlplane.NewLocalExecutor(controlplane.LocalExecutorOptions{
+	ex, err := controlplane.NewLocalExecutor(supervise.Options{
 		Executable:      bin,
 		StopGracePeriod: 10 * time.Second,
 		Logf:            logFn,

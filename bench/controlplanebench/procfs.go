@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // smapsRollupKB reads a key of /proc/PID/smaps_rollup (false if unreadable).
@@ -24,23 +25,11 @@ func smapsRollupKB(pid int, key string) (int64, bool) {
 
 func memAvailableKB() int64 { return keyKB("/proc/meminfo", "MemAvailable") }
 
-// procTimes returns ppid and utime+stime+cutime+cstime (seconds) of pid.
+// procTimes returns ppid and the CPU time (seconds) of pid and of the
+// children it has reaped.
 func procTimes(pid int) (ppid int, cpu float64, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 15 {
-		return 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	for _, i := range []int{11, 12, 13, 14} {
-		v, _ := strconv.ParseFloat(f[i], 64)
-		cpu += v
-	}
-	return ppid, cpu / 100, true // USER_HZ is 100
+	st, ok := supervise.ReadStat(pid)
+	return st.PPID, (st.CPU + st.ReapedCPU).Seconds(), ok
 }
 
 // oursCPU is the CPU time (s) of this process and all its descendants, live

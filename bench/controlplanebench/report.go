@@ -172,7 +172,7 @@ var steps = []step{
 	{"CreateCluster call (sent → answered)", func(s *createSample) time.Duration { return between(s.sent, s.returned) }},
 	{"→ etcd role/user granted, client cert written (pki/etcd-client.crt mtime)", func(s *createSample) time.Duration { return between(s.returned, s.etcdCert) }},
 	{"→ PKI, kubeconfigs, spec.json written (controlplane.Prepare; spec.json mtime)", func(s *createSample) time.Duration { return between(s.etcdCert, s.spec) }},
-	{"→ child process started (serve log \"started control plane pid\")", func(s *createSample) time.Duration { return between(s.spec, s.pidLog) }},
+	{"→ child process started (serve log \"control plane ID: started pid\")", func(s *createSample) time.Duration { return between(s.spec, s.pidLog) }},
 	{"→ ACTIVE recorded (serve log \"cluster status … ACTIVE\")", func(s *createSample) time.Duration { return between(s.pidLog, s.activeLog) }},
 	{"    of which: process start → /readyz 200 (probed)", func(s *createSample) time.Duration { return between(s.pidLog, s.readyz) }},
 	{"    of which: /readyz 200 → default ServiceAccount exists (probed)", func(s *createSample) time.Duration { return between(s.readyz, s.sa) }},

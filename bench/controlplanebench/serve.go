@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 
 	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 const region = "us-west-2"
@@ -186,12 +187,13 @@ func (s *server) shutdown() cleanupResult {
 // serveEvents are the timestamps kplane serve logs for a cluster.
 type serveEvents struct {
 	requests map[string]time.Time // requestId -> when the request was answered
-	started  map[string]time.Time // cluster id -> first "started control plane pid"
+	started  map[string]time.Time // cluster id -> first "control plane ID: started pid"
 	active   map[string]time.Time // cluster name -> "cluster status ... to ACTIVE"
 }
 
-// A replica logs "cluster ID/ZONE: ..."; the first replica to start counts.
-var startedRE = regexp.MustCompile(`^cluster ([^/\s]+)(?:/\S+)?: started control plane pid \d+$`)
+// A replica logs "control plane ID/ZONE: started pid N" (supervise.Supervisor);
+// the first replica to start counts.
+var startedRE = regexp.MustCompile(`^control plane ([^/\s]+)(?:/\S+)?: started pid \d+$`)
 
 // events parses kplane serve's JSON log.
 func (s *server) events() serveEvents {
@@ -257,11 +259,7 @@ func controlPlanePIDs(dataDir string) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		args := supervise.CommandLine(pid)
 		isCP := false
 		for i, a := range args {
 			if a == "controlplane-run" {
@@ -269,7 +267,7 @@ func controlPlanePIDs(dataDir string) []int {
 			}
 			if isCP && ((a == "--dir" && i+1 < len(args) && strings.HasPrefix(args[i+1], prefix)) ||
 				strings.HasPrefix(a, "--dir="+prefix)) {
-				if processAlive(pid) {
+				if supervise.Alive(pid) {
 					pids = append(pids, pid)
 				}
 				break
@@ -279,23 +277,7 @@ func controlPlanePIDs(dataDir string) []int {
 	return pids
 }
 
-func cmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return strings.Join(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), " ")
-}
-
-// processAlive: it exists and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	st := string(b)
-	if i := strings.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) {
-		return st[i+2] != 'Z' && st[i+2] != 'X'
-	}
-	return true
-}
+func cmdline(pid int) string { return strings.Join(supervise.CommandLine(pid), " ") }
 
 // Children are forked from one goroutine locked to its OS thread for the life
 // of the process: Pdeathsig fires when the forking *thread* exits

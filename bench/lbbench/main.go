@@ -26,6 +26,7 @@ import (
 	"github.com/kplane/kplane/bench/internal/localetcd"
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/lb"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 type config struct {
@@ -154,7 +155,7 @@ func startAPIServer(ctx context.Context, bin, work string) (controlplane.Cluster
 	if err != nil {
 		return cc, 0, nil, err
 	}
-	ex, err := controlplane.NewLocalExecutor(controlplane.LocalExecutorOptions{Executable: bin, StopGracePeriod: 10 * time.Second})
+	ex, err := controlplane.NewLocalExecutor(supervise.Options{Executable: bin, StopGracePeriod: 10 * time.Second})
 	if err != nil {
 		closeEtcd()
 		return cc, 0, nil, err

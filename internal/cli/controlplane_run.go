@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kplane/kplane/internal/components"
 	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // newControlPlaneRunCommand is the hidden command a cluster's child process
@@ -39,7 +37,7 @@ func newControlPlaneRunCommand() *cobra.Command {
 			defer stop()
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
-			go watchParent(ctx, cancel)
+			go supervise.WatchParent(ctx, cancel)
 			err = components.Run(ctx, spec)
 			if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 				err = cause
@@ -52,27 +50,4 @@ func newControlPlaneRunCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "cluster directory holding spec.json")
 	return cmd
-}
-
-// watchParent cancels ctx when the process that started us (pid in
-// KPLANE_PARENT_PID) is no longer our parent. Pdeathsig normally kills us
-// first; this covers the window between fork and prctl.
-func watchParent(ctx context.Context, cancel context.CancelCauseFunc) {
-	want, err := strconv.Atoi(os.Getenv(controlplane.ParentPIDEnv))
-	if err != nil || want <= 0 {
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		if os.Getppid() != want {
-			cancel(errors.New("parent process is gone"))
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

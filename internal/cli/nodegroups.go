@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/nodegroup"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -19,35 +21,39 @@ func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisione
 	return &nodegroup.Reconciler{Executor: nodegroup.Unavailable{}, Joiner: prov, Log: log}
 }
 
-// reconcilers runs several server.Reconcilers side by side.
+// reconcilers runs several server.Reconcilers side by side. They stop in
+// reverse order: each one's Run ends only once the ones after it have
+// stopped, so the nodegroups' nodes drain while the control planes run.
 type reconcilers []server.Reconciler
 
-func (rs reconcilers) Run(ctx context.Context, st *store.Store, info server.Info) error {
-	errc := make(chan error, len(rs))
+// waiter is a reconciler whose Run returns before all it started has
+// stopped; Wait waits for that.
+type waiter interface{ Wait() }
+
+func (rs reconcilers) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
+	errs := make([]error, len(rs))
 	var wg sync.WaitGroup
-	for _, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- r.Run(ctx, st, info)
-		}()
+	after := ctx.Done() // closed when the reconciler after this one has stopped
+	for i := len(rs) - 1; i >= 0; i-- {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stopped := make(chan struct{})
+		go func(after <-chan struct{}) {
+			select {
+			case <-after:
+			case <-rctx.Done():
+			}
+			cancel()
+		}(after)
+		wg.Go(func() {
+			defer close(stopped)
+			defer cancel()
+			errs[i] = rs[i].Run(rctx, st, info)
+			if w, ok := rs[i].(waiter); ok {
+				w.Wait()
+			}
+		})
+		after = stopped
 	}
 	wg.Wait()
-	close(errc)
-	for err := range errc {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Wait waits for each reconciler that can be waited for, nodegroups first
-// (their nodes need the control planes to drain).
-func (rs reconcilers) Wait() {
-	for i := len(rs) - 1; i >= 0; i-- {
-		if w, ok := rs[i].(interface{ Wait() }); ok {
-			w.Wait()
-		}
-	}
+	return errors.Join(errs...)
 }

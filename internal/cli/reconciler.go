@@ -10,6 +10,7 @@ import (
 	"github.com/kplane/kplane/internal/lb"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // controlPlaneFlags are `kplane serve`'s settings of the control planes.
@@ -37,7 +38,7 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 		}
 		private = append(private, p.Masked())
 	}
-	exec, err := controlplane.NewLocalExecutor(controlplane.LocalExecutorOptions{
+	exec, err := controlplane.NewLocalExecutor(supervise.Options{
 		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {

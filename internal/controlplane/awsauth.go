@@ -35,6 +35,11 @@ func (p *LocalProvisioner) EnsureNodeRoleMapped(ctx context.Context, rec *store.
 	if !ok {
 		return fmt.Errorf("cluster %s: no control plane replica is serving", rec.Cluster.Name)
 	}
+	return ensureNodeRoleMapped(ctx, cfg, roleArn)
+}
+
+// ensureNodeRoleMapped is EnsureNodeRoleMapped against the replica cfg.
+func ensureNodeRoleMapped(ctx context.Context, cfg ClusterConfig, roleArn string) error {
 	var cm map[string]any
 	code, err := adminRequest(ctx, cfg, http.MethodGet, awsAuthPath, nil, &cm)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // newTestCluster returns a config for a cluster on etcdURL with a fresh port.
@@ -37,7 +39,7 @@ func newTestCluster(t *testing.T, etcdURL, id string) ClusterConfig {
 
 func newTestExecutor(t *testing.T) *LocalExecutor {
 	t.Helper()
-	e, err := NewLocalExecutor(LocalExecutorOptions{
+	e, err := NewLocalExecutor(supervise.Options{
 		Executable:      kplaneBinary(t),
 		StopGracePeriod: 10 * time.Second,
 		InitialBackoff:  100 * time.Millisecond,
@@ -160,30 +162,31 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	}
 	bootstrappedAfter := time.Since(start)
 	checkControllerAccounts(t, cfg)
+	checkNodeRoleMapping(t, cfg)
 	st := e.State(cfg.ID)
 	rss, _ := vmRSS(st.PID)
 	t.Logf("MEASURE Ensure->readyz %s, Ensure->bootstrapped %s, RSS at bootstrapped %d MiB", readyAfter.Round(time.Millisecond), bootstrappedAfter.Round(time.Millisecond), rss/1024)
 
-	// Every thread of the child runs at ChildNice (kplane's own stay as they are).
+	// Every thread of the child runs at supervise.ChildNice (kplane's own stay as they are).
 	threads, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", st.PID))
 	if len(threads) < 2 {
 		t.Fatalf("child %d: threads %v", st.PID, threads)
 	}
 	for _, f := range threads {
-		if n := niceOf(t, f); n != ChildNice {
-			t.Errorf("%s: nice %d, want %d", f, n, ChildNice)
+		if n := niceOf(t, f); n != supervise.ChildNice {
+			t.Errorf("%s: nice %d, want %d", f, n, supervise.ChildNice)
 		}
 	}
 	// Only the forking thread of this process has it (it may be the main one).
 	own, _ := filepath.Glob("/proc/self/task/*/stat")
 	atChildNice := 0
 	for _, f := range own {
-		if niceOf(t, f) == ChildNice {
+		if niceOf(t, f) == supervise.ChildNice {
 			atChildNice++
 		}
 	}
 	if atChildNice > 1 {
-		t.Errorf("%d of this process's %d threads run at nice %d, want only the forking one", atChildNice, len(own), ChildNice)
+		t.Errorf("%d of this process's %d threads run at nice %d, want only the forking one", atChildNice, len(own), supervise.ChildNice)
 	}
 
 	// Ensure again is a no-op: same process.
@@ -279,7 +282,7 @@ func TestControlPlaneLifecycle(t *testing.T) {
 		t.Errorf("configmap after restart: %q", out)
 	}
 	eventually(t, 10*time.Second, "state Running", func() error {
-		if st := e.State(cfg.ID); st.Phase != PhaseRunning || !st.Ready || st.LastReadyAt.Before(killedAt) {
+		if st := e.State(cfg.ID); st.Phase != supervise.PhaseRunning || !st.Ready || st.LastReadyAt.Before(killedAt) {
 			return fmt.Errorf("state %+v", st)
 		}
 		return nil
@@ -315,7 +318,7 @@ func TestControlPlaneLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("MEASURE Stop took %s", time.Since(stopStart).Round(time.Millisecond))
-	if processAlive(pid) {
+	if supervise.Alive(pid) {
 		t.Errorf("pid %d still alive after Stop", pid)
 	}
 	if portListening(cfg.SecurePort) {
@@ -324,7 +327,7 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.Dir, "pid")); !os.IsNotExist(err) {
 		t.Errorf("pid file left: %v", err)
 	}
-	if st := e.State(cfg.ID); st.Phase != PhaseStopped || st.PID != 0 {
+	if st := e.State(cfg.ID); st.Phase != supervise.PhaseStopped || st.PID != 0 {
 		t.Errorf("state after stop: %+v", st)
 	}
 	if b, _ := os.ReadFile(ProcessLogPath(cfg.Dir)); bytes.Contains(b, []byte("panic")) {
@@ -452,7 +455,7 @@ func TestKillStale(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("stale process still running")
 	}
-	if !processAlive(other.Process.Pid) {
+	if !supervise.Alive(other.Process.Pid) {
 		t.Fatal("other process was killed")
 	}
 }

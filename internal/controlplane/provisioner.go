@@ -24,14 +24,15 @@ import (
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/lb"
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // LocalProvisioner runs each cluster's control plane through an Executor on
 // this machine, with its data in kplane's datastore under its own prefix.
 type LocalProvisioner struct {
-	Executor *LocalExecutor
+	Executor Executor
 	// Store is kplane's datastore (set by the reconciler); the control
 	// planes reach the same etcd, each with a user limited to its prefix.
 	Store *store.Store
@@ -75,7 +76,7 @@ type LocalProvisioner struct {
 	// names, and seen holds the executor state last reported for each, for
 	// watchStates.
 	names   map[string]string
-	seen    map[string]ComponentState
+	seen    map[string]supervise.State
 	changes chan string
 }
 
@@ -89,14 +90,22 @@ type appliedConfig struct {
 	changed time.Time
 }
 
-func (p *LocalProvisioner) bind(st *store.Store) {
+var _ interface {
+	Provisioner
+	StoreBinder
+	ChangeNotifier
+	Shutdowner
+} = (*LocalProvisioner)(nil)
+
+// BindStore implements StoreBinder: Store, unless set, is the reconciler's.
+func (p *LocalProvisioner) BindStore(st *store.Store) {
 	if p.Store == nil {
 		p.Store = st
 	}
 }
 
-// Changes sends the name of a cluster whose control-plane process changed
-// state (died, restarted, became ready); the reconciler looks at it at once.
+// Changes implements ChangeNotifier: it sends the name of a cluster whose
+// control-plane process changed state (died, restarted, became ready).
 func (p *LocalProvisioner) Changes(ctx context.Context) <-chan string {
 	p.mu.Lock()
 	if p.changes == nil {
@@ -124,7 +133,7 @@ func (p *LocalProvisioner) watchStates(ctx context.Context) {
 			p.mu.Lock()
 			last, ok := p.seen[id]
 			if p.seen == nil {
-				p.seen = map[string]ComponentState{}
+				p.seen = map[string]supervise.State{}
 			}
 			p.seen[id] = st
 			p.mu.Unlock()
@@ -141,7 +150,7 @@ func (p *LocalProvisioner) watchStates(ctx context.Context) {
 // ClusterDir is where cluster id keeps its files.
 func ClusterDir(dataDir, id string) string { return filepath.Join(dataDir, "clusters", id) }
 
-func (p *LocalProvisioner) config(rec *store.ClusterRecord, info server.Info, port int) ClusterConfig {
+func (p *LocalProvisioner) config(rec *store.ClusterRecord, info runinfo.Info, port int) ClusterConfig {
 	cfg := ConfigFor(rec, info.DataDir)
 	cfg.AdvertiseAddress, cfg.SecurePort, cfg.EtcdServers = p.EndpointAddress, port, p.Store.Endpoints
 	return cfg
@@ -179,7 +188,7 @@ func ConfigFor(rec *store.ClusterRecord, dataDir string) ClusterConfig {
 // only once the one before it is ready with the current spec, so a create
 // costs one apiserver start-up at a time and a change rolls through the
 // replicas without a moment where none answers.
-func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord, info server.Info) (Observed, error) {
+func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord, info runinfo.Info) (Observed, error) {
 	port, err := p.port(rec)
 	if err != nil {
 		return Observed{}, err
@@ -239,7 +248,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 			}
 			st = p.Executor.State(cfg.ProcessKey())
 		}
-		if st.Phase == PhaseStopped {
+		if st.Phase == supervise.PhaseStopped {
 			previousCurrent = false // waits for the replica before it
 			continue
 		}
@@ -249,7 +258,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 			backends = append(backends, lb.Backend{Name: zone, Addr: backendAddr(cfg)})
 		}
 		current := st.Ready && st.StartedAt.After(changedAt)
-		if !current && (st.Restarts > 0 || st.Phase == PhaseBackOff) {
+		if !current && (st.Restarts > 0 || st.Phase == supervise.PhaseBackOff) {
 			obs.Issues = append(obs.Issues, replicaIssue(zone, len(zones), restartMessage(st)))
 		}
 		if current && answering == nil {
@@ -283,7 +292,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 	stale := false
 	for _, zone := range zones {
 		st := p.Executor.State(base.ID + "/" + zone)
-		stale = stale || st.Phase != PhaseStopped && !st.StartedAt.After(changedAt)
+		stale = stale || st.Phase != supervise.PhaseStopped && !st.StartedAt.After(changedAt)
 	}
 	obs.Ready = ready != nil && !stale
 	obs.Bootstrapping = answering != nil && ready == nil
@@ -381,7 +390,7 @@ func (p *LocalProvisioner) accessBindings(ctx context.Context, cfg ClusterConfig
 
 // isBootstrapped checks, once per process start, that the apiserver and
 // controller-manager have made the default namespaces and service account.
-func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig, st ComponentState) bool {
+func (p *LocalProvisioner) isBootstrapped(ctx context.Context, cfg ClusterConfig, st supervise.State) bool {
 	p.mu.Lock()
 	seen := p.bootstrapped[cfg.ProcessKey()]
 	p.mu.Unlock()
@@ -507,7 +516,7 @@ func (p *LocalProvisioner) ReadAwsAuth(ctx context.Context, rec *store.ClusterRe
 
 // Remove implements Provisioner: the endpoint, the replicas, the cluster's
 // etcd keys and its files all go.
-func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord, info server.Info) error {
+func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord, info runinfo.Info) error {
 	id := rec.Cluster.ID
 	if p.Balancer != nil {
 		p.Balancer.Remove(id)
@@ -565,7 +574,8 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	return nil
 }
 
-// Shutdown stops every control plane this kplane runs (a clean stop of kplane).
+// Shutdown implements Shutdowner: it stops every control plane this kplane
+// runs and the endpoints (a clean stop of kplane).
 func (p *LocalProvisioner) Shutdown(ctx context.Context) error {
 	if p.Balancer != nil {
 		defer p.Balancer.Close()
@@ -584,9 +594,9 @@ func replicaIssue(zone string, replicas int, msg string) shapes.ClusterIssue {
 }
 
 // restartMessage says that a replica's process is being restarted.
-func restartMessage(st ComponentState) string {
+func restartMessage(st supervise.State) string {
 	restart := st.Restarts
-	if st.Phase == PhaseBackOff {
+	if st.Phase == supervise.PhaseBackOff {
 		restart++ // the count moves when the next process starts
 	}
 	msg := fmt.Sprintf("control plane process exited; kplane is restarting it (restart %d)", restart)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -20,11 +20,28 @@ import (
 type Provisioner interface {
 	// Ensure starts the cluster's control plane if it is not running and
 	// reports what it sees of it now.
-	Ensure(ctx context.Context, rec *store.ClusterRecord, info server.Info) (Observed, error)
+	Ensure(ctx context.Context, rec *store.ClusterRecord, info runinfo.Info) (Observed, error)
 	// Remove stops the control plane and deletes all it had: processes,
 	// files, and its keys in the datastore.
-	Remove(ctx context.Context, rec *store.ClusterRecord, info server.Info) error
+	Remove(ctx context.Context, rec *store.ClusterRecord, info runinfo.Info) error
 }
+
+// What a Provisioner may also be; the reconciler uses each it finds.
+type (
+	// StoreBinder is given kplane's datastore, which opens after the
+	// provisioner is built, before the first Ensure.
+	StoreBinder interface{ BindStore(*store.Store) }
+	// ChangeNotifier sends the name of a cluster whose control plane
+	// changed state (a process died, restarted, became ready), so that the
+	// reconciler looks at it at once instead of at the next resync.
+	ChangeNotifier interface {
+		Changes(ctx context.Context) <-chan string
+	}
+	// Shutdowner stops whatever the provisioner runs, on a clean stop of kplane.
+	Shutdowner interface {
+		Shutdown(ctx context.Context) error
+	}
+)
 
 // Observed is what the provisioner sees of a control plane.
 type Observed struct {
@@ -54,35 +71,36 @@ type Reconciler struct {
 	CreateTimeout time.Duration
 
 	st   *store.Store
-	info server.Info
+	info runinfo.Info
 	q    *queue
-	wg   sync.WaitGroup
 }
 
-// Run reconciles until ctx ends.
-func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info) error {
+// ShutdownTimeout bounds the provisioner's Shutdown once Run's ctx ended.
+const ShutdownTimeout = 30 * time.Second
+
+// Run reconciles until ctx ends. It returns once every worker has stopped
+// and the provisioner has stopped what it runs (Shutdowner).
+func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	r.defaults()
 	r.st, r.info, r.q = st, info, newQueue()
-	if b, ok := r.Provisioner.(interface{ bind(*store.Store) }); ok {
-		b.bind(st)
+	if b, ok := r.Provisioner.(StoreBinder); ok {
+		b.BindStore(st)
 	}
 	changes := st.WatchClusters()
 	var processChanges <-chan string
-	if w, ok := r.Provisioner.(interface {
-		Changes(context.Context) <-chan string
-	}); ok {
-		processChanges = w.Changes(ctx)
+	if n, ok := r.Provisioner.(ChangeNotifier); ok {
+		processChanges = n.Changes(ctx)
 	}
 	for _, rec := range st.Clusters() {
 		r.q.add(rec.Cluster.Name)
 	}
-	for i := 0; i < r.Workers; i++ {
-		r.wg.Add(1)
-		go r.work(ctx)
+	var workers sync.WaitGroup
+	for range r.Workers {
+		workers.Go(func() { r.work(ctx) })
 	}
+	defer r.shutdown(&workers)
 	tick := time.NewTicker(r.Resync)
 	defer tick.Stop()
-	defer r.q.close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,12 +117,12 @@ func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info)
 	}
 }
 
-// Wait returns once every worker has stopped and, on a clean stop, the
-// provisioner has stopped the control planes it runs.
-func (r *Reconciler) Wait() {
-	r.wg.Wait()
-	if s, ok := r.Provisioner.(interface{ Shutdown(context.Context) error }); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// shutdown waits for the workers, then stops what the provisioner runs.
+func (r *Reconciler) shutdown(workers *sync.WaitGroup) {
+	r.q.close()
+	workers.Wait()
+	if s, ok := r.Provisioner.(Shutdowner); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
 			r.Log.Warn("stopping control planes", "err", err)
@@ -128,7 +146,6 @@ func (r *Reconciler) defaults() {
 }
 
 func (r *Reconciler) work(ctx context.Context) {
-	defer r.wg.Done()
 	for {
 		name, ok := r.q.get()
 		if !ok {

@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -44,13 +44,13 @@ type Reconciler struct {
 	Now           func() time.Time
 
 	st   *store.Store
-	info server.Info
+	info runinfo.Info
 	q    workqueue.TypedRateLimitingInterface[string]
 	wg   sync.WaitGroup
 }
 
 // Run reconciles until ctx ends.
-func (r *Reconciler) Run(ctx context.Context, st *store.Store, info server.Info) error {
+func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	r.defaults()
 	r.st, r.info = st, info
 	r.q = workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -146,7 +146,7 @@ func (r *Reconciler) work(ctx context.Context) {
 }
 
 // Bind gives a reconciler used without Run (tests, one-shot tools) its store and server info.
-func (r *Reconciler) Bind(st *store.Store, info server.Info) {
+func (r *Reconciler) Bind(st *store.Store, info runinfo.Info) {
 	r.defaults()
 	r.st, r.info = st, info
 }
@@ -188,7 +188,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, cluster, name string) (time.
 // forgetTerminated drops terminated instances older than TerminatedTTL.
 func (r *Reconciler) forgetTerminated(ctx context.Context, insts []store.Instance) error {
 	for _, inst := range insts {
-		if !inst.Live() && r.Now().Sub(inst.LaunchTime) > r.TerminatedTTL {
+		if !inst.Live() && r.Now().Sub(inst.TerminatedAt) > r.TerminatedTTL {
 			if err := r.st.DeleteInstance(ctx, inst); err != nil {
 				return err
 			}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	exec := &fakeExecutor{specs: map[string]NodeSpec{}}
 	r := &Reconciler{Executor: exec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: time.Hour}
-	r.Bind(st, server.Info{Region: "us-west-2", AccountID: "000000000000"})
+	r.Bind(st, runinfo.Info{Region: "us-west-2", AccountID: "000000000000"})
 	return &fixture{t: t, st: st, r: r, exec: exec, net: n}
 }
 
@@ -305,6 +305,15 @@ func TestScaleUpAndDownFinishUpdates(t *testing.T) {
 	used := n.Subnets[0].Used + n.Subnets[1].Used
 	if used != 3 { // two cluster interfaces and one instance
 		t.Errorf("addresses used %d, want 3", used)
+	}
+	// Terminated instances stay listed for TerminatedTTL, then go.
+	if all, _ := f.st.NodegroupInstances(context.Background(), "demo", "ng"); len(all) != 3 {
+		t.Fatalf("%d instance records, want 1 running and 2 terminated", len(all))
+	}
+	f.r.TerminatedTTL = time.Nanosecond
+	f.settle("ng")
+	if all, _ := f.st.NodegroupInstances(context.Background(), "demo", "ng"); len(all) != 1 || !all[0].Live() {
+		t.Fatalf("instances after the TTL: %+v", all)
 	}
 }
 

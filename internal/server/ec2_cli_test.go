@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -19,7 +20,7 @@ import (
 // is gone.
 type removeDeleted struct{}
 
-func (removeDeleted) Run(ctx context.Context, st *store.Store, _ server.Info) error {
+func (removeDeleted) Run(ctx context.Context, st *store.Store, _ runinfo.Info) error {
 	changed := st.WatchClusters()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

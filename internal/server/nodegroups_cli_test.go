@@ -12,6 +12,7 @@ import (
 
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/nodegroup"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -21,16 +22,15 @@ import (
 // wired: nodes are not available.
 type bothReconcilers struct{ ng *nodegroup.Reconciler }
 
-func (b bothReconcilers) Run(ctx context.Context, st *store.Store, info server.Info) error {
+func (b bothReconcilers) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); removeDeleted{}.Run(ctx, st, info) }()
 	err := b.ng.Run(ctx, st, info)
 	wg.Wait()
+	b.ng.Wait() // server.Reconciler: Run returns once all it started has stopped
 	return err
 }
-
-func (b bothReconcilers) Wait() { b.ng.Wait() }
 
 // The aws CLI against kplane's nodegroups, with the reconciler of `kplane
 // serve` and no node executor: create-nodegroup ends CREATE_FAILED with

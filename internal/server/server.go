@@ -25,6 +25,7 @@ import (
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/iam"
 	"github.com/kplane/kplane/internal/kms"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -69,18 +70,10 @@ type Config struct {
 	Log     *slog.Logger
 }
 
-// Reconciler is what drives clusters; it runs until ctx ends.
+// Reconciler is what drives clusters. Run works until ctx ends and
+// returns once it has stopped all it started; Close waits for that.
 type Reconciler interface {
-	Run(ctx context.Context, st *store.Store, info Info) error
-}
-
-// Info is what the server tells the reconciler about itself.
-type Info struct {
-	DataDir   string
-	Region    string
-	AccountID string
-	URL       string
-	Root      *auth.Credential
+	Run(ctx context.Context, st *store.Store, info runinfo.Info) error
 }
 
 // Server is a running kplane.
@@ -98,6 +91,8 @@ type Server struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	errc      chan error
+	// reconciled is closed when the reconciler's Run has returned.
+	reconciled chan struct{}
 }
 
 // Start opens the datastore, makes sure the account exists, and serves.
@@ -195,13 +190,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.errc <- err
 		}
 	}()
+	s.reconciled = make(chan struct{})
 	if cfg.Reconciler != nil {
-		info := Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root}
+		info := runinfo.Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root}
 		go func() {
+			defer close(s.reconciled)
 			if err := cfg.Reconciler.Run(rctx, st, info); err != nil && rctx.Err() == nil {
 				s.errc <- fmt.Errorf("reconciler: %w", err)
 			}
 		}()
+	} else {
+		close(s.reconciled)
 	}
 	log.Info("kplane serving", "url", s.URL, "region", cfg.Region, "account", cfg.AccountID,
 		"dataDir", cfg.DataDir, "credentials", filepath.Join(cfg.DataDir, "credentials"), "etcd", st.Endpoints)
@@ -303,9 +302,7 @@ func (s *Server) Close() error {
 		defer cancel()
 		s.http.Shutdown(ctx)
 		s.cancel()
-		if w, ok := s.Reconciler.(interface{ Wait() }); ok {
-			w.Wait()
-		}
+		<-s.reconciled
 		s.Store.Close()
 		close(s.stopped)
 	})

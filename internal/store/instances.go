@@ -75,6 +75,7 @@ type Instance struct {
 	State            string            `json:"state"`
 	StateReason      string            `json:"stateReason,omitempty"`
 	LaunchTime       time.Time         `json:"launchTime"`
+	TerminatedAt     time.Time         `json:"terminatedAt,omitzero"`
 	Tags             map[string]string `json:"tags,omitempty"`
 }
 
@@ -183,7 +184,7 @@ func (s *Store) TerminateInstance(ctx context.Context, cluster, nodegroup, id, r
 		}
 		ops := []clientv3.Op{clientv3.OpDelete(ipKey(inst.SubnetID, inst.PrivateIP)),
 			clientv3.OpDelete(refKey(inst.SubnetID, refInstance, inst.ID))}
-		inst.State, inst.StateReason = InstanceTerminated, reason
+		inst.State, inst.StateReason, inst.TerminatedAt = InstanceTerminated, reason, time.Now().UTC()
 		return ops
 	})
 }

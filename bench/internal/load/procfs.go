@@ -2,11 +2,12 @@ package load
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // clockTicks is USER_HZ, which is 100 on every Linux architecture Go supports.
@@ -14,19 +15,8 @@ const clockTicks = 100
 
 // CPUSeconds is the user+system CPU time a process has used.
 func CPUSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clockTicks
+	st, _ := supervise.ReadStat(pid)
+	return st.CPU.Seconds()
 }
 
 // MachineCPU is the CPU time all processes on the machine have used (every

@@ -1,0 +1,17 @@
+// Package runinfo is what a running kplane tells the reconcilers it starts
+// about itself. It sits below internal/server so that the packages that run
+// clusters (and nodes) need not import the server that wires them.
+package runinfo
+
+import "github.com/kplane/kplane/internal/auth"
+
+// Info describes the running kplane.
+type Info struct {
+	// DataDir holds kplane's files; each cluster's are in DataDir/clusters/ID.
+	DataDir   string
+	Region    string
+	AccountID string
+	// URL is the base URL of kplane's API (the token webhook is under it).
+	URL  string
+	Root *auth.Credential
+}

@@ -1,0 +1,196 @@
+package supervise
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary is also the child: with childEnv set it runs as
+// `TEST child --dir DIR MODE` (sleep: until SIGTERM; die: exit 1 at once).
+const childEnv = "SUPERVISE_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		runChild(os.Args[1:])
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runChild(args []string) {
+	mode := args[len(args)-1]
+	fmt.Println("child", mode, "pid", os.Getpid())
+	if mode == "die" {
+		fmt.Println("giving up: no such thing")
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	<-sig
+	os.Exit(0)
+}
+
+func newSupervisor(t *testing.T) *Supervisor {
+	t.Helper()
+	v, err := New(Options{
+		Executable: os.Args[0], Env: []string{childEnv + "=1"},
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, StopGracePeriod: 5 * time.Second,
+		Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := v.StopAll(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return v
+}
+
+func processDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A process runs with its pid file, keeps running through an Ensure with the
+// same spec, is restarted by a new spec, and is gone after Stop.
+func TestEnsureRestartOnSpecChangeStop(t *testing.T) {
+	v := newSupervisor(t)
+	dir := processDir(t)
+	p := Process{Key: "a", Kind: "test", Dir: dir, Args: []string{"child", "--dir", dir, "sleep"}, Spec: []byte("1")}
+	ctx := context.Background()
+	if err := v.Ensure(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready", func() bool { return v.State("a").Phase == PhaseRunning })
+	first := v.State("a").PID
+	if b, _ := os.ReadFile(PIDPath(dir)); strings.TrimSpace(string(b)) != strconv.Itoa(first) {
+		t.Fatalf("pid file %q, want %d", b, first)
+	}
+	if !CommandLineHas(first, []string{"child", "--dir=" + dir}) || CommandLineHas(first, []string{"child", "--dir", "/elsewhere"}) {
+		t.Fatalf("CommandLineHas does not tell pid %d's command line %q", first, CommandLine(first))
+	}
+	if err := v.Ensure(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if st := v.State("a"); st.PID != first || st.Restarts != 0 {
+		t.Fatalf("same spec: state %+v, want pid %d unrestarted", st, first)
+	}
+	if got, ok := v.Running("a"); !ok || string(got.Spec) != "1" {
+		t.Fatalf("Running: %+v %v", got, ok)
+	}
+	p.Spec = []byte("2")
+	if err := v.Ensure(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restart", func() bool { st := v.State("a"); return st.PID != 0 && st.PID != first && st.Ready })
+	if st := v.State("a"); st.Restarts != 1 || !strings.Contains(st.LastExitReason, "new spec") {
+		t.Fatalf("after a spec change: %+v", st)
+	}
+	if Alive(first) {
+		t.Fatalf("old process %d still alive", first)
+	}
+	p.Dir = t.TempDir()
+	if err := v.Ensure(ctx, p); err == nil {
+		t.Fatal("Ensure of a running key from another directory succeeded")
+	}
+	second := v.State("a").PID
+	if err := v.Stop(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if st := v.State("a"); st.Phase != PhaseStopped || st.PID != 0 {
+		t.Fatalf("after Stop: %+v", st)
+	}
+	if Alive(second) {
+		t.Fatalf("process %d alive after Stop", second)
+	}
+	if _, err := os.Stat(PIDPath(dir)); !os.IsNotExist(err) {
+		t.Fatalf("pid file after Stop: %v", err)
+	}
+}
+
+// A process that dies is restarted with backoff, and its state says why it died.
+func TestDiedIsRestartedWithReason(t *testing.T) {
+	v := newSupervisor(t)
+	dir := processDir(t)
+	p := Process{Key: "b", Kind: "test", Dir: dir, Args: []string{"child", "die"},
+		Ready: func(context.Context) bool { return false }}
+	if err := v.Ensure(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restarts", func() bool { return v.State("b").Restarts >= 2 })
+	st := v.State("b")
+	if !strings.Contains(st.LastExitReason, "exit status 1") || !strings.Contains(st.LastExitReason, "giving up: no such thing") {
+		t.Fatalf("exit reason %q lacks the status and the log's last lines", st.LastExitReason)
+	}
+	if st.Ready {
+		t.Fatal("ready although the probe never succeeded")
+	}
+	if b, _ := os.ReadFile(LogPath(dir)); strings.Count(string(b), "--- ") < 2 {
+		t.Fatalf("process log has no start marker per start:\n%s", b)
+	}
+}
+
+// KillStale kills the process named in DIR/pid only when its command line
+// is the one given.
+func TestKillStale(t *testing.T) {
+	dir := processDir(t)
+	cmd := exec.Command(os.Args[0], "child", "--dir", dir, "sleep")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer cmd.Process.Kill()
+	if err := os.WriteFile(PIDPath(dir), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if killed, err := KillStale(dir, []string{"other", "--dir", dir}); killed || err != nil {
+		t.Fatalf("another command line: killed %v, %v", killed, err)
+	}
+	select {
+	case <-exited:
+		t.Fatal("the process of another command line was killed")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if killed, err := KillStale(dir, []string{"child", "--dir", dir}); !killed || err != nil {
+		t.Fatalf("its own command line: killed %v, %v", killed, err)
+	}
+	<-exited
+}
+
+func TestLogTail(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "log")
+	os.WriteFile(f, []byte("old\n--- marker\none\n\ntwo\nthree\n"), 0o600)
+	if got := LogTail(f, 4, 2); got != "two | three" {
+		t.Fatalf("LogTail = %q", got)
+	}
+	if got := LogTail(f, 0, 9); got != "old | one | two | three" {
+		t.Fatalf("LogTail from 0 = %q", got)
+	}
+}
