@@ -11,6 +11,7 @@ import (
 
 	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodecomponents"
+	"github.com/kplane/kplane/internal/supervise"
 )
 
 // newNodeRunCommand is the hidden command one worker node's agent runs:
@@ -32,7 +33,7 @@ func newNodeRunCommand() *cobra.Command {
 			defer stop()
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
-			go watchParent(ctx, cancel)
+			go supervise.WatchParent(ctx, cancel)
 			err := node.Run(ctx, dir, node.Components{
 				Kubelet:   nodecomponents.Kubelet,
 				KubeProxy: nodecomponents.KubeProxy,

@@ -10,11 +10,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-)
 
-// ParentPIDEnv is set in the agent to its parent's pid (the agent exits when
-// its parent changes); the same variable as controlplane.ParentPIDEnv.
-const ParentPIDEnv = "KPLANE_PARENT_PID"
+	"github.com/kplane/kplane/internal/supervise"
+)
 
 // Process is one running node agent (`kplane node-run --dir DIR`), a child
 // of this process. It is the unit a node executor supervises:
@@ -60,7 +58,7 @@ func Start(exe, dir string) (*Process, error) {
 	defer logf.Close()
 	cmd := exec.Command(exe, "node-run", "--dir", dir)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), ParentPIDEnv+"="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(os.Environ(), supervise.ParentPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
