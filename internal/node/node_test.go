@@ -148,3 +148,41 @@ func TestCheckNamesThePackage(t *testing.T) {
 		}
 	}
 }
+
+func TestExecCredentialKubeconfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), []byte("CA"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := validSpec(dir)
+	spec.ClientCertFile, spec.ClientKeyFile = "", ""
+	spec.Exec = &ExecConfig{Command: "aws", Args: []string{"eks", "get-token", "--cluster-name", "c"}, Env: map[string]string{"AWS_REGION": "us-west-2"}}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kubeconfig(spec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc struct {
+		Users []struct {
+			User struct {
+				Exec struct {
+					APIVersion string `json:"apiVersion"`
+					Command    string
+					Args       []string
+					Env        []struct{ Name, Value string }
+				}
+				ClientCertificate string `json:"client-certificate"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(b, &kc); err != nil {
+		t.Fatal(err)
+	}
+	u := kc.Users[0].User
+	if u.Exec.Command != "aws" || len(u.Exec.Args) != 4 || u.Exec.APIVersion != "client.authentication.k8s.io/v1beta1" ||
+		len(u.Exec.Env) != 1 || u.Exec.Env[0].Name != "AWS_REGION" || u.ClientCertificate != "" {
+		t.Errorf("kubeconfig user %+v from:\n%s", u, b)
+	}
+}
