@@ -62,3 +62,16 @@ func authenticatorLogFile(dataDir string) func(*store.ClusterRecord) (string, bo
 		return cfg.LogFile(controlplane.LogTypeAuthenticator), cfg.LogEnabled(controlplane.LogTypeAuthenticator)
 	}
 }
+
+// clusterLogFiles are a cluster's enabled EKS log types and each one's files
+// (one per replica; kplane's own for the authenticator).
+func clusterLogFiles(dataDir string) func(*store.ClusterRecord) map[string][]string {
+	return func(rec *store.ClusterRecord) map[string][]string {
+		cfg := controlplane.ConfigFor(rec, dataDir)
+		out := map[string][]string{}
+		for _, t := range cfg.LogTypes {
+			out[t] = controlplane.LogFiles(cfg.Dir, t)
+		}
+		return out
+	}
+}

@@ -53,6 +53,7 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
 			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
+			cfg.ClusterLogFiles = clusterLogFiles(dataDir)
 			if !noReconcile {
 				prov, rec, err := newReconciler(log, cp)
 				if err != nil {

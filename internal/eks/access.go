@@ -90,6 +90,10 @@ func (a *API) newAccessEntry(cluster, principal, typ, username string, groups []
 	if m[4] == "root" {
 		m[2], m[3] = "root", "root"
 	}
+	if username == "" && (typ == "EC2_LINUX" || typ == "EC2_WINDOWS") {
+		// EKS fixes a node entry's identity (internal/access maps it).
+		username, groups = access.NodeUsername, access.NodeGroups
+	}
 	if username == "" && typ == "STANDARD" {
 		username = principal
 		if m[2] == "role" {

@@ -230,6 +230,15 @@ func TestCreateNodegroupAPIModeMakesEC2LinuxAccessEntry(t *testing.T) {
 		strings.Join(e.AccessEntry.KubernetesGroups, ",") != "system:nodes" {
 		t.Errorf("access entry %+v", e.AccessEntry)
 	}
+	// One made by hand for another node role looks the same.
+	other := "arn:aws:iam::000000000000:role/other-nodes"
+	if _, err := s.eks.CreateAccessEntry(ctx, &eks.CreateAccessEntryInput{ClusterName: aws.String("api"), PrincipalArn: aws.String(other), Type: aws.String("EC2_LINUX")}); err != nil {
+		t.Fatal(err)
+	}
+	e, err = s.eks.DescribeAccessEntry(ctx, &eks.DescribeAccessEntryInput{ClusterName: aws.String("api"), PrincipalArn: aws.String(other)})
+	if err != nil || aws.ToString(e.AccessEntry.Username) != "system:node:{{EC2PrivateDNSName}}" || strings.Join(e.AccessEntry.KubernetesGroups, ",") != "system:nodes" {
+		t.Errorf("hand-made EC2_LINUX entry %+v %v", e.AccessEntry, err)
+	}
 }
 
 func TestCreateNodegroupValidation(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/authn"
+	"github.com/kplane/kplane/internal/cwlogs"
 	"github.com/kplane/kplane/internal/ec2"
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/iam"
@@ -61,6 +62,9 @@ type Config struct {
 	// AuthenticatorLog gives cluster id's "authenticator" log file and
 	// whether that log type is enabled.
 	AuthenticatorLog func(*store.ClusterRecord) (string, bool)
+	// ClusterLogFiles gives a cluster's enabled EKS log types and each
+	// one's files, which kplane ships to CloudWatch Logs; nil ships none.
+	ClusterLogFiles func(*store.ClusterRecord) map[string][]string
 	// ServiceAccountKey gives a cluster's service-account public key, which
 	// kplane publishes at the cluster's OIDC issuer.
 	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
@@ -93,6 +97,7 @@ type Server struct {
 	errc      chan error
 	// reconciled is closed when the reconciler's Run has returned.
 	reconciled chan struct{}
+	shipped    chan struct{} // closed when the CloudWatch Logs shipper has stopped
 }
 
 // Start opens the datastore, makes sure the account exists, and serves.
@@ -174,7 +179,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	h.json = append(h.json, keys.Handler(verifier, requestID))
+	logs := cwlogs.New(st, cfg.DataDir, cfg.AccountID, cfg.Region)
+	if err := logs.SweepOrphans(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("cloudwatch logs: %w", err)
+	}
+	h.json = append(h.json, keys.Handler(verifier, requestID), logs.Handler(verifier, requestID))
 	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
 		Zones: cfg.Zones, RequestID: requestID, Log: log})
 	s.http = &http.Server{
@@ -190,6 +200,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.errc <- err
 		}
 	}()
+	s.shipped = make(chan struct{})
+	if cfg.ClusterLogFiles != nil {
+		go func() {
+			defer close(s.shipped)
+			(&cwlogs.Shipper{Service: logs, Store: st, Files: cfg.ClusterLogFiles, Log: log}).Run(rctx)
+		}()
+	} else {
+		close(s.shipped)
+	}
 	s.reconciled = make(chan struct{})
 	if cfg.Reconciler != nil {
 		info := runinfo.Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root}
@@ -303,6 +322,7 @@ func (s *Server) Close() error {
 		s.http.Shutdown(ctx)
 		s.cancel()
 		<-s.reconciled
+		<-s.shipped
 		s.Store.Close()
 		close(s.stopped)
 	})
