@@ -1,6 +1,7 @@
-# `make test` is the project's test command (README, .ci/run).
-.PHONY: test unit acceptance build node-deps
+# `make test` is the project's test command (README, .ci/run): unit, e2e, then acceptance.
+.PHONY: build unit e2e acceptance test conformance node-deps
 
+# The kplane binary, for running it by hand: bin/kplane serve.
 build:
 	go build -o bin/kplane ./cmd/kplane
 
@@ -10,10 +11,21 @@ node-deps:
 	@command -v containerd >/dev/null && command -v runc >/dev/null && test -x /usr/lib/cni/bridge && command -v iptables >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $(NODE_PACKAGES)
 
-unit: node-deps
-	go test -count=1 -timeout 20m ./...
+# Go tests of the packages: need nothing but Go (test/e2e is behind the e2e build tag).
+unit:
+	go test -count=1 -timeout 20m ./internal/... ./cmd/... ./bench/...
 
+# End-to-end: the built kplane as its own process, driven by the aws CLI and kubectl.
+e2e: node-deps
+	go test -tags e2e -count=1 -timeout 30m ./test/e2e/
+
+# The README's quick start, verbatim, with a SIGKILL restart of kplane in the middle (binds port 4599).
 acceptance:
 	bash test/acceptance.sh
 
-test: unit acceptance
+test: unit e2e acceptance
+
+# Upstream conformance: e2e.test built from k8s.io/kubernetes at the clusters' version, sig-api-machinery
+# tests that need no pod, against a kplane cluster of its own. Not in make test (long: ~1 h); see test/conformance/run.sh.
+conformance:
+	bash test/conformance/run.sh

@@ -27,9 +27,11 @@ trap cleanup EXIT
 # restarted process.
 quickstart=$(awk '/^## Quick start/{q=1} q&&/^```sh$/{on=1;next} on&&/^```$/{exit} on' README.md)
 [ -n "$quickstart" ] || { echo "no quick start block in README.md"; exit 1; }
-grep -q '^aws eks wait cluster-active --name demo$' <<<"$quickstart"
-grep -q '^kill %1$' <<<"$quickstart"
-script=$(sed -e 's/^aws eks wait cluster-active --name demo$/restart_kplane\n&/' -e 's/^kill %1$/kill "$(cat "$HOME\/kplane.pid")"/' <<<"$quickstart")
+# The restart goes before the line that waits for the cluster to be ACTIVE.
+wait_active='while [ "$(aws eks describe-cluster --name demo --query cluster.status --output text)" = CREATING ]; do sleep 1; done'
+grep -qxF "$wait_active" <<<"$quickstart" || { echo "no line waiting for demo to be ACTIVE in the quick start: $wait_active"; exit 1; }
+grep -qx 'kill %1' <<<"$quickstart" || { echo "no 'kill %1' line in the quick start"; exit 1; }
+script=$(awk -v wait="$wait_active" '$0 == wait { print "restart_kplane" } $0 == "kill %1" { print "kill \"$(cat \"$HOME/kplane.pid\")\""; next } { print }' <<<"$quickstart")
 
 restart_kplane() {
   local pid

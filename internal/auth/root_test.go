@@ -82,6 +82,7 @@ func TestRootCredentialsFileParsesWithSDKs(t *testing.T) {
 		t.Fatal("aws-sdk-go-v2 read different keys")
 	}
 
+	needBotocore(t)
 	cmd := exec.Command("python3", "-c", `import botocore.session; c = botocore.session.get_session().get_credentials(); print(c.access_key + " " + c.secret_key)`)
 	cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+path, "AWS_CONFIG_FILE=/dev/null", "AWS_PROFILE=default",
 		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_EC2_METADATA_DISABLED=true")

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/lb"
@@ -51,6 +52,8 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 		Balancer:        lb.New(lb.Config{Log: log}),
 		Replicas:        f.replicas,
 		PrivateSources:  private,
+		// Network namespaces need root; without it no node can run here.
+		NodeNetwork: os.Geteuid() == 0,
 	}
 	return prov, &controlplane.Reconciler{Provisioner: prov, Log: log}, nil
 }

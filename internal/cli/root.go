@@ -20,6 +20,8 @@ func NewRootCommand() *cobra.Command {
 		newControlPlaneRunCommand(),
 		newNodeRunCommand(),
 		newImagesCommand(),
+		newVersionCommand(),
 	)
+	addVersionFlags(root, versionText())
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/datadir"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -33,11 +34,23 @@ func newServeCommand() *cobra.Command {
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the EKS API and run every cluster's control plane",
-		Long: `Serve the Amazon EKS API (2017-11-01) and STS GetCallerIdentity on one address,
-keeping everything in an embedded etcd under the data directory (or an external
-etcd cluster with --etcd-endpoints and the --etcd-* TLS flags). At first start it writes the account's root
-credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`,
+		Short: "Serve the EKS, EC2, IAM, STS, KMS and CloudWatch Logs APIs and run every cluster's control plane",
+		Long: `Serve, on one address (--listen), the AWS APIs kplane speaks, signed with SigV4 as on AWS:
+  Amazon EKS (2017-11-01)  clusters, managed nodegroups, access entries, updates, tags;
+                           every cluster a real Kubernetes control plane run by kplane
+  Amazon EC2 (2016-11-15)  the network clusters use: availability zones, VPCs, subnets,
+                           security groups, tags; nodegroups' instances
+  AWS IAM (2010-05-08)     users, access keys, roles
+  AWS STS (2011-06-15)     GetCallerIdentity (aws eks get-token), AssumeRole
+  AWS KMS (2014-11-01)     symmetric keys, aliases, Encrypt/Decrypt/GenerateDataKey
+                           (a cluster's encryptionConfig names one)
+  Amazon CloudWatch Logs   log groups, streams, events (2014-03-28): clusters' enabled
+                           control-plane logs in /aws/eks/NAME/cluster
+Everything is kept in an embedded etcd under the data directory (or an external etcd
+cluster with --etcd-endpoints and the --etcd-* TLS flags). At first start kplane writes
+the account's root credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials
+format). One kplane serves a data directory at a time; it prints its PID, and Ctrl-C
+or SIGTERM stops it and the control planes it runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
@@ -45,10 +58,20 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				return err
 			}
 			cfg.Log = log
+			// Signals stop kplane at any stage of its start, not only once it serves.
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
 			dataDir := absDir(cfg.DataDir)
 			if err := etcd.apply(&cfg, dataDir); err != nil {
 				return err
 			}
+			// One kplane per data directory: a second one stops here, naming the
+			// first, before it touches anything (wrong flags are refused before).
+			lock, err := datadir.Acquire(dataDir)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			cfg.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
@@ -62,18 +85,20 @@ credentials to DATA_DIR/credentials (mode 0600, AWS shared-credentials format).`
 				cfg.Reconciler, cfg.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
 				cfg.Metrics = append(cfg.Metrics, prov.Balancer.Collector())
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
 			s, err := server.Start(ctx, cfg)
 			if err != nil {
+				if ctx.Err() != nil {
+					log.Info("stopped before serving", "err", err)
+					return nil
+				}
 				return err
 			}
 			if err := etcd.remember(dataDir); err != nil {
 				s.Close()
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kplane is serving the EKS API at %s\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_REGION=%s\n",
-				s.URL, filepath.Join(cfg.DataDir, "credentials"), s.URL, cfg.Region)
+			fmt.Fprintf(cmd.OutOrStdout(), "kplane (pid %d) is serving the EKS API at %s; stop it with Ctrl-C or kill %d\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_REGION=%s\n",
+				os.Getpid(), s.URL, os.Getpid(), filepath.Join(cfg.DataDir, "credentials"), s.URL, cfg.Region)
 			select {
 			case <-ctx.Done():
 				log.Info("shutting down")

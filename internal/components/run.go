@@ -36,7 +36,6 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
-	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
@@ -385,7 +384,7 @@ func (a *apiServer) run(ctx context.Context) error {
 	fg := s.GenericServerRunOptions.ComponentGlobalsRegistry.FeatureGateFor(basecompatibility.DefaultKubeComponent)
 	fg.(featuregate.MutableFeatureGate).AddMetrics()
 	s.GenericServerRunOptions.ComponentGlobalsRegistry.AddMetrics()
-	return apiserverapp.Run(ctx, completed)
+	return runAPIServer(ctx, completed)
 }
 
 // kube-controller-manager, as NewControllerManagerCommand's RunE.

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,24 +82,59 @@ func dumpLogs(t *testing.T, cfg ClusterConfig) {
 	})
 }
 
-func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
+// api sends one request to the cluster's apiserver as the admin user
+// (system:masters) and returns the status and body: the test needs nothing
+// but Go, not kubectl.
+func api(t *testing.T, cfg ClusterConfig, method, path, body string) (int, string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	c, err := AdminHTTPClient(cfg)
+	if err != nil {
+		return 0, "", err
+	}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequest(method, cfg.LocalEndpoint()+path, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
-func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
+// mustCreate POSTs an object and fails the test unless it is created.
+func mustCreate(t *testing.T, cfg ClusterConfig, path, object string) {
 	t.Helper()
-	out, err := kubectl(t, kubeconfig, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	code, body, err := api(t, cfg, http.MethodPost, path, object)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("POST %s: %d %v: %s", path, code, err, body)
 	}
-	return out
+}
+
+// listNames lists path and returns the items' names.
+func listNames(t *testing.T, cfg ClusterConfig, path string) ([]string, error) {
+	t.Helper()
+	code, body, err := api(t, cfg, http.MethodGet, path, "")
+	if err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d %v: %s", path, code, err, body)
+	}
+	var list struct {
+		Items []struct {
+			Metadata struct{ Name string } `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, it := range list.Items {
+		names = append(names, it.Metadata.Name)
+	}
+	return names, nil
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
@@ -138,7 +175,7 @@ func portListening(port int) bool {
 }
 
 // TestControlPlaneLifecycle runs a real control plane through the local
-// executor: ready, bootstrapped, serves kubectl, the controller-manager
+// executor: ready, bootstrapped, serves the API, the controller-manager
 // works, the supervisor restarts a killed child without data loss, and Stop
 // leaves nothing behind.
 func TestControlPlaneLifecycle(t *testing.T) {
@@ -220,29 +257,50 @@ func TestControlPlaneLifecycle(t *testing.T) {
 		t.Fatalf("preparing the files again restarted the child: pid %d -> %d", st.PID, got)
 	}
 
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	b, err := Kubeconfig(cfg, UserAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kc, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustKubectl(t, kc, "create", "namespace", "demo")
-	mustKubectl(t, kc, "-n", "demo", "create", "configmap", "cm1", "--from-literal=k=v1")
-	mustKubectl(t, kc, "-n", "demo", "create", "deployment", "web", "--image=registry.k8s.io/pause:3.10", "--replicas=2")
+	mustCreate(t, cfg, "/api/v1/namespaces", `{"metadata":{"name":"demo"}}`)
+	mustCreate(t, cfg, "/api/v1/namespaces/demo/configmaps", `{"metadata":{"name":"cm1"},"data":{"k":"v1"}}`)
+	mustCreate(t, cfg, "/apis/apps/v1/namespaces/demo/deployments", `{"metadata":{"name":"web"},"spec":{"replicas":2,
+		"selector":{"matchLabels":{"app":"web"}},
+		"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"pause","image":"registry.k8s.io/pause:3.10"}]}}}}`)
 	eventually(t, 60*time.Second, "ReplicaSet created by the controller-manager", func() error {
-		out, err := kubectl(t, kc, "-n", "demo", "get", "replicasets", "-l", "app=web", "-o", "name")
-		if err != nil || !strings.Contains(out, "replicaset.apps/web-") {
-			return fmt.Errorf("%v: %s", err, out)
+		names, err := listNames(t, cfg, "/apis/apps/v1/namespaces/demo/replicasets?labelSelector=app%3Dweb")
+		if err != nil || len(names) != 1 || !strings.HasPrefix(names[0], "web-") {
+			return fmt.Errorf("%v: %v", err, names)
 		}
 		return nil
 	})
 	// and its pods (not scheduled: there are no nodes)
 	eventually(t, 30*time.Second, "pods created by the ReplicaSet", func() error {
-		out, err := kubectl(t, kc, "-n", "demo", "get", "pods", "-l", "app=web", "-o", "name")
-		if err != nil || strings.Count(out, "pod/web-") != 2 {
-			return fmt.Errorf("%v: %s", err, out)
+		names, err := listNames(t, cfg, "/api/v1/namespaces/demo/pods?labelSelector=app%3Dweb")
+		if err != nil || len(names) != 2 {
+			return fmt.Errorf("%v: %v", err, names)
+		}
+		return nil
+	})
+
+	// Each component writes under its upstream name, as managedFields show
+	// on any cluster: the controller-manager the deployment's status and the
+	// pods, the scheduler the pods' PodScheduled condition (no nodes),
+	// kube-apiserver the default namespace.
+	eventually(t, 30*time.Second, "field managers of the components", func() error {
+		managers := map[string]bool{}
+		for _, path := range []string{"/apis/apps/v1/namespaces/demo/deployments/web",
+			"/api/v1/namespaces/demo/pods?labelSelector=app%3Dweb", "/api/v1/namespaces/default"} {
+			code, body, err := api(t, cfg, http.MethodGet, path, "")
+			if err != nil || code != http.StatusOK {
+				return fmt.Errorf("GET %s: %d %v", path, code, err)
+			}
+			for _, m := range regexp.MustCompile(`"manager":"([^"]*)"`).FindAllStringSubmatch(body, -1) {
+				managers[m[1]] = true
+			}
+		}
+		for _, want := range []string{"kube-controller-manager", "kube-scheduler", "kube-apiserver"} {
+			if !managers[want] {
+				return fmt.Errorf("no field manager %s among %v", want, managers)
+			}
+		}
+		if own := filepath.Base(kplaneBinary(t)); managers[own] {
+			return fmt.Errorf("field manager %s, the binary's name, among %v", own, managers)
 		}
 		return nil
 	})
@@ -278,8 +336,8 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	if st.Restarts < 1 || !strings.Contains(st.LastExitReason, "killed") {
 		t.Errorf("state after kill: %+v", st)
 	}
-	if out := mustKubectl(t, kc, "-n", "demo", "get", "configmap", "cm1", "-o", "jsonpath={.data.k}"); out != "v1" {
-		t.Errorf("configmap after restart: %q", out)
+	if code, body, err := api(t, cfg, http.MethodGet, "/api/v1/namespaces/demo/configmaps/cm1", ""); err != nil || code != http.StatusOK || !strings.Contains(body, `"k":"v1"`) {
+		t.Errorf("configmap after restart: %d %v: %s", code, err, body)
 	}
 	eventually(t, 10*time.Second, "state Running", func() error {
 		if st := e.State(cfg.ID); st.Phase != supervise.PhaseRunning || !st.Ready || st.LastReadyAt.Before(killedAt) {
@@ -421,7 +479,7 @@ func TestClusterIsolation(t *testing.T) {
 func TestKillStale(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fake")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 600\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	start := func(args ...string) *exec.Cmd {

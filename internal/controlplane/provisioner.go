@@ -50,6 +50,12 @@ type LocalProvisioner struct {
 	// PrivateSources are client addresses that count as inside every VPC
 	// for endpoint access (on one machine nothing else is).
 	PrivateSources []netip.Prefix
+	// NodeNetwork: worker nodes may live in VPC namespaces of this kplane
+	// (internal/nodenet, needs root). Each cluster's endpoint then also
+	// listens inside its VPC and its apiserver reaches nodes through the
+	// egress proxy (vpcnet.go).
+	NodeNetwork bool
+	vpc         vpcNet
 
 	mu sync.Mutex
 	// ports handed out (endpoints: cluster id; replicas: process key), so
@@ -202,17 +208,21 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		return Observed{}, fmt.Errorf("etcd credentials: %w", err)
 	}
 	base.EtcdCAFile, base.EtcdCertFile, base.EtcdKeyFile = etcd.CAFile, etcd.CertFile, etcd.KeyFile
-	// The cluster's etcd user reaches only its own prefix, and kube-apiserver's
-	// compactor writes a key outside it; etcd compacts itself instead.
-	base.ExtraAPIServerArgs = []string{"--etcd-compaction-interval=0"}
+	// kube-apiserver compacts etcd as upstream (every 5 minutes), taking turns
+	// with kplane and the other clusters through the one key outside its
+	// prefix that its etcd user may use (store.GrantCluster).
 	webhook, err := webhookArgs(base, info.URL)
 	if err != nil {
 		return Observed{}, err
 	}
-	base.ExtraAPIServerArgs = append(base.ExtraAPIServerArgs, webhook...)
+	base.ExtraAPIServerArgs = webhook
 	network, err := p.Store.Network(ctx)
 	if err != nil {
 		return Observed{}, err
+	}
+	inVPC, err := p.vpcEndpoint(rec, network, &base, info.DataDir, port)
+	if err != nil {
+		return Observed{}, fmt.Errorf("endpoint inside the VPC: %w", err)
 	}
 	changedAt := p.noteConfig(base)
 	p.mu.Lock()
@@ -275,6 +285,7 @@ func (p *LocalProvisioner) Ensure(ctx context.Context, rec *store.ClusterRecord,
 		Backends: backends,
 		Access:   endpointAccess(rec, network, p.PrivateSources),
 		Check:    p.readyzCheck(base),
+		Also:     inVPC,
 	}); err != nil {
 		obs.Issues = append(obs.Issues, shapes.ClusterIssue{Code: "ClusterUnreachable", Message: "endpoint: " + err.Error()})
 		return obs, nil
@@ -521,6 +532,7 @@ func (p *LocalProvisioner) Remove(ctx context.Context, rec *store.ClusterRecord,
 	if p.Balancer != nil {
 		p.Balancer.Remove(id)
 	}
+	p.closeEgress(id)
 	p.mu.Lock()
 	var keys []string
 	for key := range p.names {
@@ -580,6 +592,7 @@ func (p *LocalProvisioner) Shutdown(ctx context.Context) error {
 	if p.Balancer != nil {
 		defer p.Balancer.Close()
 	}
+	defer p.closeEgress("")
 	return p.Executor.StopAll(ctx)
 }
 

@@ -61,7 +61,7 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 		return nil, InvalidParam(name, "Unsupported Kubernetes minor version update from %s to %s", rec.Cluster.Version, req.Version)
 	}
 	if !contains(a.limits.Versions, req.Version) {
-		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; available versions: %s", req.Version, strings.Join(a.limits.Versions, ", "))
+		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; %s", req.Version, offeredVersions(a.limits.Versions))
 	}
 	change, _ := json.Marshal(&req)
 	params := []shapes.UpdateParam{

@@ -233,8 +233,8 @@ func validateCreateCluster(req *shapes.CreateClusterRequest, network *store.Netw
 		return err
 	}
 	if req.Version != "" && !slices.Contains(lim.Versions, req.Version) {
-		// EKS's text.
-		return InvalidParam(name, "unsupported Kubernetes version %s", req.Version)
+		// EKS's text, then what kplane offers (as UpdateClusterVersion says).
+		return InvalidParam(name, "unsupported Kubernetes version %s; %s", req.Version, offeredVersions(lim.Versions))
 	}
 	if err := validateTags(req.Tags, lim); err != nil {
 		return err.With("clusterName", name)

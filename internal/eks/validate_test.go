@@ -287,8 +287,8 @@ func TestValidateCreateCluster(t *testing.T) {
 			typ: ip, msg: "Value 'aws_managed' at 'resourcesVpcConfig.controlPlaneEgressMode' failed to satisfy constraint: Member must satisfy enum value set: [AWS_MANAGED, CUSTOMER_ROUTED, CUSTOMER_ISOLATED]"},
 
 		// version
-		{name: "unsupported version", mutate: func(r *shapes.CreateClusterRequest) { r.Version = "1.20" }, typ: ip, msg: "unsupported Kubernetes version 1.20"},
-		{name: "patch version", mutate: func(r *shapes.CreateClusterRequest) { r.Version = "1.37.2" }, typ: ip, msg: "unsupported Kubernetes version 1.37.2"},
+		{name: "unsupported version", mutate: func(r *shapes.CreateClusterRequest) { r.Version = "1.20" }, typ: ip, msg: "unsupported Kubernetes version 1.20; supported versions: 1.36, 1.37"},
+		{name: "patch version", mutate: func(r *shapes.CreateClusterRequest) { r.Version = "1.37.2" }, typ: ip, msg: "unsupported Kubernetes version 1.37.2; supported versions: 1.36, 1.37"},
 
 		// tags
 		{name: "51 tags", mutate: func(r *shapes.CreateClusterRequest) {

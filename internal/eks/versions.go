@@ -6,6 +6,12 @@ import (
 	"github.com/kplane/kplane/internal/eks/shapes"
 )
 
+// offeredVersions names the Kubernetes versions clusters can run, for the
+// errors that refuse another one (CreateCluster, UpdateClusterVersion).
+func offeredVersions(versions []string) string {
+	return "supported versions: " + strings.Join(versions, ", ")
+}
+
 // standardSupport is how long EKS gives a version standard support (14 months).
 const standardSupportMonths = 14
 

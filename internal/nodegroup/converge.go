@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -424,18 +426,38 @@ func (r *Reconciler) spec(crec *store.ClusterRecord, rec *store.NodegroupRecord,
 	if c.KubernetesNetworkConfig != nil {
 		spec.ServiceIPv4CIDR = c.KubernetesNetworkConfig.ServiceIpv4Cidr
 	}
-	spec.SubnetCIDR = r.subnetCIDR(inst.SubnetID)
+	r.network(&spec, crec)
 	return spec
 }
 
-// subnetCIDR reads a subnet's block ("" if it cannot be read).
-func (r *Reconciler) subnetCIDR(id string) string {
+// network fills in the subnet's block and the node's network (see
+// NodeSpec.EndpointInVPC), left empty if the inventory cannot be read.
+func (r *Reconciler) network(spec *NodeSpec, crec *store.ClusterRecord) {
 	n, err := r.st.Network(context.Background())
 	if err != nil {
-		return ""
+		return
 	}
-	sn, _ := n.Subnet(id)
-	return sn.CidrBlock
+	sn, _ := n.Subnet(spec.SubnetID)
+	spec.SubnetCIDR = sn.CidrBlock
+	spec.EndpointInVPC, _ = controlplane.EndpointForNodes(crec, n, spec.AvailabilityZone)
+	var vpcCIDR netip.Prefix
+	for _, v := range n.VPCs {
+		if v.ID == spec.VpcID {
+			vpcCIDR, _ = netip.ParsePrefix(v.CidrBlock)
+		}
+	}
+	svc, _ := netip.ParsePrefix(spec.ServiceIPv4CIDR)
+	addr, err := netip.ParseAddr(spec.PrivateIP)
+	if !vpcCIDR.IsValid() || err != nil {
+		return
+	}
+	podRange, err := nodenet.PodRange(vpcCIDR, svc)
+	if err != nil {
+		return
+	}
+	if pods, err := nodenet.PodCIDR(vpcCIDR, podRange, addr); err == nil {
+		spec.PodCIDR, spec.PodRange = pods.String(), podRange.String()
+	}
 }
 
 // KubernetesEffect turns EKS's taint effect into Kubernetes' (NO_SCHEDULE → NoSchedule).
@@ -450,4 +472,3 @@ func KubernetesEffect(e string) string {
 	}
 	return e
 }
-

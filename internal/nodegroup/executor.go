@@ -54,6 +54,15 @@ type NodeSpec struct {
 	SubnetCIDR       string // the subnet's block: PrivateIP's prefix length
 	VpcID            string
 	AvailabilityZone string
+	// The node's network (internal/nodenet): EndpointInVPC is the cluster's
+	// endpoint as the node reaches it from inside its VPC (the gateway of the
+	// cluster's subnet in its zone, controlplane.EndpointForNodes); PodCIDR
+	// is the node's pod block, which its VPC routes to PrivateIP, inside
+	// PodRange, the pods' range of the whole VPC (kube-proxy's clusterCIDR).
+	// Empty when they cannot be worked out (the VPC or subnet is gone).
+	EndpointInVPC string
+	PodCIDR       string
+	PodRange      string
 	// Labels and Taints are the node's, EKS's own labels included.
 	Labels map[string]string
 	Taints []Taint

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -78,7 +79,7 @@ func newFixture(t *testing.T) *fixture {
 		CertificateAuthority:    &shapes.Certificate{Data: "Q0E="},
 		ResourcesVpcConfig:      &shapes.VpcConfigResponse{SubnetIDs: []string{n.Subnets[0].ID, n.Subnets[1].ID}, VpcID: n.Subnets[0].VpcID},
 		KubernetesNetworkConfig: &shapes.KubernetesNetworkConfig{ServiceIpv4Cidr: "10.100.0.0/16"},
-	}}
+	}, Port: 6443}
 	if _, _, err := st.CreateCluster(ctx, cl, "", 100); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +180,16 @@ func TestCreateSpreadsInstancesAndGoesActiveWhenReady(t *testing.T) {
 		}
 		if len(spec.Taints) != 1 || spec.Taints[0] != (Taint{"dedicated", "gpu", "NoSchedule"}) {
 			t.Errorf("taints %+v", spec.Taints)
+		}
+		// The node's network: the endpoint at its zone's cluster subnet's
+		// gateway, its pod block routed by the VPC.
+		subnet := netip.MustParsePrefix(spec.SubnetCIDR)
+		if want := "https://" + nodenet.Gateway(subnet).String() + ":6443"; spec.EndpointInVPC != want {
+			t.Errorf("EndpointInVPC %q, want %q", spec.EndpointInVPC, want)
+		}
+		pods, _ := nodenet.PodCIDR(netip.MustParsePrefix("172.31.0.0/16"), netip.MustParsePrefix("100.64.0.0/10"), ip)
+		if spec.PodCIDR != pods.String() || spec.PodRange != "100.64.0.0/10" {
+			t.Errorf("PodCIDR %q in %q, want %v in 100.64.0.0/10", spec.PodCIDR, spec.PodRange, pods)
 		}
 	}
 	// Addresses are taken from the subnets.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -32,6 +33,7 @@ type Egress struct {
 	log  *slog.Logger
 	ln   net.Listener
 	path string
+	made []string // directories ListenEgress made for the socket, removed by Close
 
 	mu     sync.Mutex
 	closed bool
@@ -52,6 +54,10 @@ func (m *Manager) ListenEgress(path, vpcID string, log *slog.Logger) (*Egress, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	made, err := mkdirs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -63,7 +69,7 @@ func (m *Manager) ListenEgress(path, vpcID string, log *slog.Logger) (*Egress, e
 		ln.Close()
 		return nil, err
 	}
-	e := &Egress{m: m, vpc: vpcID, log: log.With("vpc", vpcID), ln: ln, path: path, conns: map[net.Conn]struct{}{}}
+	e := &Egress{m: m, vpc: vpcID, log: log.With("vpc", vpcID), ln: ln, path: path, made: made, conns: map[net.Conn]struct{}{}}
 	e.wg.Add(1)
 	go e.acceptLoop()
 	return e, nil
@@ -83,7 +89,23 @@ func (e *Egress) Close() error {
 		c.Close()
 	}
 	e.wg.Wait()
+	for _, d := range e.made {
+		os.Remove(d) // only if empty: another socket may be there
+	}
 	return err
+}
+
+// mkdirs makes dir and the parents it lacks (0700), and returns those it
+// made, deepest first.
+func mkdirs(dir string) ([]string, error) {
+	var made []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	return made, os.MkdirAll(dir, 0o700)
 }
 
 func (e *Egress) track(c net.Conn) bool {

@@ -27,7 +27,10 @@ func TestEgressProxy(t *testing.T) {
 	}
 	kubelet := serveRemoteAddr(t, m.NodePath(a.ID), a.Addr.String()+":0")
 
-	sock := filepath.Join(t.TempDir(), "egress.sock")
+	// A socket in directories that do not exist yet: they are made, and
+	// removed by Close.
+	top := filepath.Join(t.TempDir(), "run")
+	sock := filepath.Join(top, "kplane", "egress.sock")
 	e, err := m.ListenEgress(sock, vpc, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +93,9 @@ func TestEgressProxy(t *testing.T) {
 	}
 	if _, err := net.Dial("unix", sock); err == nil {
 		t.Errorf("the socket still accepts after Close")
+	}
+	if _, err := os.Stat(top); !os.IsNotExist(err) {
+		t.Errorf("%s after Close: %v, want gone", top, err)
 	}
 }
 

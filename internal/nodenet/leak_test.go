@@ -34,7 +34,7 @@ func TestNothingReachesTheHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := m.AddAddress(vpc, netip.MustParseAddr("172.31.32.5")); err != nil {
+	if err := m.EnsureGateways(vpc, []netip.Prefix{netip.MustParsePrefix("172.31.64.0/20")}); err != nil {
 		t.Fatal(err)
 	}
 	during := snapshotHost(t, m.Dir())

@@ -241,9 +241,10 @@ func (m *Manager) vpcOfNode(nodeID string) (string, error) {
 	return "", nil
 }
 
-// RemoveNode removes node id's pod route, its veth and its namespace. A
-// process still in the namespace keeps it alive, but without any interface
-// but its loopback: it can reach nothing. Absent is fine.
+// RemoveNode removes node id's pod route, its veth and its namespace, and
+// the VPC's namespace with the VPC's last node. A process still in the
+// namespace keeps it alive, but without any interface but its loopback: it
+// can reach nothing. Absent is fine.
 func (m *Manager) RemoveNode(nodeID string) error {
 	if err := checkID("node", nodeID); err != nil {
 		return err
@@ -269,7 +270,16 @@ func (m *Manager) removeNode(nodeID string) error {
 			return fmt.Errorf("node %s: %w", nodeID, err)
 		}
 	}
-	return removeNamespace(m.NodePath(nodeID))
+	if err := removeNamespace(m.NodePath(nodeID)); err != nil {
+		return err
+	}
+	if vpc == "" {
+		return nil
+	}
+	if rest, err := m.nodesOf(vpc); err != nil || len(rest) > 0 {
+		return err
+	}
+	return removeNamespace(m.VPCPath(vpc))
 }
 
 func detach(vpcPath, vpcID, nodeID string) error {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -75,20 +76,23 @@ func TestNodesTalkThroughTheVPC(t *testing.T) {
 		t.Errorf("a → an empty pod address of b: connected")
 	}
 
-	// A cluster's interface address on the VPC's bridge: listened on inside
-	// the VPC, reached by nodes of both subnets with their own addresses.
-	eni := netip.MustParseAddr("172.31.0.5")
-	if err := m.AddAddress(vpc, eni); err != nil {
+	// A cluster's endpoint for its nodes: the gateway of one of its subnets
+	// (here one with no node yet), on the VPC's bridge, listened on inside
+	// the VPC on every address; reached by nodes of both subnets, which the
+	// endpoint sees with their own addresses.
+	if err := m.EnsureGateways(vpc, []netip.Prefix{netip.MustParsePrefix("172.31.64.0/20")}); err != nil {
 		t.Fatal(err)
 	}
-	if addrs, err := m.Addresses(vpc); err != nil || !slices.Equal(addrs, []netip.Addr{eni}) {
-		t.Errorf("Addresses = %v, %v; want [%v]", addrs, err, eni)
+	inode := m.VPCInode(vpc)
+	if inode == 0 {
+		t.Fatal("VPCInode = 0 for an existing VPC")
 	}
-	ln, err := m.ListenVPC(context.Background(), vpc, nil, eni.String()+":0")
+	ln, err := m.ListenVPC(context.Background(), vpc, nil, "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	endpoint := netip.AddrPortFrom(netip.MustParseAddr("172.31.64.1"), uint16(ln.Addr().(*net.TCPAddr).Port)).String()
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -100,12 +104,12 @@ func TestNodesTalkThroughTheVPC(t *testing.T) {
 		}
 	}()
 	for _, n := range []Node{a, c} {
-		if src, err := askFrom(m.NodePath(n.ID), ln.Addr().String()); err != nil || src != n.Addr.String() {
-			t.Errorf("%s → cluster interface %s: source %q, %v; want %v", n.ID, ln.Addr(), src, err, n.Addr)
+		if src, err := askFrom(m.NodePath(n.ID), endpoint); err != nil || src != n.Addr.String() {
+			t.Errorf("%s → cluster endpoint %s: source %q, %v; want %v", n.ID, endpoint, src, err, n.Addr)
 		}
 	}
 	// The host's namespace has no such address: the listener is not there.
-	if c, err := net.DialTimeout("tcp", ln.Addr().String(), 200*time.Millisecond); err == nil {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), 200*time.Millisecond); err == nil {
 		c.Close()
 		t.Errorf("reached the VPC's listener %s from the host namespace", ln.Addr())
 	}
@@ -155,6 +159,23 @@ func TestNodesTalkThroughTheVPC(t *testing.T) {
 	moved.VPC = "vpc-0test00000000002"
 	if err := m.EnsureNode(moved); err == nil {
 		t.Errorf("EnsureNode of a into another VPC: no error")
+	}
+
+	// The VPC's namespace goes with its last node; the directory with it.
+	for _, n := range []Node{a, c} {
+		if err := m.RemoveNode(n.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.VPCInode(vpc) != 0 {
+		t.Errorf("the VPC's namespace outlived its last node")
+	}
+	ln.Close()
+	if where := nsInUse(inode); len(where) > 0 {
+		t.Errorf("the VPC's namespace is still held: %v", where)
+	}
+	if _, err := os.Stat(m.Dir()); !os.IsNotExist(err) {
+		t.Errorf("%s: %v, want gone", m.Dir(), err)
 	}
 }
 

@@ -108,36 +108,34 @@ func (m *Manager) RemoveVPC(vpcID string) error {
 	return m.releaseIfEmpty()
 }
 
-// AddAddress puts addr (a cluster's network interface in one of the VPC's
-// subnets) on the VPC's bridge as a /32, so that kplane can listen on it
-// inside the VPC namespace (see Listen). Nodes reach it directly in its
-// subnet (the bridge answers ARP for it) or through their gateway.
-func (m *Manager) AddAddress(vpcID string, addr netip.Addr) error {
-	return m.changeAddress(vpcID, addr, true)
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// RemoveAddress takes addr off the VPC's bridge; absent is fine.
-func (m *Manager) RemoveAddress(vpcID string, addr netip.Addr) error {
-	return m.changeAddress(vpcID, addr, false)
+// VPCInode identifies the VPC's namespace as it is now (its nsfs inode), or
+// 0 when it has none: a socket opened in a namespace that was removed and
+// made again must be opened again.
+func (m *Manager) VPCInode(vpcID string) uint64 {
+	var st unix.Stat_t
+	if checkID("vpc", vpcID) != nil || !isNamespace(m.VPCPath(vpcID)) || unix.Stat(m.VPCPath(vpcID), &st) != nil {
+		return 0
+	}
+	return st.Ino
 }
 
-func (m *Manager) changeAddress(vpcID string, addr netip.Addr, add bool) error {
+// EnsureGateways puts the gateways of subnets (a cluster's subnets, whose
+// gateways are the cluster's endpoint for its nodes) on the VPC's bridge,
+// if the VPC has a namespace; it does not make one.
+func (m *Manager) EnsureGateways(vpcID string, subnets []netip.Prefix) error {
 	if err := checkID("vpc", vpcID); err != nil {
 		return err
-	}
-	if !addr.Is4() {
-		return fmt.Errorf("nodenet: address %v is not IPv4", addr)
 	}
 	unlock, err := m.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if add {
-		if err := m.ensureVPC(vpcID); err != nil {
-			return err
-		}
-	} else if !isNamespace(m.VPCPath(vpcID)) {
+	if !isNamespace(m.VPCPath(vpcID)) {
 		return nil
 	}
 	h, err := handle(m.VPCPath(vpcID))
@@ -149,45 +147,13 @@ func (m *Manager) changeAddress(vpcID string, addr netip.Addr, add bool) error {
 	if err != nil {
 		return err
 	}
-	a := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(addr, 32))}
-	if add {
-		return h.AddrReplace(br, a)
-	}
-	if err := h.AddrDel(br, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
-		return err
-	}
-	return nil
-}
-
-// Addresses lists the /32 addresses on the VPC's bridge (AddAddress).
-func (m *Manager) Addresses(vpcID string) ([]netip.Addr, error) {
-	if !isNamespace(m.VPCPath(vpcID)) {
-		return nil, nil
-	}
-	h, err := handle(m.VPCPath(vpcID))
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	br, err := h.LinkByName(BridgeName)
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := h.AddrList(br, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Addr
-	for _, a := range addrs {
-		if ones, _ := a.Mask.Size(); ones == 32 {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
-				out = append(out, ip)
-			}
+	for _, s := range subnets {
+		if !s.Addr().Is4() || s.Bits() > 28 {
+			continue
+		}
+		if err := h.AddrReplace(br, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(Gateway(s), s.Bits()))}); err != nil {
+			return fmt.Errorf("vpc %s: gateway of %v: %w", vpcID, s, err)
 		}
 	}
-	return out, nil
-}
-
-func ipNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+	return nil
 }

@@ -271,6 +271,15 @@ func TestUpdateValidation(t *testing.T) {
 			expectError(t, s.raw("POST", c.path, c.body), c.typ, 400)
 		})
 	}
+	// A version kplane does not offer is refused naming the ones it does, by
+	// UpdateClusterVersion as by CreateCluster.
+	offered := "supported versions: " + server.Versions[0].Minor
+	if got, _ := s.raw("POST", "/clusters/v/updates", `{"version":"1.38"}`).Body["message"].(string); !strings.Contains(got, offered) {
+		t.Errorf("UpdateClusterVersion to 1.38: %q does not say %q", got, offered)
+	}
+	if got, _ := s.raw("POST", "/clusters", `{"name":"old","version":"1.20","roleArn":"arn:aws:iam::000000000000:role/r","resourcesVpcConfig":{}}`).Body["message"].(string); !strings.Contains(got, "unsupported Kubernetes version 1.20; "+offered) {
+		t.Errorf("CreateCluster at 1.20: %q does not say %q", got, offered)
+	}
 	// Moving authentication mode backwards is refused once it moved forward.
 	s.Store.UpdateCluster(context.Background(), "v", func(r *store.ClusterRecord) error {
 		r.Cluster.AccessConfig.AuthenticationMode = "API"

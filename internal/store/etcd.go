@@ -38,6 +38,9 @@ type Config struct {
 	// reach it there). Default 127.0.0.1 with a free port.
 	ClientAddr string
 	Logger     *slog.Logger
+	// CompactInterval is how often kplane compacts etcd's history, as
+	// kube-apiserver would (default DefaultCompactInterval).
+	CompactInterval time.Duration
 }
 
 // Store is an open datastore.
@@ -50,10 +53,11 @@ type Store struct {
 	// not given: then clusters cannot be granted access).
 	issuer *pki.Pair
 	// serverCA is the file a cluster's apiserver verifies etcd's members with.
-	serverCA string
-	clusters *clusterCache
-	log      *slog.Logger
-	faults   faults
+	serverCA  string
+	clusters  *clusterCache
+	compactor *compactor
+	log       *slog.Logger
+	faults    faults
 }
 
 // Open starts the embedded etcd when no endpoints are given, connects, turns
@@ -92,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if p == nil {
 			return nil, errors.New("store: external etcd TLS settings are given but no etcd endpoints")
 		}
-		e, endpoint, err := startEmbedded(cfg, p)
+		e, endpoint, err := startEmbedded(ctx, cfg, p)
 		if err != nil {
 			return nil, err
 		}
@@ -132,13 +136,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if cfg.CompactInterval == 0 {
+		cfg.CompactInterval = DefaultCompactInterval
+	}
+	s.compactor = startCompactor(cli, cfg.CompactInterval, cfg.Logger)
 	return s, nil
 }
 
 // contactTimeout bounds kplane's first requests to etcd at start.
 const contactTimeout = 30 * time.Second
 
-func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
+func startEmbedded(ctx context.Context, cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	dir := filepath.Join(cfg.DataDir, "etcd")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
@@ -184,8 +192,7 @@ func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	ec.ListenMetricsUrls = nil
 	// The peer URL changes between starts; a single member does not need it to match.
 	ec.StrictReconfigCheck = false
-	ec.AutoCompactionMode = "periodic"
-	ec.AutoCompactionRetention = "10m"
+	// No auto-compaction: kplane compacts as kube-apiserver would (compact.go).
 	ec.QuotaBackendBytes = 8 << 30
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -199,6 +206,9 @@ func startEmbedded(cfg Config, p *etcdPKI) (*embed.Etcd, string, error) {
 	case <-time.After(60 * time.Second):
 		e.Close()
 		return nil, "", errors.New("store: embedded etcd not ready after 60s")
+	case <-ctx.Done():
+		e.Close()
+		return nil, "", fmt.Errorf("store: embedded etcd: %w", ctx.Err())
 	}
 	// Commands run beside the server (kplane network, kubeconfig) find it here.
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, endpointFile), []byte(clientURL.String()), 0o600); err != nil {
@@ -241,6 +251,9 @@ func freeURL(addr string) (*url.URL, error) {
 
 // Close stops the cache, the client and the embedded etcd.
 func (s *Store) Close() error {
+	if s.compactor != nil {
+		s.compactor.stop()
+	}
 	if s.clusters != nil {
 		s.clusters.stop()
 	}

@@ -117,7 +117,7 @@ func enableAuth(ctx context.Context, cli *clientv3.Client, user string) error {
 func clusterUser(id string) string { return "kplane-cluster-" + id }
 
 // GrantCluster makes cluster id an etcd user whose role reaches only the
-// cluster's key prefix, and issues its client certificate into dir. It
+// cluster's key prefix (and compactRevKey), and issues its client certificate into dir. It
 // returns the files the cluster's apiserver presents to etcd.
 func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, error) {
 	if s.issuer == nil {
@@ -129,6 +129,10 @@ func (s *Store) GrantCluster(ctx context.Context, id, dir string) (TLSFiles, err
 		return TLSFiles{}, err
 	}
 	if _, err := s.Client.RoleGrantPermission(ctx, user, prefix, clientv3.GetPrefixRangeEnd(prefix), clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+		return TLSFiles{}, err
+	}
+	// The key kube-apiservers take turns compacting through (compact.go).
+	if _, err := s.Client.RoleGrantPermission(ctx, user, compactRevKey, "", clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
 		return TLSFiles{}, err
 	}
 	if _, err := s.Client.UserAddWithOptions(ctx, user, "", &clientv3.UserAddOptions{NoPassword: true}); err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {

@@ -1,10 +1,13 @@
+//go:build e2e
+
 // Package e2e drives a real kplane: the built binary, `kplane serve` as a
 // separate process, the aws CLI and kubectl against it, and real control
 // planes (kube-apiserver, controller-manager, scheduler) behind every cluster.
 //
-//	go test -count=1 -v ./test/e2e/
+//	make e2e    # or: go test -tags e2e -count=1 -v ./test/e2e/
 //
-// Needs go, the aws CLI and kubectl on PATH. KPLANE_E2E_BIN=/path/to/kplane
+// The e2e build tag keeps these tests out of `go test ./...`, which needs
+// nothing but Go. Needs go, the aws CLI and kubectl on PATH. KPLANE_E2E_BIN=/path/to/kplane
 // skips the build and tests that binary instead.
 package e2e
 

@@ -1,0 +1,166 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kplane/kplane/internal/nodenet"
+)
+
+// TestNodeNetwork: a node namespace in the cluster's VPC (made with
+// internal/nodenet as the nodegroup reconciler does) reaches the cluster's
+// endpoint at its subnet's gateway, with TLS verified against the cluster's
+// CA for that address; the apiserver reaches a server on the node's address
+// (standing in for the kubelet's port) through its egress selector and
+// kplane's proxy, and cannot reach a host address through a Node that names
+// one.
+func TestNodeNetwork(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes network namespaces")
+	}
+	k := startKplaneWith(t, "--control-plane-replicas", "1")
+	const name = "vpcnet"
+	c := k.createActive(name)
+	kc := k.kubeconfig(name)
+	creds := k.readKubeconfig(kc)
+
+	var vc struct {
+		VpcID     string   `json:"vpcId"`
+		SubnetIDs []string `json:"subnetIds"`
+	}
+	if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-cluster", "--name", name, "--query", "cluster.resourcesVpcConfig")), &vc); err != nil {
+		t.Fatal(err)
+	}
+	var sn []struct{ CidrBlock, AvailabilityZone string }
+	if err := json.Unmarshal([]byte(k.mustAWS("ec2", "describe-subnets", "--subnet-ids", vc.SubnetIDs[0], "--query", "Subnets")), &sn); err != nil || len(sn) != 1 {
+		t.Fatalf("describe-subnets: %v %+v", err, sn)
+	}
+	subnet := netip.MustParsePrefix(sn[0].CidrBlock)
+	vpcCIDR := netip.MustParsePrefix("172.31.0.0/16") // the default VPC's
+	addr := subnet.Addr()
+	for range 100 {
+		addr = addr.Next()
+	}
+	podRange, err := nodenet.PodRange(vpcCIDR, netip.MustParsePrefix("10.100.0.0/16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	podCIDR, err := nodenet.PodCIDR(vpcCIDR, podRange, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nodenet.New(nodenet.DirFor(k.dataDir))
+	node := nodenet.Node{ID: "i-0e2e0000000000001", VPC: vc.VpcID, Subnet: subnet, Addr: addr, PodCIDR: podCIDR}
+	if err := m.EnsureNode(node); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.RemoveNode(node.ID); err != nil {
+			t.Errorf("remove node: %v", err)
+		}
+	})
+	nodePath := m.NodePath(node.ID)
+
+	// The endpoint from inside the node: the gateway of the cluster's subnet
+	// in the node's zone, on the endpoint's port.
+	u, err := url.Parse(c.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "https://" + net.JoinHostPort(nodenet.Gateway(subnet).String(), u.Port())
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(creds.CAPEM)
+	pair, err := tls.X509KeyPair(creds.CertPEM, creds.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromNode := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return nodenet.DialIn(ctx, nodePath, nil, addr)
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
+		DisableKeepAlives: true,
+	}}
+	// The balancer opens its socket in the VPC at the provisioner's next look
+	// at the cluster (every 5 s), and the replica restarts once for the
+	// certificate that names the gateway and for the egress selector.
+	eventually(t, 90*time.Second, pollStep, "endpoint reached from the node at "+endpoint, func() error {
+		resp, err := fromNode.Get(endpoint + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s", resp.Status)
+		}
+		return nil
+	})
+
+	// A server on the node's address (the kubelet's port), reached by the
+	// apiserver only through the egress proxy from inside the VPC.
+	ln, err := nodenet.ListenIn(context.Background(), nodePath, nil, netip.AddrPortFrom(addr, 10250).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintf(w, "node-side %s from %s", r.URL.Path, host)
+	}))
+	srv.Listener = ln
+	srv.StartTLS()
+	defer srv.Close()
+
+	nodeObject := func(nodeName, ip string, port int) string {
+		return fmt.Sprintf(`{"apiVersion":"v1","kind":"Node","metadata":{"name":%q},"status":{"addresses":[{"type":"InternalIP","address":%q}],"daemonEndpoints":{"kubeletEndpoint":{"Port":%d}}}}`, nodeName, ip, port)
+	}
+	apply := func(obj string) {
+		t.Helper()
+		f := k.work + "/node.json"
+		if err := os.WriteFile(f, []byte(obj), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k.mustKubectl(kc, "create", "-f", f)
+	}
+	nodeName := "ip-" + strings.ReplaceAll(addr.String(), ".", "-") + ".us-west-2.compute.internal"
+	apply(nodeObject(nodeName, addr.String(), 10250))
+	out := k.mustKubectl(kc, "get", "--raw", "/api/v1/nodes/"+nodeName+"/proxy/hello")
+	if want := "node-side /hello from " + nodenet.Gateway(subnet).String(); out != want {
+		t.Errorf("node proxy through the egress selector: %q, want %q", out, want)
+	}
+
+	// A Node naming an address of the host (its own, not loopback, which
+	// the apiserver refuses by itself) is not reached: the proxy refuses
+	// what is not a node or pod of the VPC, so the host never dials it.
+	hostIP := ""
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			hostIP = p.Addr().String()
+			break
+		}
+	}
+	if hostIP == "" {
+		t.Log("the host has no address but loopback: no Node can name one")
+		return
+	}
+	apply(nodeObject("evil", hostIP, k.port))
+	if out, err := k.kubectl(kc, "get", "--raw", "/api/v1/nodes/evil/proxy/_kplane/readyz"); err == nil {
+		t.Errorf("the apiserver reached the host's %s through a Node: %q", hostIP, out)
+	} else if !strings.Contains(err.Error(), "403 Forbidden") {
+		t.Errorf("a Node naming a host address: %v; want the egress proxy's 403", err)
+	}
+}
