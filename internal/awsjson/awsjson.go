@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/policy"
 )
 
 // ContentType is the media type of JSON 1.1 requests and answers.
@@ -82,6 +83,12 @@ type Service struct {
 	RequestID    func(*http.Request) string
 	// InternalError is the service's type for failures on kplane's side.
 	InternalError string
+	// Authorizer decides every call with IAM's policies (action
+	// SIGNINGNAME:Operation); nil allows all.
+	Authorizer policy.Authorizer
+	// Resource names a call's resource ARN and condition keys for the
+	// Authorizer; nil (or "") is "*".
+	Resource func(c *Call) (string, map[string][]string)
 }
 
 // Handles reports whether r is a call to s (by its X-Amz-Target's prefix).
@@ -116,7 +123,20 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, Errorf("UnknownOperationException", "Operation %q is not supported by this service", name))
 		return
 	}
-	out, e := op(&Call{R: r, Body: body, Cred: cred, Op: name})
+	call := &Call{R: r, Body: body, Cred: cred, Op: name}
+	if s.Authorizer != nil {
+		resource, keys := "*", map[string][]string(nil)
+		if s.Resource != nil {
+			if res, k := s.Resource(call); res != "" {
+				resource, keys = res, k
+			}
+		}
+		if ref := s.Authorizer.Authorize(r, cred, &policy.Request{Action: s.SigningName + ":" + name, Resource: resource, Context: keys}); ref != nil {
+			WriteError(w, &Error{Type: "AccessDeniedException", Status: http.StatusBadRequest, Message: ref.Message})
+			return
+		}
+	}
+	out, e := op(call)
 	if e != nil {
 		if e.Type == "" {
 			e.Type = s.InternalError

@@ -77,6 +77,7 @@ or SIGTERM stops it and the control planes it runs.`,
 			}
 			cfg.AuthenticatorLog = authenticatorLogFile(dataDir)
 			cfg.ClusterLogFiles = clusterLogFiles(dataDir)
+			cfg.KMSSocket = func(rec *store.ClusterRecord) string { return controlplane.KMSSocketPath(dataDir, rec.Cluster.ID) }
 			if !noReconcile {
 				prov, rec, err := newReconciler(log, cp)
 				if err != nil {

@@ -74,6 +74,9 @@ type ClusterConfig struct {
 	ServiceAccountIssuer string
 	// LogTypes are the enabled EKS log types (LogType* constants).
 	LogTypes []string
+	// KMSSocket, when set, is the unix socket of kplane's KMS v2 plugin for
+	// this cluster: Secrets are encrypted through it (encryptionConfig).
+	KMSSocket string
 	// KubernetesVersion is informational (the embedded components have one version).
 	KubernetesVersion string
 

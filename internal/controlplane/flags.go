@@ -96,6 +96,9 @@ func APIServerArgs(cfg ClusterConfig) []string {
 	// reaches the control plane (a loopback address may not be an endpoint
 	// at all).
 	a = append(a, "--endpoint-reconciler-type=none")
+	if cfg.KMSSocket != "" {
+		a = append(a, "--encryption-provider-config="+cfg.EncryptionConfigPath())
+	}
 	if cfg.LogEnabled(LogTypeAudit) {
 		a = append(a,
 			"--audit-policy-file="+cfg.AuditPolicyPath(),
@@ -204,6 +207,11 @@ func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
 	}
 	if err := pkiutil.WriteFileIfChanged(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
 		return ProcessSpec{}, nil, err
+	}
+	if cfg.KMSSocket != "" {
+		if err := pkiutil.WriteFileIfChanged(cfg.EncryptionConfigPath(), []byte(encryptionConfig(cfg.KMSSocket)), 0o600); err != nil {
+			return ProcessSpec{}, nil, err
+		}
 	}
 	spec := BuildProcessSpec(cfg)
 	if err := WriteProcessSpec(cfg.ProcessDir(), spec); err != nil {

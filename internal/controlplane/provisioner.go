@@ -184,6 +184,9 @@ func ConfigFor(rec *store.ClusterRecord, dataDir string) ClusterConfig {
 	if c.Logging != nil {
 		cfg.LogTypes = c.Logging.EnabledLogTypes()
 	}
+	if len(c.EncryptionConfig) > 0 {
+		cfg.KMSSocket = KMSSocketPath(dataDir, c.ID)
+	}
 	return cfg
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,7 +47,7 @@ func New(st *store.Store, dataDir, accountID, region string) *Service {
 func (s *Service) Handler(v *auth.Verifier, requestID func(*http.Request) string) *awsjson.Service {
 	return &awsjson.Service{
 		SigningName: "logs", TargetPrefix: TargetPrefix, Verifier: v, RequestID: requestID,
-		InternalError: "ServiceUnavailableException",
+		InternalError: "ServiceUnavailableException", Resource: s.resource,
 		Ops: map[string]awsjson.Op{
 			"CreateLogGroup":        s.createLogGroup,
 			"DescribeLogGroups":     s.describeLogGroups,
@@ -66,6 +67,26 @@ func (s *Service) Handler(v *auth.Verifier, requestID func(*http.Request) string
 // Action is the IAM action of an operation ("logs:FilterLogEvents"); a log
 // group's ARN (logGroupArn) is its resource.
 func Action(op string) string { return "logs:" + op }
+
+// resource is a call's log group ARN for IAM (logGroupName, or a
+// resourceArn/logGroupArn as given); "*" for calls on no one group.
+func (s *Service) resource(c *awsjson.Call) (string, map[string][]string) {
+	var in struct {
+		LogGroupName, LogGroupIdentifier, ResourceArn string
+	}
+	json.Unmarshal(c.Body, &in)
+	switch {
+	case in.ResourceArn != "":
+		return in.ResourceArn, nil
+	case strings.HasPrefix(in.LogGroupIdentifier, "arn:"):
+		return in.LogGroupIdentifier, nil
+	case in.LogGroupIdentifier != "":
+		return s.groupArn(in.LogGroupIdentifier) + ":*", nil
+	case in.LogGroupName != "" && c.Op != "DescribeLogGroups":
+		return s.groupArn(in.LogGroupName) + ":*", nil
+	}
+	return "*", nil
+}
 
 func (s *Service) groupArn(name string) string {
 	return fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", s.region, s.accountID, name)

@@ -1,11 +1,11 @@
 package ec2
 
 import (
-	"encoding/base64"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kplane/kplane/internal/paging"
 )
 
 // Filters, as EC2's Describe calls take them: a resource is listed when it
@@ -139,28 +139,32 @@ func match(pattern, value string) bool {
 	return ti == len(toks)
 }
 
-// paginate sorts items by key and returns the page MaxResults and
-// NextToken ask for, and the token of the next page. The token is the last
-// key of the page, so pages hold up while resources come and go.
+// paginate returns, in key order, the page MaxResults and NextToken ask
+// for, and the token of the next page. The token is the page's last key, so
+// the next page resumes after it in order even if it is gone by then.
 func paginate[T any](items []T, key func(T) string, in *input) ([]T, string, *apiError) {
-	sort.SliceStable(items, func(i, j int) bool { return key(items[i]) < key(items[j]) })
 	limit, limited, e := in.integer("MaxResults", 5, 1000)
 	if e != nil {
 		return nil, "", e
 	}
+	after := ""
 	if tok := in.str("NextToken"); tok != "" {
-		after, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || len(after) == 0 {
+		var ok bool
+		if after, ok = nextToken.Decode(tok); !ok || after == "" {
 			return nil, "", errorf(codeInvalidPaginationToken, "Invalid pagination token: %s", printable(tok))
 		}
-		i := sort.Search(len(items), func(i int) bool { return key(items[i]) > string(after) })
-		items = items[i:]
 	}
-	if !limited || len(items) <= limit {
-		return items, "", nil
+	if !limited {
+		limit = len(items)
 	}
-	page := items[:limit]
-	return page, base64.RawURLEncoding.EncodeToString([]byte(key(page[limit-1]))), nil
+	page, resume := paging.Page(items, key, after, limit)
+	if resume == "" {
+		return page, "", nil
+	}
+	return page, nextToken.Encode(resume), nil
 }
+
+// nextToken is EC2's NextToken: the resume key, base64.
+var nextToken = paging.Token{}
 
 func boolString(b bool) []string { return []string{strconv.FormatBool(b)} }

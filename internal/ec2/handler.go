@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -46,7 +47,9 @@ type Config struct {
 	Zones []string
 	// RequestID gives a request's id; nil makes one.
 	RequestID func(*http.Request) string
-	Log       *slog.Logger
+	// Authorizer decides every call with IAM's policies; nil allows all.
+	Authorizer policy.Authorizer
+	Log        *slog.Logger
 }
 
 // Handler answers EC2 query-protocol calls.
@@ -158,7 +161,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (any, string, *a
 	}
 	// Authenticate before looking at the action, as AWS does: an unsigned
 	// call learns nothing about which actions exist.
-	if _, rej := h.cfg.Verifier.Verify(r, body, signingName); rej != nil {
+	cred, rej := h.cfg.Verifier.Verify(r, body, signingName)
+	if rej != nil {
 		h.cfg.Log.Info("EC2 request refused", "reason", rej.Reason)
 		return nil, "", authError(rej)
 	}
@@ -186,9 +190,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (any, string, *a
 	if e != nil {
 		return nil, action, e
 	}
+	if e := h.authorize(r, cred, action, in); e != nil {
+		return nil, action, e
+	}
 	c := &call{ctx: r.Context(), action: action, in: in}
 	if dry {
-		// kplane has no permissions to check: a well-formed call would succeed.
+		// Allowed and well formed: the call would succeed.
 		return nil, action, dryRun()
 	}
 	result, e := op.run(h, c)

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -30,6 +32,8 @@ type Config struct {
 	IssuerBase string
 	// RoleExists checks CreateCluster's roleArn; nil accepts any well-formed ARN.
 	RoleExists func(ctx context.Context, arn string) (bool, error)
+	// Authorizer decides every call with IAM's policies; nil allows all.
+	Authorizer policy.Authorizer
 	// KeyUsable checks an encryptionConfig's KMS key: "" if it is an enabled
 	// symmetric key of the account and region, else why not. nil accepts any
 	// well-formed ARN.
@@ -76,12 +80,13 @@ type call struct {
 	body   []byte
 	params params
 	query  url.Values
-	caller string // the caller's IAM ARN
+	caller string           // the caller's IAM ARN
+	cred   *auth.Credential // the verified caller
 }
 
 // Serve answers one authenticated EKS request. body is the whole request
-// body; caller is the verified principal's ARN.
-func (a *API) Serve(w http.ResponseWriter, r *http.Request, body []byte, caller string) {
+// body; cred is the verified principal.
+func (a *API) Serve(w http.ResponseWriter, r *http.Request, body []byte, cred *auth.Credential) {
 	rt, p, err := match(r.Method, r.URL.EscapedPath())
 	if err != nil {
 		WriteError(w, err)
@@ -91,7 +96,12 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, body []byte, caller 
 		WriteError(w, notImplemented(rt.op))
 		return
 	}
-	out, err := rt.handle(a, &call{r: r, body: body, params: p, query: r.URL.Query(), caller: caller})
+	c := &call{r: r, body: body, params: p, query: r.URL.Query(), caller: cred.Arn, cred: cred}
+	if err := a.authorize(rt, c); err != nil {
+		WriteError(w, err)
+		return
+	}
+	out, err := rt.handle(a, c)
 	if err != nil {
 		WriteError(w, err)
 		return

@@ -237,15 +237,19 @@ func (a *API) listUpdates(c *call) (any, *Error) {
 	if serr != nil {
 		return nil, internal(serr)
 	}
-	ids := make([]string, len(all))
-	for i, u := range all {
-		ids[i] = u.Update.ID
+	// Oldest first, as the store lists them: by creation time, then id.
+	byAge := func(u *store.UpdateRecord) string {
+		return fmt.Sprintf("%020.3f/%s", float64(u.Update.CreatedAt), u.Update.ID)
 	}
-	got, next, err := page(ids, func(s string) string { return s }, c.query.Get("nextToken"), limit)
+	got, next, err := page(all, byAge, c.query.Get("nextToken"), limit)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{"updateIds": nonNil(got)}
+	ids := make([]string, len(got))
+	for i, u := range got {
+		ids[i] = u.Update.ID
+	}
+	out := map[string]any{"updateIds": ids}
 	if next != "" {
 		out["nextToken"] = next
 	}

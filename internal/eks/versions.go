@@ -1,6 +1,7 @@
 package eks
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
@@ -47,7 +48,12 @@ func (a *API) describeClusterVersions(c *call) (any, *Error) {
 			KubernetesPatchVersion: v.Patch,
 		})
 	}
-	got, next, err := page(out, func(v shapes.ClusterVersionInformation) string { return v.ClusterVersion }, c.query.Get("nextToken"), limit)
+	// Pages keep the order of a.cfg.Versions (newest first).
+	rank := map[string]string{}
+	for i, v := range a.cfg.Versions {
+		rank[v.Minor] = fmt.Sprintf("%04d", i)
+	}
+	got, next, err := page(out, func(v shapes.ClusterVersionInformation) string { return rank[v.ClusterVersion] }, c.query.Get("nextToken"), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -235,20 +235,36 @@ type caller struct {
 // allows it and none denies it. A statement with a Condition is taken as not
 // allowing and as denying, since kplane does not evaluate conditions; so a
 // policy that relies on conditions is safe, if stricter than on AWS.
-func (p *trustPolicy) allows(c caller, action string) bool {
-	allowed := false
+//
+// byArn says an allowing statement named the caller itself (its ARN, or its
+// role's for a session) rather than the account or everyone: then, as in
+// AWS, the caller needs no identity policy of its own to assume the role.
+func (p *trustPolicy) allows(c caller, action string) (allowed, byArn bool) {
 	for _, st := range p.statements {
 		if !st.covers(c, action) {
 			continue
 		}
 		if !st.allow {
-			return false
+			return false, false
 		}
 		if !st.conditional {
 			allowed = true
+			if st.principal != nil && st.principal.namesArn(c) {
+				byArn = true
+			}
 		}
 	}
-	return allowed
+	return allowed, byArn
+}
+
+// namesArn reports whether p names c's own ARN (or its role's).
+func (p *principal) namesArn(c caller) bool {
+	for _, a := range p.aws {
+		if strings.EqualFold(a, c.arn) || c.roleArn != "" && strings.EqualFold(a, c.roleArn) {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *statement) covers(c caller, action string) bool {

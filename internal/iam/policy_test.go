@@ -38,12 +38,12 @@ func TestTrustPolicyEvaluation(t *testing.T) {
 			who  caller
 			want bool
 		}{{alice, tc.alice}, {bob, tc.bob}, {session, tc.session}} {
-			if got := p.allows(c.who, "sts:AssumeRole"); got != c.want {
+			if got, _ := p.allows(c.who, "sts:AssumeRole"); got != c.want {
 				t.Errorf("%s: %s allowed %v, want %v", tc.name, c.who.arn, got, c.want)
 			}
 		}
-		if got := !p.allows(alice, "sts:TagSession"); got != tc.deny {
-			t.Errorf("%s: TagSession refused %v, want %v", tc.name, got, tc.deny)
+		if allowed, _ := p.allows(alice, "sts:TagSession"); !allowed != tc.deny {
+			t.Errorf("%s: TagSession refused %v, want %v", tc.name, !allowed, tc.deny)
 		}
 	}
 }

@@ -54,6 +54,8 @@ type Service struct {
 
 	mu      sync.RWMutex
 	derived map[string]derivedCredential // by access key id
+
+	parsedDocs parsedCache
 }
 
 // derivedCredential caches the Credential made from one index record, so a

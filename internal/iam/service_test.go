@@ -193,6 +193,12 @@ func TestAssumeRoleTrust(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A trust policy naming the account (not the user) leaves it to the
+		// user's own policies, as on AWS: these allow assuming any role.
+		if _, err := rootIAM.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("assume"),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)}); err != nil {
+			t.Fatal(err)
+		}
 		return aws.Credentials{AccessKeyID: *k.AccessKey.AccessKeyId, SecretAccessKey: *k.AccessKey.SecretAccessKey}
 	}
 	alice, bob := keyOf("alice"), keyOf("bob")
@@ -363,12 +369,14 @@ func TestIAMErrors(t *testing.T) {
 	wantAPIError(t, err, "EntityAlreadyExists", "Role with name R already exists.", 409)
 
 	// Actions kplane does not have.
-	_, err = c.ListGroups(ctx, &iam.ListGroupsInput{})
-	wantAPIError(t, err, "InvalidAction", "Could not find operation ListGroups for version 2010-05-08", 400)
+	_, err = c.ListSAMLProviders(ctx, &iam.ListSAMLProvidersInput{})
+	wantAPIError(t, err, "InvalidAction", "Could not find operation ListSAMLProviders for version 2010-05-08", 400)
 	_, err = e.sts(e.rootAWS).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
 	wantAPIError(t, err, "InvalidAction", "Could not find operation GetSessionToken for version 2011-06-15", 400)
 
-	// Not root: users may look after their own keys, and nothing else.
+	// Not root: a user with no policy may do nothing, not even read itself,
+	// as on AWS; the usual self-service policy (with ${aws:username}) lets
+	// it look after its own keys, and nothing else.
 	alice := aws.Credentials{AccessKeyID: keys[0]}
 	_, err = c.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(keys[1])})
 	if err != nil {
@@ -376,6 +384,13 @@ func TestIAMErrors(t *testing.T) {
 	}
 	alice.SecretAccessKey = e.svc.keys.accessKeySecret(keys[0])
 	ac := e.iam(alice)
+	_, err = ac.GetUser(ctx, &iam.GetUserInput{})
+	wantAPIError(t, err, "AccessDenied", "User: arn:aws:iam::"+testAccount+":user/Alice is not authorized to perform: iam:GetUser on resource: arn:aws:iam::"+testAccount+
+		":user/Alice because no identity-based policy allows the iam:GetUser action", 403)
+	selfService := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetUser","iam:*AccessKey*"],"Resource":"arn:aws:iam::*:user/${aws:username}"}]}`
+	if _, err := c.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("self"), PolicyDocument: aws.String(selfService)}); err != nil {
+		t.Fatal(err)
+	}
 	me, err := ac.GetUser(ctx, &iam.GetUserInput{})
 	if err != nil || aws.ToString(me.User.UserName) != "Alice" {
 		t.Fatalf("GetUser of self: %+v %v", me, err)

@@ -1,7 +1,10 @@
 package iam
 
 import (
+	"strconv"
+
 	"errors"
+	iampolicy "github.com/kplane/kplane/internal/policy"
 	"strings"
 	"time"
 
@@ -41,16 +44,17 @@ func validDigits(s string) bool {
 	return true
 }
 
-// assumeRole is STS AssumeRole. Session policies, tags, ExternalId and MFA
-// parameters are checked for shape and otherwise ignored: kplane evaluates no
-// permission policies, and trust-policy statements with conditions never
-// allow (see trustPolicy.allows).
+// assumeRole is STS AssumeRole. The session's policies (Policy, PolicyArns)
+// are kept with the session and bound what it may do. Tags, ExternalId and
+// MFA parameters are checked for shape and otherwise ignored, and
+// trust-policy statements with conditions never allow (see trustPolicy.allows).
 func (s *Service) assumeRole(c *call) (any, *apiError) {
 	v := validator{p: c.p}
 	roleArnIn, _ := v.str("RoleArn", "roleArn", true, 20, 2048, validArnText, patArn)
 	sessionName, _ := v.str("RoleSessionName", "roleSessionName", true, 2, 64, validSessionName, patSessionName)
 	secs, hasSecs := v.integer("DurationSeconds", "durationSeconds", 900, 43200)
-	v.str("Policy", "policy", false, 1, 2048, validPolicyText, patPolicy)
+	sessionDoc, hasSessionDoc := v.str("Policy", "policy", false, 1, 2048, validPolicyText, patPolicy)
+	policyArns := readPolicyArns(&v)
 	v.str("ExternalId", "externalId", false, 2, 1224, validExternalID, `[\w+=,.@:\/-]*`)
 	v.str("SerialNumber", "serialNumber", false, 9, 256, validExternalID, `[\w+=/:,.@-]*`)
 	v.str("TokenCode", "tokenCode", false, 6, 6, validDigits, `[\d]*`)
@@ -92,8 +96,30 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	if who.session != nil {
 		who2.roleArn = who.session.RoleArn
 	}
-	if !policy.allows(who2, "sts:AssumeRole") {
+	allowed, byArn := policy.allows(who2, "sts:AssumeRole")
+	if !allowed {
 		return nil, denied
+	}
+	// A trust policy that names the caller itself is enough, as in AWS; one
+	// that trusts the account leaves it to the caller's own policies.
+	if !byArn {
+		if ref := s.Authorize(c.r, c.cred, &iampolicy.Request{Action: "sts:AssumeRole", Resource: role.Arn}); ref != nil {
+			return nil, newError(403, "AccessDenied", ref.Message)
+		}
+	}
+	var sessionPolicies []string
+	if hasSessionDoc {
+		if _, err := iampolicy.Parse(sessionDoc); err != nil {
+			return nil, newError(400, "MalformedPolicyDocument", err.Error())
+		}
+		sessionPolicies = append(sessionPolicies, sessionDoc)
+	}
+	for _, arn := range policyArns {
+		doc, ok := s.policyDocument(arn)
+		if !ok {
+			return nil, newError(400, "InvalidParameterValue", "Policy "+arn+" does not exist or is not attachable.")
+		}
+		sessionPolicies = append(sessionPolicies, doc)
 	}
 
 	duration := defaultSessionDuration
@@ -111,7 +137,9 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	sess := &store.IAMSession{
 		RoleArn: role.Arn, RoleID: role.RoleID, RoleName: role.RoleName,
 		SessionName: sessionName, SourceArn: who.arn, Expiration: now.Add(duration),
+		SessionPolicies: sessionPolicies, HasSessionPolicy: hasSessionDoc || len(policyArns) > 0,
 	}
+
 	var rev int64
 	for attempt := 0; ; attempt++ {
 		sess.AccessKeyID = newID(prefixSessionKey)
@@ -135,4 +163,29 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	res.Credentials.SessionToken = cred.SessionToken
 	res.Credentials.Expiration = isoTime(cred.Expires)
 	return res, nil
+}
+
+// readPolicyArns reads PolicyArns.member.N.arn (at most 10).
+func readPolicyArns(v *validator) []string {
+	var out []string
+	for i := 1; ; i++ {
+		key := "PolicyArns.member." + strconv.Itoa(i) + ".arn"
+		if !v.p.has(key) {
+			break
+		}
+		a, _ := v.str(key, "policyArns."+strconv.Itoa(i)+".member.arn", true, 20, 2048, validArnText, patArn)
+		out = append(out, a)
+	}
+	if len(out) > 10 {
+		v.errs = append(v.errs, "Value '[...]' at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10")
+	}
+	return out
+}
+
+// policyDocument is the default document of a managed policy.
+func (s *Service) policyDocument(arn string) (string, bool) {
+	if m := awsManaged[arn]; m != nil {
+		return m.document, true
+	}
+	return s.customerPolicyDocument(arn)
 }

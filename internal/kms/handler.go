@@ -15,7 +15,7 @@ const TargetPrefix = "TrentService"
 func (s *Service) Handler(v *auth.Verifier, requestID func(*http.Request) string) *awsjson.Service {
 	return &awsjson.Service{
 		SigningName: "kms", TargetPrefix: TargetPrefix, Verifier: v, RequestID: requestID,
-		InternalError: "KMSInternalException",
+		InternalError: "KMSInternalException", Resource: s.resource,
 		Ops: map[string]awsjson.Op{
 			"CreateKey":           s.createKey,
 			"DescribeKey":         s.describeKey,

@@ -164,7 +164,7 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		eks.WriteError(w, &eks.Error{Type: rej.Code, Status: rej.Status, Message: rej.Message})
 		return
 	}
-	h.api.Serve(w, r, body, cred.Arn)
+	h.api.Serve(w, r, body, cred)
 }
 
 func contextWithID(r *http.Request, id string) context.Context {

@@ -21,12 +21,15 @@ import (
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/authn"
+	"github.com/kplane/kplane/internal/awsjson"
 	"github.com/kplane/kplane/internal/cwlogs"
 	"github.com/kplane/kplane/internal/ec2"
 	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/iam"
 	"github.com/kplane/kplane/internal/kms"
+	"github.com/kplane/kplane/internal/kmsplugin"
 	"github.com/kplane/kplane/internal/runinfo"
+	"github.com/kplane/kplane/internal/ssm"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -65,6 +68,9 @@ type Config struct {
 	// ClusterLogFiles gives a cluster's enabled EKS log types and each
 	// one's files, which kplane ships to CloudWatch Logs; nil ships none.
 	ClusterLogFiles func(*store.ClusterRecord) map[string][]string
+	// KMSSocket gives where a cluster's KMS v2 plugin listens (its apiserver
+	// encrypts Secrets through it); nil serves no plugin.
+	KMSSocket func(*store.ClusterRecord) string
 	// ServiceAccountKey gives a cluster's service-account public key, which
 	// kplane publishes at the cluster's OIDC issuer.
 	ServiceAccountKey func(*store.ClusterRecord) (crypto.PublicKey, error)
@@ -156,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
 		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
-		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable,
+		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable, Authorizer: principals,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
 	tokens := &auth.TokenVerifier{Verifier: verifier, Region: cfg.Region, SelfHosts: selfHosts(l.Addr().(*net.TCPAddr))}
@@ -184,9 +190,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("cloudwatch logs: %w", err)
 	}
-	h.json = append(h.json, keys.Handler(verifier, requestID), logs.Handler(verifier, requestID))
+	// Every JSON 1.1 service is authorized with IAM's policies.
+	params := ssm.New(cfg.Region, ssmVersions())
+	for _, svc := range []*awsjson.Service{keys.Handler(verifier, requestID), logs.Handler(verifier, requestID), params.Handler(verifier, requestID)} {
+		svc.Authorizer = principals
+		h.json = append(h.json, svc)
+	}
 	h.ec2 = ec2.NewHandler(ec2.Config{Store: st, Verifier: verifier, Region: cfg.Region, AccountID: cfg.AccountID,
-		Zones: cfg.Zones, RequestID: requestID, Log: log})
+		Zones: cfg.Zones, RequestID: requestID, Authorizer: principals, Log: log})
 	s.http = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -200,6 +211,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.errc <- err
 		}
 	}()
+	if cfg.KMSSocket != nil {
+		go (&kmsplugin.Server{KMS: keys, Store: st, Socket: cfg.KMSSocket, Log: log}).Run(rctx)
+	}
 	s.shipped = make(chan struct{})
 	if cfg.ClusterLogFiles != nil {
 		go func() {

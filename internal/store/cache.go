@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kplane/kplane/internal/paging"
 )
 
 // clusterCache mirrors /kplane/clusters/ through a watch. Records in it are
@@ -138,13 +141,8 @@ func (c *clusterCache) getByID(id string) *ClusterRecord {
 func (c *clusterCache) list(after string, limit int) ([]string, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	i := sort.SearchStrings(c.names, after)
-	if i < len(c.names) && c.names[i] == after {
-		i++
-	}
-	end := min(i+limit, len(c.names))
-	out := append([]string(nil), c.names[i:end]...)
-	return out, end < len(c.names)
+	out, resume := paging.Page(c.names, func(name string) string { return name }, after, limit)
+	return slices.Clone(out), resume != ""
 }
 
 func (c *clusterCache) all() []*ClusterRecord {

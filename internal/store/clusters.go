@@ -35,12 +35,8 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 	key := clusterKey(rec.Cluster.Name)
 	for attempt := 0; attempt < 100; attempt++ {
 		if token != "" {
-			if prior, err := s.replay(ctx, "CreateCluster", token, rec.RequestHash); err != nil || prior != "" {
-				if err != nil {
-					return nil, false, err
-				}
-				got, err := s.GetCluster(ctx, prior)
-				return got, true, err
+			if got, err := s.replayCreateCluster(ctx, token, rec.RequestHash); err != nil || got != nil {
+				return got, got != nil, err
 			}
 		}
 		count, countRev, err := s.counter(ctx)
@@ -93,12 +89,8 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 		}
 		// The token may have been written by a concurrent replay; check it first.
 		if token != "" {
-			if prior, err := s.replay(ctx, "CreateCluster", token, rec.RequestHash); err != nil || prior != "" {
-				if err != nil {
-					return nil, false, err
-				}
-				got, err := s.GetCluster(ctx, prior)
-				return got, true, err
+			if got, err := s.replayCreateCluster(ctx, token, rec.RequestHash); err != nil || got != nil {
+				return got, got != nil, err
 			}
 		}
 		if resp.Responses[0].GetResponseRange().Count > 0 {
@@ -108,6 +100,20 @@ func (s *Store) CreateCluster(ctx context.Context, rec *ClusterRecord, token str
 		// went, or a subnet or group changed. Try again.
 	}
 	return nil, false, ErrConflict
+}
+
+// replayCreateCluster is the cluster token made, or nil when token is
+// unused. A concurrent call with the token may have just committed it: the
+// cache is read only once it has seen the token, so the cluster is there.
+func (s *Store) replayCreateCluster(ctx context.Context, token, hash string) (*ClusterRecord, error) {
+	prior, rev, err := s.replayAt(ctx, "CreateCluster", token, hash)
+	if err != nil || prior == "" {
+		return nil, err
+	}
+	if err := s.clusters.waitFor(ctx, rev); err != nil {
+		return nil, err
+	}
+	return s.GetCluster(ctx, prior)
 }
 
 // counter reads the number of clusters and the counter's ModRevision.
@@ -250,18 +256,25 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 // replay looks up token for op: "" when unused, the resource it made when
 // used with the same hash, ErrTokenMismatch otherwise.
 func (s *Store) replay(ctx context.Context, op, token, hash string) (string, error) {
+	resource, _, err := s.replayAt(ctx, op, token, hash)
+	return resource, err
+}
+
+// replayAt is replay, with the revision that wrote the token (the
+// resource's own transaction).
+func (s *Store) replayAt(ctx context.Context, op, token, hash string) (string, int64, error) {
 	resp, err := s.Client.Get(ctx, tokenKey(op, token))
 	if err != nil || len(resp.Kvs) == 0 {
-		return "", err
+		return "", 0, err
 	}
 	var t tokenRecord
 	if err := json.Unmarshal(resp.Kvs[0].Value, &t); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if t.Hash != hash {
-		return "", ErrTokenMismatch
+		return "", 0, ErrTokenMismatch
 	}
-	return t.Resource, nil
+	return t.Resource, resp.Kvs[0].ModRevision, nil
 }
 
 // tokenOp is the write that remembers token for tokenTTL.

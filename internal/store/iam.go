@@ -54,19 +54,28 @@ type IAMUser struct {
 	// AccessKeys are the ids of the user's access keys, kept here so the
 	// per-user limit and "no keys left" are checked in one transaction.
 	AccessKeys []string `json:"accessKeys,omitempty"`
+	// Groups are the names of the groups the user is in.
+	Groups           []string          `json:"groups,omitempty"`
+	AttachedPolicies []string          `json:"attachedPolicies,omitempty"` // managed policy ARNs
+	InlinePolicies   []IAMInlinePolicy `json:"inlinePolicies,omitempty"`
 }
 
 // IAMRole is an IAM role.
 type IAMRole struct {
-	RoleName                 string    `json:"roleName"`
-	RoleID                   string    `json:"roleId"`
-	Path                     string    `json:"path"`
-	Arn                      string    `json:"arn"`
-	CreateDate               time.Time `json:"createDate"`
-	AssumeRolePolicyDocument string    `json:"assumeRolePolicyDocument"` // as the client sent it
-	Description              string    `json:"description,omitempty"`
-	MaxSessionDuration       int       `json:"maxSessionDuration"` // seconds
-	Tags                     []IAMTag  `json:"tags,omitempty"`
+	RoleName                 string            `json:"roleName"`
+	RoleID                   string            `json:"roleId"`
+	Path                     string            `json:"path"`
+	Arn                      string            `json:"arn"`
+	CreateDate               time.Time         `json:"createDate"`
+	AssumeRolePolicyDocument string            `json:"assumeRolePolicyDocument"` // as the client sent it
+	Description              string            `json:"description,omitempty"`
+	MaxSessionDuration       int               `json:"maxSessionDuration"` // seconds
+	Tags                     []IAMTag          `json:"tags,omitempty"`
+	AttachedPolicies         []string          `json:"attachedPolicies,omitempty"` // managed policy ARNs
+	InlinePolicies           []IAMInlinePolicy `json:"inlinePolicies,omitempty"`
+	InstanceProfiles         []string          `json:"instanceProfiles,omitempty"` // names of the profiles holding the role
+	// ServiceLinked names the service of a service-linked role (eks.amazonaws.com).
+	ServiceLinked string `json:"serviceLinked,omitempty"`
 }
 
 // IAMAccessKey is an IAM user's access key, without its secret. The user's
@@ -91,6 +100,11 @@ type IAMSession struct {
 	SessionName string    `json:"sessionName"`
 	SourceArn   string    `json:"sourceArn"` // the principal that assumed the role
 	Expiration  time.Time `json:"expiration"`
+	// SessionPolicies are the documents of the session's Policy and
+	// PolicyArns (nil when none was given: then the role's policies alone apply).
+	SessionPolicies []string `json:"sessionPolicies,omitempty"`
+	// HasSessionPolicy says session policies were given (even if empty).
+	HasSessionPolicy bool `json:"hasSessionPolicy,omitempty"`
 }
 
 // CreateIAMUser stores a new user; ErrExists if the name (in any case) is taken.
@@ -375,15 +389,16 @@ type IAMIndex struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 
-	mirror   // mu guards what follows
-	keys     map[string]*IAMAccessKey
-	sessions map[string]*IAMSession
+	mirror     // mu guards what follows
+	keys       map[string]*IAMAccessKey
+	sessions   map[string]*IAMSession
+	principals IAMPrincipals
 }
 
 // OpenIAMIndex reads every access key and session and keeps following them.
 func (s *Store) OpenIAMIndex(ctx context.Context) (*IAMIndex, error) {
 	x := &IAMIndex{cli: s.Client, log: s.log, mirror: newMirror(),
-		keys: map[string]*IAMAccessKey{}, sessions: map[string]*IAMSession{}}
+		keys: map[string]*IAMAccessKey{}, sessions: map[string]*IAMSession{}, principals: newIAMPrincipals()}
 	rev, err := x.relist(ctx)
 	if err != nil {
 		return nil, err
@@ -435,6 +450,10 @@ func (x *IAMIndex) relist(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	principals, err := relistPrincipals(ctx, x.cli, txn.Header.Revision)
+	if err != nil {
+		return 0, err
+	}
 	keys := map[string]*IAMAccessKey{}
 	for _, kv := range txn.Responses[0].GetResponseRange().Kvs {
 		var k IAMAccessKey
@@ -450,7 +469,7 @@ func (x *IAMIndex) relist(ctx context.Context) (int64, error) {
 		}
 	}
 	x.mu.Lock()
-	x.keys, x.sessions = keys, sessions
+	x.keys, x.sessions, x.principals = keys, sessions, principals
 	x.advanceLocked(txn.Header.Revision)
 	x.mu.Unlock()
 	return txn.Header.Revision, nil
@@ -479,6 +498,8 @@ func (x *IAMIndex) apply(resp clientv3.WatchResponse) {
 			} else {
 				x.sessions[id] = &s
 			}
+		default:
+			x.principals.applyPrincipal(key, ev.Kv.Value, del)
 		}
 	}
 	x.advanceLocked(resp.Header.Revision)

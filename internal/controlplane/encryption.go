@@ -1,0 +1,33 @@
+package controlplane
+
+import "path/filepath"
+
+// KMSSocketPath is where kplane serves cluster id's KMS v2 plugin:
+// DATA_DIR/kms/ID.sock (short: a unix socket path has at most 108 bytes).
+func KMSSocketPath(dataDir, id string) string {
+	return filepath.Join(dataDir, "kms", id+".sock")
+}
+
+// EncryptionConfigPath is PROCESS_DIR/encryption-config.yaml.
+func (c ClusterConfig) EncryptionConfigPath() string {
+	return filepath.Join(c.ProcessDir(), "encryption-config.yaml")
+}
+
+// encryptionConfig encrypts Secrets with the KMS v2 provider on socket;
+// identity stays as a reader, so Secrets written before encryption was on
+// still read (until they are rewritten).
+func encryptionConfig(socket string) string {
+	return `apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+- resources:
+  - secrets
+  providers:
+  - kms:
+      apiVersion: v2
+      name: kplane-kms
+      endpoint: unix://` + socket + `
+      timeout: 10s
+  - identity: {}
+`
+}

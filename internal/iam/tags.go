@@ -1,0 +1,170 @@
+package iam
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/kplane/kplane/internal/store"
+)
+
+// mergeTags sets tags on have (keys ignore case; a new value replaces the
+// old), within IAM's 50 tags.
+func mergeTags(have []store.IAMTag, tags []tag) ([]store.IAMTag, *apiError) {
+	out := append([]store.IAMTag(nil), have...)
+	for _, t := range tags {
+		i := 0
+		for ; i < len(out); i++ {
+			if strings.EqualFold(out[i].Key, t.Key) {
+				break
+			}
+		}
+		if i < len(out) {
+			out[i] = store.IAMTag{Key: t.Key, Value: t.Value}
+		} else {
+			out = append(out, store.IAMTag{Key: t.Key, Value: t.Value})
+		}
+	}
+	if len(out) > maxTags {
+		return nil, newError(409, "LimitExceeded", "The number of tags has reached the maximum limit.")
+	}
+	return out, nil
+}
+
+func removeTags(have []store.IAMTag, keys []string) []store.IAMTag {
+	var out []store.IAMTag
+	for _, t := range have {
+		drop := false
+		for _, k := range keys {
+			if strings.EqualFold(t.Key, k) {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// readTagKeys reads TagKeys.member.N.
+func readTagKeys(v *validator) []string {
+	var keys []string
+	for i := 1; ; i++ {
+		name := "TagKeys.member." + strconv.Itoa(i)
+		if !v.p.has(name) {
+			break
+		}
+		k, _ := v.str(name, "tagKeys."+strconv.Itoa(i)+".member", true, 1, 128, validTagText, patTagKey)
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 && !v.p.has("TagKeys") {
+		v.fail("tagKeys", "", true, "not be null")
+	}
+	if len(keys) > maxTags {
+		v.errs = append(v.errs, "Value '[...]' at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 50")
+	}
+	return keys
+}
+
+func tagsPage(tags []store.IAMTag, l listing) (any, *apiError) {
+	keyOf := func(t store.IAMTag) string { return strings.ToLower(t.Key) }
+	sorted := append([]store.IAMTag(nil), tags...)
+	for i := 1; i < len(sorted); i++ {
+		for j := i; j > 0 && keyOf(sorted[j]) < keyOf(sorted[j-1]); j-- {
+			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+		}
+	}
+	got, truncated, next, e := page(sorted, keyOf, l)
+	if e != nil {
+		return nil, e
+	}
+	res := &listTagsResult{IsTruncated: truncated, Marker: next}
+	res.Tags.Members = make([]tag, 0, len(got))
+	for _, t := range got {
+		res.Tags.Members = append(res.Tags.Members, tag{Key: t.Key, Value: t.Value})
+	}
+	return res, nil
+}
+
+// Tags of users and roles.
+
+func (s *Service) tagUser(c *call) (any, *apiError) {
+	return s.tagEntity(c, kindUserEntity, true)
+}
+func (s *Service) untagUser(c *call) (any, *apiError) {
+	return s.tagEntity(c, kindUserEntity, false)
+}
+func (s *Service) tagRole(c *call) (any, *apiError) {
+	return s.tagEntity(c, kindRoleEntity, true)
+}
+func (s *Service) untagRole(c *call) (any, *apiError) {
+	return s.tagEntity(c, kindRoleEntity, false)
+}
+
+func (s *Service) tagEntity(c *call, k *entityKind, add bool) (any, *apiError) {
+	v := validator{p: c.p}
+	name := k.readName(&v)
+	var tags []tag
+	var keys []string
+	var e *apiError
+	var condKeys map[string][]string
+	if add {
+		if tags, e = v.tags(); e == nil && len(tags) == 0 && !c.p.has("Tags") {
+			v.fail("tags", "", true, "not be null")
+		}
+		condKeys = tagKeys(tags)
+	} else {
+		keys = readTagKeys(&v)
+	}
+	if e != nil {
+		return nil, e
+	}
+	if e := v.err(); e != nil {
+		return nil, e
+	}
+	if e := s.authorize(c, k.resource(s, name), condKeys); e != nil {
+		return nil, e
+	}
+	return nil, s.updateEntity(c, k, name, func(ent *entity) *apiError {
+		if !add {
+			*ent.tags = removeTags(*ent.tags, keys)
+			return nil
+		}
+		var e *apiError
+		*ent.tags, e = mergeTags(*ent.tags, tags)
+		return e
+	})
+}
+
+func (s *Service) listUserTags(c *call) (any, *apiError) { return s.listEntityTags(c, kindUserEntity) }
+func (s *Service) listRoleTags(c *call) (any, *apiError) { return s.listEntityTags(c, kindRoleEntity) }
+
+func (s *Service) listEntityTags(c *call, k *entityKind) (any, *apiError) {
+	v := validator{p: c.p}
+	name := k.readName(&v)
+	l := readListing(&v, false)
+	if e := v.err(); e != nil {
+		return nil, e
+	}
+	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
+		return nil, e
+	}
+	var tags []store.IAMTag
+	_, err := s.txn(c, func(tx store.IAMTx) error {
+		ent, err := k.load(tx, name)
+		if err != nil {
+			return err
+		}
+		tags = *ent.tags
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, k.noSuch(name)
+	}
+	if err != nil {
+		return nil, s.failure(err)
+	}
+	return tagsPage(tags, l)
+}
