@@ -1,16 +1,22 @@
 # `make test` is the project's test command (README, .ci/run): unit, e2e, then acceptance.
-.PHONY: build unit e2e acceptance test conformance
+.PHONY: build unit e2e acceptance test conformance node-deps
 
 # The kplane binary, for running it by hand: bin/kplane serve.
 build:
 	go build -o bin/kplane ./cmd/kplane
+
+# Worker nodes run Debian's container runtime and CNI plugins (docs/nodes.md).
+NODE_PACKAGES = containerd runc containernetworking-plugins iptables
+node-deps:
+	@command -v containerd >/dev/null && command -v runc >/dev/null && test -x /usr/lib/cni/bridge && command -v iptables >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $(NODE_PACKAGES)
 
 # Go tests of the packages: need nothing but Go (test/e2e is behind the e2e build tag).
 unit:
 	go test -count=1 -timeout 20m ./internal/... ./cmd/... ./bench/...
 
 # End-to-end: the built kplane as its own process, driven by the aws CLI and kubectl.
-e2e:
+e2e: node-deps
 	go test -tags e2e -count=1 -timeout 30m ./test/e2e/
 
 # The README's quick start, verbatim, with a SIGKILL restart of kplane in the middle (binds port 4599).

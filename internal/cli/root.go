@@ -18,6 +18,8 @@ func NewRootCommand() *cobra.Command {
 		newKubeconfigCommand(),
 		newLogsCommand(),
 		newControlPlaneRunCommand(),
+		newNodeRunCommand(),
+		newImagesCommand(),
 		newVersionCommand(),
 	)
 	addVersionFlags(root, versionText())

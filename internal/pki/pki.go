@@ -238,3 +238,7 @@ func WriteFile(name string, data []byte, perm os.FileMode) error {
 	}
 	return os.Rename(f.Name(), name)
 }
+
+// Load reads the pair at certFile/keyFile (for example a cluster's CA, to
+// sign with it).
+func Load(certFile, keyFile string) (*Pair, error) { return load(certFile, keyFile) }
