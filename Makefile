@@ -9,7 +9,7 @@ build:
 NODE_PACKAGES = containerd runc containernetworking-plugins iptables
 node-deps:
 	@command -v containerd >/dev/null && command -v runc >/dev/null && test -x /usr/lib/cni/bridge && command -v iptables >/dev/null || \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y $(NODE_PACKAGES)
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(NODE_PACKAGES); }
 
 # Go tests of the packages: need nothing but Go (test/e2e is behind the e2e build tag).
 unit:
@@ -17,7 +17,7 @@ unit:
 
 # End-to-end: the built kplane as its own process, driven by the aws CLI and kubectl.
 e2e: node-deps
-	go test -tags e2e -count=1 -timeout 30m ./test/e2e/
+	go test -tags e2e -count=1 -timeout 45m ./test/e2e/
 
 # The README's quick start, verbatim, with a SIGKILL restart of kplane in the middle (binds port 4599).
 acceptance:

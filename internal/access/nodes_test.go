@@ -44,7 +44,9 @@ func nodeFixture(t *testing.T, mode string) (*store.Store, *store.ClusterRecord,
 	}
 	inst, err := st.LaunchInstance(ctx, store.Instance{ID: "i-0123456789abcdef0", Cluster: "demo", Nodegroup: "ng",
 		SubnetID: n.Subnets[0].ID, State: store.InstanceRunning, LaunchTime: time.Now()},
-		func(ip netip.Addr) string { return "ip-" + strings.ReplaceAll(ip.String(), ".", "-") + ".us-west-2.compute.internal" })
+		func(ip netip.Addr) string {
+			return "ip-" + strings.ReplaceAll(ip.String(), ".", "-") + ".us-west-2.compute.internal"
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

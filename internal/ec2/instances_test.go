@@ -15,7 +15,9 @@ func (e *testEnv) launch(id, subnet string, tags map[string]string) store.Instan
 	inst, err := e.st.LaunchInstance(context.Background(), store.Instance{
 		ID: id, Cluster: "demo", Nodegroup: "ng", InstanceType: "t3.medium", ImageID: "ami-0123456789abcdef0",
 		SubnetID: subnet, State: store.InstanceRunning, LaunchTime: time.Now().UTC(), Tags: tags,
-	}, func(ip netip.Addr) string { return "ip-" + strings.ReplaceAll(ip.String(), ".", "-") + ".us-west-2.compute.internal" })
+	}, func(ip netip.Addr) string {
+		return "ip-" + strings.ReplaceAll(ip.String(), ".", "-") + ".us-west-2.compute.internal"
+	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestDescribeInstances(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, value string
-		want       int
+		want        int
 	}{
 		{"instance-id", i2.ID, 1},
 		{"instance-state-name", "running", 3},
