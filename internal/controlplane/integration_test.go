@@ -479,15 +479,19 @@ func TestClusterIsolation(t *testing.T) {
 func TestKillStale(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fake")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+	// The shell keeps its arguments on its command line (an exec would
+	// replace them); its sleep child goes with the process group at cleanup,
+	// so nothing outlives the test.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 600\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	start := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(script, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
 		return cmd
 	}
 	writePid := func(pid int) {
