@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -155,6 +156,18 @@ func startEmbedded(ctx context.Context, cfg Config, p *etcdPKI) (*embed.Etcd, st
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	// The ports are picked free and then bound by etcd, so another process
+	// can take one in between (parallel test packages do): pick again.
+	for attempt := 1; ; attempt++ {
+		e, clientURL, err := startEmbeddedOnce(ctx, cfg, p, dir, addr)
+		if err != nil && errors.Is(err, syscall.EADDRINUSE) && attempt < 5 {
+			continue
+		}
+		return e, clientURL, err
+	}
+}
+
+func startEmbeddedOnce(ctx context.Context, cfg Config, p *etcdPKI, dir, addr string) (*embed.Etcd, string, error) {
 	clientURL, err := freeURL(addr)
 	if err != nil {
 		return nil, "", err
