@@ -29,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/kplane/kplane/internal/nodenet"
 )
 
 const (
@@ -169,6 +171,11 @@ func (k *kplane) cleanup() {
 	for {
 		procs := processesMatching(k.work)
 		if len(procs) == 0 {
+			// A SIGKILLed kplane leaves its sockets under /run/kplane/HASH
+			// (the egress socket's home when the data directory's path is too
+			// long for a unix socket); the test's data directory goes, so do they.
+			os.RemoveAll(filepath.Dir(nodenet.DirFor(k.dataDir)))
+			os.Remove("/run/kplane")
 			return
 		}
 		for pid := range procs {
