@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/internal/policy"
 )
 
 // A trust policy (a role's AssumeRolePolicyDocument), as far as kplane reads it.
@@ -304,37 +305,11 @@ func (p *principal) matches(c caller) bool {
 
 func anyGlob(patterns []string, s string) bool {
 	for _, p := range patterns {
-		if glob(strings.ToLower(p), strings.ToLower(s)) {
+		if policy.Glob(strings.ToLower(p), strings.ToLower(s)) {
 			return true
 		}
 	}
 	return false
-}
-
-// glob matches s against p, where '*' is any run and '?' any one character.
-func glob(p, s string) bool {
-	star, mark := -1, 0
-	i, j := 0, 0
-	for j < len(s) {
-		switch {
-		case i < len(p) && (p[i] == '?' || p[i] == s[j]):
-			i++
-			j++
-		case i < len(p) && p[i] == '*':
-			star, mark = i, j
-			i++
-		case star >= 0:
-			i = star + 1
-			mark++
-			j = mark
-		default:
-			return false
-		}
-	}
-	for i < len(p) && p[i] == '*' {
-		i++
-	}
-	return i == len(p)
 }
 
 // arn is the parts of arn:partition:service:region:account:resource.

@@ -1,6 +1,10 @@
 package iam
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kplane/kplane/internal/policy"
+)
 
 func TestTrustPolicyEvaluation(t *testing.T) {
 	const acct = "000000000000"
@@ -86,7 +90,7 @@ func TestGlob(t *testing.T) {
 		{"a?c", "abc", true}, {"a?c", "ac", false}, {"*b*", "abc", true}, {"", "", true}, {"", "a", false},
 		{"sts:*", "sts:assumerole", true}, {"**a", "bba", true},
 	} {
-		if got := glob(tc.p, tc.s); got != tc.want {
+		if got := policy.Glob(tc.p, tc.s); got != tc.want {
 			t.Errorf("glob(%q, %q) = %v", tc.p, tc.s, got)
 		}
 	}
