@@ -49,6 +49,7 @@ type nodegroupRunner struct {
 }
 
 func (n nodegroupRunner) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
+	n.nodes.Bind(info)
 	err := n.Reconciler.Run(ctx, st, info)
 	n.Reconciler.Wait()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), node.TeardownTimeout+15*time.Second)

@@ -19,6 +19,7 @@ func NewRootCommand() *cobra.Command {
 		newLogsCommand(),
 		newControlPlaneRunCommand(),
 		newNodeRunCommand(),
+		newNodeCommand(),
 		newImagesCommand(),
 		newVersionCommand(),
 	)

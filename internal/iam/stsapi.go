@@ -140,19 +140,9 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 		SessionPolicies: sessionPolicies, HasSessionPolicy: hasSessionDoc || len(policyArns) > 0,
 	}
 
-	var rev int64
-	for attempt := 0; ; attempt++ {
-		sess.AccessKeyID = newID(prefixSessionKey)
-		rev, err = s.st.PutIAMSession(ctx, sess, duration+sessionGrace)
-		if !errors.Is(err, store.ErrExists) || attempt == 3 {
-			break
-		}
-	}
-	if err != nil {
+	if err := s.putSession(ctx, sess, duration); err != nil {
 		return nil, s.failure(err)
 	}
-	// The credentials work once the index has them; clients use them at once.
-	s.index.WaitFor(ctx, rev)
 
 	cred := s.sessionCredential(sess)
 	res := &assumeRoleResult{}

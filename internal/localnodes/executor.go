@@ -12,10 +12,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/node"
+	"github.com/kplane/kplane/internal/nodecreds"
 	"github.com/kplane/kplane/internal/nodegroup"
 	"github.com/kplane/kplane/internal/nodenet"
+	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/supervise"
 )
 
@@ -27,10 +30,7 @@ type Config struct {
 	Executable string
 	// Net makes the nodes' namespaces (nodenet.New(nodenet.DirFor(DataDir)) if nil).
 	Net *nodenet.Manager
-	// Credentials gives a node its kubelet's credentials; nil = a client
-	// certificate signed by the cluster CA (system:node:NAME).
-	Credentials func(ctx context.Context, spec nodegroup.NodeSpec, dir string, certs node.Certificates) (*node.ExecConfig, error)
-	Log         *slog.Logger
+	Log        *slog.Logger
 }
 
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.
@@ -40,6 +40,17 @@ type Executor struct {
 
 	mu      sync.Mutex
 	clients map[string]*clusterClient // by cluster id
+	// instanceCredentials mints node-role credentials (Bind); nil = nodes
+	// join with a client certificate signed by the cluster CA.
+	instanceCredentials func(ctx context.Context, roleArn, sessionName string, d time.Duration) (*auth.Credential, error)
+}
+
+// Bind gives the executor what the running kplane offers: nodes join
+// through IAM once it can mint their node role's credentials.
+func (e *Executor) Bind(info runinfo.Info) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.instanceCredentials = info.InstanceCredentials
 }
 
 var _ nodegroup.NodeExecutor = (*Executor)(nil)
@@ -90,6 +101,9 @@ func (e *Executor) EnsureNode(ctx context.Context, spec nodegroup.NodeSpec) (nod
 		return nodegroup.NodeState{Problem: "The instance's network is not known yet (its VPC or subnet cannot be read)"}, nil
 	}
 	dir := NodeDir(e.cfg.DataDir, spec.InstanceID)
+	if st, ok := e.ensureRoleCredentials(ctx, spec, dir); !ok {
+		return st, nil
+	}
 	if _, running := e.sup.Running(spec.InstanceID); !running {
 		st, err := e.start(ctx, spec, dir)
 		if err != nil || st.Failed != "" {
@@ -181,11 +195,15 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 	for _, t := range spec.Taints {
 		ns.Taints = append(ns.Taints, node.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
-	if e.cfg.Credentials != nil {
-		ns.Exec, err = e.cfg.Credentials(ctx, spec, dir, certs)
-		if err != nil {
-			return node.Spec{}, err
+	if e.joinsThroughIAM() {
+		exe := e.cfg.Executable
+		if exe == "" {
+			if exe, err = os.Executable(); err != nil {
+				return node.Spec{}, err
+			}
 		}
+		ns.Exec = &node.ExecConfig{Command: exe, Args: []string{"node", "token",
+			"--credentials", nodecreds.Path(dir), "--cluster", spec.ClusterName, "--region", spec.Region}}
 	} else {
 		ns.ClientCertFile, ns.ClientKeyFile = certs.ClientCertFile, certs.ClientKeyFile
 	}

@@ -63,7 +63,11 @@ func (r *Reconciler) converge(ctx context.Context, crec *store.ClusterRecord, re
 		default:
 			notReady = append(notReady, inst.ID)
 			if st.Problem != "" {
-				obs.issues = append(obs.issues, shapes.NodegroupIssue{Code: "NodeCreationFailure", Message: st.Problem, ResourceIDs: []string{inst.ID}})
+				code := st.IssueCode
+				if code == "" {
+					code = "NodeCreationFailure"
+				}
+				obs.issues = append(obs.issues, shapes.NodegroupIssue{Code: code, Message: st.Problem, ResourceIDs: []string{inst.ID}})
 			}
 		}
 		if st.Running && inst.State == store.InstancePending {

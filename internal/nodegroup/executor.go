@@ -84,6 +84,8 @@ type NodeState struct {
 	// Problem is a passing trouble (a kubelet restarting ...), reported as
 	// a health issue while it lasts.
 	Problem string
+	// IssueCode is the NodegroupIssueCode of Problem ("" = NodeCreationFailure).
+	IssueCode string
 	// Failed says why the node cannot be made at all (a host package to
 	// install, nodes not available ...); the reconciler stops asking.
 	Failed string

@@ -3,7 +3,12 @@
 // clusters (and nodes) need not import the server that wires them.
 package runinfo
 
-import "github.com/kplane/kplane/internal/auth"
+import (
+	"context"
+	"time"
+
+	"github.com/kplane/kplane/internal/auth"
+)
 
 // Info describes the running kplane.
 type Info struct {
@@ -14,4 +19,8 @@ type Info struct {
 	// URL is the base URL of kplane's API (the token webhook is under it).
 	URL  string
 	Root *auth.Credential
+	// InstanceCredentials mints temporary credentials of an IAM role for an
+	// EC2 instance (session named sessionName), as an instance profile gives
+	// them; an error wrapping iam.ErrRoleNotFound when the role is gone.
+	InstanceCredentials func(ctx context.Context, roleArn, sessionName string, d time.Duration) (*auth.Credential, error)
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,6 +175,13 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 		t.Errorf("kubectl logs %s: %q", pods[1].Name, out)
 	}
 	checkPortForward(t, k, kc, pods[1].Name)
+	checkJoinedThroughIAM(t, localnodesDirs(t, localnodes.NodesDir(k.dataDir)))
+
+	if mode == "API" {
+		scaleThroughAccessEntryAndPDB(t, k, cs, name, nodeRole)
+	} else {
+		restartsNodesAndKplane(t, k, cs, name)
+	}
 
 	// Delete: drained, stopped, and nothing of the nodes is left.
 	var roots []string
@@ -318,4 +326,217 @@ func checkPortForward(t *testing.T, k *kplane, kc, pod string) {
 		}
 		return nil
 	})
+}
+
+// checkJoinedThroughIAM: every node's kubelet authenticates with the exec
+// plugin (`kplane node token`, the node role's IAM token), not a certificate.
+func checkJoinedThroughIAM(t *testing.T, dirs []string) {
+	t.Helper()
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "kubelet.kubeconfig"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "- token") || strings.Contains(string(b), "client-certificate") {
+			t.Errorf("%s/kubelet.kubeconfig does not authenticate with the node token:\n%s", d, b)
+		}
+		if fi, err := os.Stat(filepath.Join(d, "pki", "node-role.json")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("node role credentials of %s: %v", d, err)
+		}
+	}
+}
+
+// describeNodegroup is describe-nodegroup's status and health issue codes.
+func describeNodegroup(t *testing.T, k *kplane, cluster string) (string, []string) {
+	t.Helper()
+	var ng struct {
+		Nodegroup struct {
+			Status string
+			Health struct{ Issues []struct{ Code string } }
+		}
+	}
+	mustUnmarshal(t, k.mustAWS("eks", "describe-nodegroup", "--cluster-name", cluster, "--nodegroup-name", "workers"), &ng)
+	var codes []string
+	for _, is := range ng.Nodegroup.Health.Issues {
+		codes = append(codes, is.Code)
+	}
+	return ng.Nodegroup.Status, codes
+}
+
+// readyNodes are the cluster's nodes and whether each is Ready with a
+// heartbeat since since (a kubelet that died leaves its last Ready=True).
+func readyNodes(cs *kubernetes.Clientset, since ...time.Time) (map[string]bool, error) {
+	list, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, n := range list.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				out[n.Name] = c.Status == corev1.ConditionTrue && (len(since) == 0 || !c.LastHeartbeatTime.Time.Before(since[0].Truncate(time.Second)))
+			}
+		}
+	}
+	return out, nil
+}
+
+// scaleThroughAccessEntryAndPDB: without the node role's EC2_LINUX access
+// entry a new node cannot join; with it back it does (3 nodes). Scaling to 1
+// with a PodDisruptionBudget in the way is PodEvictionFailure until the
+// budget goes.
+func scaleThroughAccessEntryAndPDB(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster, nodeRole string) {
+	t.Helper()
+	k.mustAWS("eks", "delete-access-entry", "--cluster-name", cluster, "--principal-arn", nodeRole)
+	k.mustAWS("eks", "update-nodegroup-config", "--cluster-name", cluster, "--nodegroup-name", "workers", "--scaling-config", "minSize=1,maxSize=3,desiredSize=3")
+	var third string
+	eventually(t, time.Minute, time.Second, "a third instance running", func() error {
+		var res struct {
+			Reservations []struct{ Instances []struct{ PrivateDnsName string } }
+		}
+		mustUnmarshal(t, k.mustAWS("ec2", "describe-instances", "--filters", "Name=tag:eks:cluster-name,Values="+cluster, "Name=instance-state-name,Values=running"), &res)
+		ready, err := readyNodes(cs)
+		if err != nil {
+			return err
+		}
+		for _, r := range res.Reservations {
+			if _, known := ready[r.Instances[0].PrivateDnsName]; !known {
+				third = r.Instances[0].PrivateDnsName
+			}
+		}
+		if len(res.Reservations) != 3 || third == "" {
+			return fmt.Errorf("%d running instances", len(res.Reservations))
+		}
+		return nil
+	})
+	// The new node's kubelet runs and asks to join; its token is refused.
+	time.Sleep(45 * time.Second)
+	if _, err := cs.CoreV1().Nodes().Get(context.Background(), third, metav1.GetOptions{}); err == nil {
+		t.Fatalf("node %s joined without the node role's access entry", third)
+	}
+	if st, _ := describeNodegroup(t, k, cluster); st != "UPDATING" {
+		t.Errorf("nodegroup %s while its new node cannot join, want UPDATING", st)
+	}
+	k.mustAWS("eks", "create-access-entry", "--cluster-name", cluster, "--principal-arn", nodeRole, "--type", "EC2_LINUX")
+	waitNodeReady(t, cs, third, 3*time.Minute)
+	eventually(t, 2*time.Minute, time.Second, "nodegroup ACTIVE with 3 nodes", func() error {
+		if st, codes := describeNodegroup(t, k, cluster); st != "ACTIVE" {
+			return fmt.Errorf("status %s %v", st, codes)
+		}
+		return nil
+	})
+
+	// Scale to 1 with a budget that keeps both web pods.
+	pdb := []byte(`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},"spec":{"minAvailable":2,"selector":{"matchLabels":{"app":"web"}}}}`)
+	if err := cs.RESTClient().Post().AbsPath("/apis/policy/v1/namespaces/default/poddisruptionbudgets").Body(pdb).SetHeader("Content-Type", "application/json").Do(context.Background()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, time.Second, "the budget sees 2 healthy pods", func() error {
+		var st struct{ Status struct{ CurrentHealthy int } }
+		b, err := cs.RESTClient().Get().AbsPath("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web").DoRaw(context.Background())
+		if err != nil {
+			return err
+		}
+		json.Unmarshal(b, &st)
+		if st.Status.CurrentHealthy != 2 {
+			return fmt.Errorf("currentHealthy %d", st.Status.CurrentHealthy)
+		}
+		return nil
+	})
+	k.mustAWS("eks", "update-nodegroup-config", "--cluster-name", cluster, "--nodegroup-name", "workers", "--scaling-config", "minSize=1,maxSize=3,desiredSize=1")
+	eventually(t, 2*time.Minute, time.Second, "PodEvictionFailure while the budget blocks", func() error {
+		if st, codes := describeNodegroup(t, k, cluster); !slices.Contains(codes, "PodEvictionFailure") {
+			return fmt.Errorf("status %s, issues %v", st, codes)
+		}
+		return nil
+	})
+	if err := cs.RESTClient().Delete().AbsPath("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web").Do(context.Background()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 4*time.Minute, time.Second, "nodegroup ACTIVE with 1 node", func() error {
+		st, codes := describeNodegroup(t, k, cluster)
+		ready, err := readyNodes(cs)
+		if err != nil {
+			return err
+		}
+		if st != "ACTIVE" || len(ready) != 1 {
+			return fmt.Errorf("status %s %v, nodes %v", st, codes, ready)
+		}
+		return nil
+	})
+}
+
+// restartsNodesAndKplane: a node agent killed with SIGKILL is restarted
+// and its node Ready again; kplane killed with SIGKILL and started again
+// brings every node back Ready and the Deployment's pods run again.
+func restartsNodesAndKplane(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster string) {
+	t.Helper()
+	dirs := localnodesDirs(t, localnodes.NodesDir(k.dataDir))
+	agentPID := func(dir string) int {
+		b, _ := os.ReadFile(filepath.Join(dir, "pid"))
+		var pid int
+		fmt.Sscan(string(b), &pid)
+		return pid
+	}
+	old := agentPID(dirs[0])
+	if old == 0 {
+		t.Fatalf("no agent pid in %s", dirs[0])
+	}
+	killedAt := time.Now()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Minute, time.Second, "node agent restarted and all nodes Ready", func() error {
+		if pid := agentPID(dirs[0]); pid == 0 || pid == old {
+			return fmt.Errorf("agent pid %d", pid)
+		}
+		return allReady(t, k, cs, cluster, 2, killedAt)
+	})
+
+	k.sigkill()
+	restartedAt := time.Now()
+	k.start()
+	eventually(t, 4*time.Minute, 2*time.Second, "nodes Ready and web pods running after kplane's restart", func() error {
+		if err := allReady(t, k, cs, cluster, 2, restartedAt); err != nil {
+			return err
+		}
+		list, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, p := range list.Items {
+			for _, c := range p.Status.ContainerStatuses {
+				// Started again: the node's containers went with it.
+				if c.Ready && c.State.Running != nil && !c.State.Running.StartedAt.Time.Before(restartedAt.Truncate(time.Second)) {
+					running++
+				}
+			}
+		}
+		if running != 2 {
+			return fmt.Errorf("%d web containers ready", running)
+		}
+		return nil
+	})
+}
+
+// allReady: n nodes Ready and the nodegroup ACTIVE.
+func allReady(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster string, n int, since time.Time) error {
+	ready, err := readyNodes(cs, since)
+	if err != nil {
+		return err
+	}
+	count := 0
+	for _, r := range ready {
+		if r {
+			count++
+		}
+	}
+	if count != n {
+		return fmt.Errorf("nodes %v", ready)
+	}
+	if st, codes := describeNodegroup(t, k, cluster); st != "ACTIVE" || len(codes) > 0 {
+		return fmt.Errorf("nodegroup %s %v", st, codes)
+	}
+	return nil
 }
