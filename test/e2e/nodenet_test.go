@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,40 @@ func TestNodeNetwork(t *testing.T) {
 		t.Errorf("the apiserver reached the host's %s through a Node: %q", hostIP, out)
 	} else if !strings.Contains(err.Error(), "403 Forbidden") {
 		t.Errorf("a Node naming a host address: %v; want the egress proxy's 403", err)
+	}
+}
+
+// TestStaleEgressSocketRemovedAtStart: a kplane whose data directory's path
+// is too long for a unix socket keeps each cluster's egress socket under
+// /run/kplane/HASH; SIGKILLed, it leaves the socket there, and its next
+// start removes it, and the directory with it (no node namespace is there).
+func TestStaleEgressSocketRemovedAtStart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the egress proxy runs when kplane may make network namespaces")
+	}
+	k := startKplaneWith(t, "--control-plane-replicas", "1")
+	c := k.createActive("stale-egress")
+	sock := nodenet.New(nodenet.DirFor(k.dataDir)).EgressSocket(c.ID)
+	if len(filepath.Join(k.clusterDir(c.ID), "egress.sock")) <= 100 {
+		t.Fatalf("data directory %s is short enough for the socket in the cluster's directory: the test needs a longer one", k.dataDir)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("egress socket %s: %v %v", sock, fi, err)
+	}
+	k.sigkill()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("a SIGKILLed kplane's socket is already gone (nothing to show): %v", err)
+	}
+	// Started again without reconciling, nothing makes the socket anew.
+	k.args = append(k.args, "--no-reconcile")
+	k.start()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("stale egress socket %s after the next start: %v", sock, err)
+	}
+	if _, err := os.Stat(filepath.Dir(sock)); !os.IsNotExist(err) {
+		t.Errorf("%s still there with nothing in it: %v", filepath.Dir(sock), err)
+	}
+	if !strings.Contains(readTrim(t, k.logPath), "removed stale egress sockets") {
+		t.Errorf("kplane's log does not say it removed the socket")
 	}
 }
