@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,33 +38,15 @@ func TestNodeNetwork(t *testing.T) {
 	kc := k.kubeconfig(name)
 	creds := k.readKubeconfig(kc)
 
-	var vc struct {
-		VpcID     string   `json:"vpcId"`
-		SubnetIDs []string `json:"subnetIds"`
-	}
-	if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-cluster", "--name", name, "--query", "cluster.resourcesVpcConfig")), &vc); err != nil {
-		t.Fatal(err)
-	}
-	var sn []struct{ CidrBlock, AvailabilityZone string }
-	if err := json.Unmarshal([]byte(k.mustAWS("ec2", "describe-subnets", "--subnet-ids", vc.SubnetIDs[0], "--query", "Subnets")), &sn); err != nil || len(sn) != 1 {
-		t.Fatalf("describe-subnets: %v %+v", err, sn)
-	}
-	subnet := netip.MustParsePrefix(sn[0].CidrBlock)
-	vpcCIDR := netip.MustParsePrefix("172.31.0.0/16") // the default VPC's
-	addr := subnet.Addr()
-	for range 100 {
-		addr = addr.Next()
-	}
-	podRange, err := nodenet.PodRange(vpcCIDR, netip.MustParsePrefix("10.100.0.0/16"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	podCIDR, err := nodenet.PodCIDR(vpcCIDR, podRange, addr)
+	v := clusterVPCOf(t, k, name)
+	subnet := v.subnet
+	addr := v.hostAddr(100)
+	podCIDR, err := nodenet.PodCIDR(v.cidr, v.podRange, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := nodenet.New(nodenet.DirFor(k.dataDir))
-	node := nodenet.Node{ID: "i-0e2e0000000000001", VPC: vc.VpcID, Subnet: subnet, Addr: addr, PodCIDR: podCIDR}
+	node := nodenet.Node{ID: "i-0e2e0000000000001", VPC: v.id, Subnet: subnet, Addr: addr, PodCIDR: podCIDR}
 	if err := m.EnsureNode(node); err != nil {
 		t.Fatal(err)
 	}
