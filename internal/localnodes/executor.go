@@ -30,7 +30,7 @@ type Config struct {
 	Executable string
 	// Net makes the nodes' namespaces (nodenet.New(nodenet.DirFor(DataDir)) if nil).
 	Net *nodenet.Manager
-	Log        *slog.Logger
+	Log *slog.Logger
 }
 
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.

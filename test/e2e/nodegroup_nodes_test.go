@@ -267,7 +267,7 @@ func deploySpreadWeb(t *testing.T, cs *kubernetes.Clientset, nodeNames []string)
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 	}
 	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -392,7 +392,9 @@ func scaleThroughAccessEntryAndPDB(t *testing.T, k *kplane, cs *kubernetes.Clien
 	var third string
 	eventually(t, time.Minute, time.Second, "a third instance running", func() error {
 		var res struct {
-			Reservations []struct{ Instances []struct{ PrivateDnsName string } }
+			Reservations []struct {
+				Instances []struct{ PrivateDnsName string }
+			}
 		}
 		mustUnmarshal(t, k.mustAWS("ec2", "describe-instances", "--filters", "Name=tag:eks:cluster-name,Values="+cluster, "Name=instance-state-name,Values=running"), &res)
 		ready, err := readyNodes(cs)
