@@ -187,7 +187,10 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile,
 		KubeProxyCertFile: certs.KubeProxyCertFile, KubeProxyKeyFile: certs.KubeProxyKeyFile,
 		ProxyMode: "iptables",
-		Labels:    spec.Labels,
+		// Named by the instance id: node names (private DNS names) repeat
+		// across kplanes on one machine, instance ids do not.
+		CgroupRoot: node.DefaultCgroupRoot(spec.InstanceID),
+		Labels:     spec.Labels,
 	}
 	if dns := clusterDNS(spec.ServiceIPv4CIDR); dns != "" {
 		ns.ClusterDNS = []string{dns}

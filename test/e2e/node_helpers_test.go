@@ -316,6 +316,19 @@ var hostSysctls = []string{
 	"net/netfilter/nf_conntrack_max",
 }
 
+// checkHostSysctlsAndFirewall: the host's sysctls and firewall are as before.
+func checkHostSysctlsAndFirewall(t *testing.T, before, after hostState) {
+	t.Helper()
+	for key, v := range before.Sysctls {
+		if after.Sysctls[key] != v {
+			t.Errorf("host sysctl %s changed: %s -> %s", key, v, after.Sysctls[key])
+		}
+	}
+	if after.Firewall != before.Firewall {
+		t.Errorf("host firewall changed:\nbefore:\n%s\nafter:\n%s", before.Firewall, after.Firewall)
+	}
+}
+
 func readHostState(t *testing.T) hostState {
 	t.Helper()
 	st := hostState{Sysctls: map[string]string{}}

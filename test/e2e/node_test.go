@@ -335,14 +335,7 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 	}
 	after := readHostState(t)
-	for k, v := range before.Sysctls {
-		if after.Sysctls[k] != v {
-			t.Errorf("host sysctl %s changed: %s -> %s", k, v, after.Sysctls[k])
-		}
-	}
-	if after.Firewall != before.Firewall {
-		t.Errorf("host firewall changed:\nbefore:\n%s\nafter:\n%s", before.Firewall, after.Firewall)
-	}
+	checkHostSysctlsAndFirewall(t, before, after)
 	for _, m := range after.Mounts {
 		if strings.Contains(m, n.dir) || !slices.Contains(before.Mounts, m) && (strings.Contains(m, "kubelet") || strings.Contains(m, "/run/netns/cni-")) {
 			t.Errorf("mount %s left behind", m)

@@ -18,11 +18,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kplane/kplane/internal/localnodes"
+	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodenet"
 )
 
@@ -42,6 +44,7 @@ func TestNodegroupNodes(t *testing.T) {
 	}
 	before := readHostState(t)
 	k := startKplaneWith(t, "--control-plane-replicas", "1")
+	t.Cleanup(func() { removeNodesLeft(t, k) })
 	archive := buildHTTPImage(t)
 	var role struct{ Role struct{ Arn string } }
 	mustUnmarshal(t, k.mustAWS("iam", "create-role", "--role-name", "eks-node-role", "--assume-role-policy-document", nodeTrustPolicy), &role)
@@ -52,14 +55,7 @@ func TestNodegroupNodes(t *testing.T) {
 		return
 	}
 	after := readHostState(t)
-	for key, v := range before.Sysctls {
-		if after.Sysctls[key] != v {
-			t.Errorf("host sysctl %s changed: %s -> %s", key, v, after.Sysctls[key])
-		}
-	}
-	if after.Firewall != before.Firewall {
-		t.Errorf("host firewall changed:\nbefore:\n%s\nafter:\n%s", before.Firewall, after.Firewall)
-	}
+	checkHostSysctlsAndFirewall(t, before, after)
 	for _, m := range after.Mounts {
 		if strings.Contains(m, k.work) || strings.Contains(m, nodenetHash(k)) {
 			t.Errorf("mount %s left behind", m)
@@ -155,7 +151,7 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	}
 	seen := map[string]bool{}
 	eventually(t, time.Minute, time.Second, "both pods answer on the ClusterIP", func() error {
-		out, err := k.kubectl(kc, "exec", pods[0].Name, "--", "/httpd", "-get", "http://"+svc.Spec.ClusterIP+"/", "20")
+		out, err := k.kubectl(kc, "exec", pods[0].Name, "--", "/prog", "-get", "http://"+svc.Spec.ClusterIP+"/", "20")
 		if err != nil {
 			return err
 		}
@@ -180,6 +176,7 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	if mode == "API" {
 		scaleThroughAccessEntryAndPDB(t, k, cs, name, nodeRole)
 	} else {
+		checkOOMKilled(t, cs)
 		restartsNodesAndKplane(t, k, cs, name)
 	}
 
@@ -541,4 +538,56 @@ func allReady(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster string,
 		return fmt.Errorf("nodegroup %s %v", st, codes)
 	}
 	return nil
+}
+
+// checkOOMKilled: a pod over its memory limit is OOMKilled on a nodegroup node.
+func checkOOMKilled(t *testing.T, cs *kubernetes.Clientset) {
+	t.Helper()
+	hog := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "hog"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "hog", Image: httpdImage, ImagePullPolicy: corev1.PullIfNotPresent, Args: []string{"-alloc"},
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), hog, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, cs, "hog", 2*time.Minute, func(p *corev1.Pod) error {
+		for _, s := range p.Status.ContainerStatuses {
+			if term := s.State.Terminated; term != nil {
+				if term.Reason != "OOMKilled" {
+					t.Fatalf("hog terminated with %q (exit %d), want OOMKilled", term.Reason, term.ExitCode)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("phase %s", p.Status.Phase)
+	})
+	if err := cs.CoreV1().Pods("default").Delete(context.Background(), "hog", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// removeNodesLeft removes, after a failed test, the nodes its kplane could
+// not: kplane is killed first (its agents die with it), then each node's
+// containers, cgroups and network namespace go.
+func removeNodesLeft(t *testing.T, k *kplane) {
+	dirs := localnodesDirs(t, localnodes.NodesDir(k.dataDir))
+	if len(dirs) == 0 {
+		return
+	}
+	k.sigkill()
+	m := nodenet.New(nodenet.DirFor(k.dataDir))
+	for _, d := range dirs {
+		if err := node.Teardown(d); err != nil {
+			t.Errorf("teardown %s: %v", d, err)
+		}
+		if err := m.RemoveNode(filepath.Base(d)); err != nil {
+			t.Errorf("node network of %s: %v", d, err)
+		}
+	}
 }
