@@ -37,8 +37,8 @@ type handNode struct {
 	proc *node.Process
 }
 
-// handNodes places n nodes in the cluster's subnet (addresses from offset
-// 10 on) and makes their namespaces; nothing runs yet.
+// handNodes places n nodes in the cluster's subnet, at the subnet's
+// offset-th address on, and makes their namespaces; nothing runs yet.
 func handNodes(bc *benchCluster, m *nodenet.Manager, caDir, dir string, n, offset int) ([]*handNode, error) {
 	podRange, err := nodenet.PodRange(bc.vpcCIDR, netip.MustParsePrefix("10.100.0.0/16"))
 	if err != nil {
@@ -167,12 +167,8 @@ func waitReady(ctx context.Context, bc *benchCluster, start time.Time, want []st
 		now := time.Since(start)
 		if err == nil {
 			for _, n := range list.Items {
-				for _, c := range n.Status.Conditions {
-					if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-						if _, ok := ready[n.Name]; !ok {
-							ready[n.Name] = now
-						}
-					}
+				if _, ok := ready[n.Name]; !ok && nodeReady(&n) {
+					ready[n.Name] = now
 				}
 			}
 		}
@@ -190,6 +186,15 @@ func waitReady(ctx context.Context, bc *benchCluster, start time.Time, want []st
 		out = append(out, ready[n])
 	}
 	return out, nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // stopNodes stops every node (SIGTERM: the agent tears itself down),
