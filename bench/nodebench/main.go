@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodenet"
 )
 
@@ -216,7 +217,11 @@ func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchC
 	// and these are not in its inventory.
 	top := 1<<(32-bc.subnet.Bits()) - 2
 	nodes, err := handNodes(bc, m, caDir, nodesDir, cfg.nodes, top-(round+1)*cfg.nodes)
-	defer func() { err = errors.Join(err, stopNodes(m, nodes)) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err = errors.Join(err, stopNodes(sctx, bc, m, nodes))
+	}()
 	if err != nil {
 		return err
 	}
@@ -236,7 +241,7 @@ func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchC
 	case <-time.After(cfg.settle):
 	}
 	for _, hn := range nodes {
-		mem, err := readNodeMemory(hn)
+		mem, err := node.MemoryOf(hn.dir)
 		if err != nil {
 			return err
 		}

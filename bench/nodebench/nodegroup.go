@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -98,20 +97,12 @@ func (s *serve) createNodegroup(ctx context.Context, bc *benchCluster, name, rol
 
 // deleteNodegroup deletes the nodegroup and waits until it is gone.
 func (s *serve) deleteNodegroup(ctx context.Context, bc *benchCluster, name string) error {
-	if _, err := s.eks.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: aws.String(bc.name), NodegroupName: aws.String(name)}); err != nil {
+	in := &eks.DescribeNodegroupInput{ClusterName: aws.String(bc.name), NodegroupName: aws.String(name)}
+	if _, err := s.eks.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: in.ClusterName, NodegroupName: in.NodegroupName}); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
-		_, err := s.eks.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String(bc.name), NodegroupName: aws.String(name)})
-		var nf *ekstypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("nodegroup %s not gone after 5 min", name)
+	return waitNotFound(ctx, "nodegroup "+name, 5*time.Minute, func() error {
+		_, err := s.eks.DescribeNodegroup(ctx, in)
+		return err
+	})
 }
