@@ -17,8 +17,8 @@ type cliTemplateVersion struct {
 	DefaultVersion                                           bool
 	LaunchTemplateData                                       struct {
 		InstanceType, ImageId, UserData string
-		SecurityGroupIds              []string
-		MetadataOptions               struct {
+		SecurityGroupIds                []string
+		MetadataOptions                 struct {
 			HttpTokens              string
 			HttpPutResponseHopLimit int
 		}
