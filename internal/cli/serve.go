@@ -30,6 +30,7 @@ func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
 	var noReconcile bool
+	var versionsFile string
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
@@ -72,6 +73,13 @@ or SIGTERM stops it and the control planes it runs.`,
 				return err
 			}
 			defer lock.Release()
+			var missing []error
+			if cfg.Versions, missing, err = offeredVersions(ctx, versionsFile); err != nil {
+				return err
+			}
+			for _, m := range missing {
+				log.Warn("Kubernetes version not offered", "reason", m.Error())
+			}
 			cfg.Deps.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
@@ -123,6 +131,7 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.IntVar(&cp.replicas, "control-plane-replicas", cp.replicas, "the most control-plane replicas a cluster runs, one per availability zone of its subnets")
 	f.StringVar(&cp.endpointAddress, "endpoint-address", "127.0.0.1", "IP address cluster endpoints listen on, named in each cluster's endpoint (control-plane replicas themselves listen on loopback only)")
 	f.StringSliceVar(&cp.privateSources, "private-sources", nil, "client address ranges that count as inside every VPC for endpoint private access (e.g. 127.0.0.2/32 on one machine)")
+	f.StringVar(&versionsFile, "versions-file", "", "a Kubernetes support calendar (JSON, the form of docs/versions.md) replacing the built-in one")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
 	f.MarkHidden("no-reconcile")
 	return cmd

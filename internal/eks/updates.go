@@ -11,6 +11,7 @@ import (
 
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/store"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // authModeOrder is the only direction EKS lets authenticationMode move.
@@ -57,11 +58,11 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 	if req.Version == "" {
 		return nil, InvalidParam(name, "version is required")
 	}
-	if !isNextMinor(rec.Cluster.Version, req.Version) {
+	if !versions.IsNextMinor(rec.Cluster.Version, req.Version) {
 		return nil, InvalidParam(name, "Unsupported Kubernetes minor version update from %s to %s", rec.Cluster.Version, req.Version)
 	}
-	if !contains(a.limits.Versions, req.Version) {
-		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; %s", req.Version, offeredVersions(a.limits.Versions))
+	if offered := a.currentLimits().Versions; !contains(offered, req.Version) {
+		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; %s", req.Version, offeredVersions(offered))
 	}
 	change, _ := json.Marshal(&req)
 	params := []shapes.UpdateParam{
@@ -182,18 +183,6 @@ func describeConfigChange(cur *shapes.Cluster, req *shapes.UpdateClusterConfigRe
 		return kinds[0], params, nil
 	}
 	return "", nil, Errorf(InvalidParameter, "Only one type of update can be allowed per request; this one has %s", strings.Join(kinds, ", "))
-}
-
-// isNextMinor reports whether to is exactly one minor version after from.
-func isNextMinor(from, to string) bool {
-	var fMaj, fMin, tMaj, tMin int
-	if _, err := fmt.Sscanf(from, "%d.%d", &fMaj, &fMin); err != nil {
-		return false
-	}
-	if _, err := fmt.Sscanf(to, "%d.%d", &tMaj, &tMin); err != nil || to != fmt.Sprintf("%d.%d", tMaj, tMin) {
-		return false
-	}
-	return tMaj == fMaj && tMin == fMin+1
 }
 
 func (a *API) describeUpdate(c *call) (any, *Error) {
