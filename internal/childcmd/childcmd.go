@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -55,6 +56,12 @@ func ControlPlaneRun() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := carries(spec.KubernetesVersion); err != nil {
+				return err
+			}
+			if err := injectedStartFailure(spec.KubernetesVersion); err != nil {
+				return err
+			}
 			if err := components.Run(ctx, spec); err != nil {
 				return fmt.Errorf("cluster %s control plane: %w", spec.ClusterID, err)
 			}
@@ -78,6 +85,28 @@ func NodeRun() *cobra.Command {
 			}
 			return nil
 		})
+}
+
+// carries refuses to run a spec of another minor than this program's
+// components ("" asks for no particular one).
+func carries(minor string) error {
+	have := strings.TrimPrefix(components.KubernetesVersion(), "v")
+	if minor != "" && !strings.HasPrefix(have, minor+".") {
+		return fmt.Errorf("this program carries Kubernetes %s, not %s: %s runs %s", have, minor, versions.ProgramName(minor), minor)
+	}
+	return nil
+}
+
+// FailMinorEnv names a minor whose control planes fail at start: the fault
+// injector of the failed-upgrade tests (kplane passes its environment to its
+// children). Never set outside tests.
+const FailMinorEnv = "KPLANE_TEST_FAIL_CONTROL_PLANE_MINOR"
+
+func injectedStartFailure(minor string) error {
+	if fail := os.Getenv(FailMinorEnv); fail != "" && fail == minor {
+		return fmt.Errorf("%s=%s: this control plane fails at start (fault injected)", FailMinorEnv, fail)
+	}
+	return nil
 }
 
 // child is a hidden command that runs run(ctx, --dir) until a signal, the

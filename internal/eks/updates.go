@@ -64,12 +64,36 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 	if offered := a.currentLimits().Versions; !contains(offered, req.Version) {
 		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; %s", req.Version, offeredVersions(offered))
 	}
+	if err := a.nodegroupsOnClusterVersion(c, rec); err != nil {
+		return nil, err
+	}
 	change, _ := json.Marshal(&req)
 	params := []shapes.UpdateParam{
 		{Type: "Version", Value: req.Version},
 		{Type: "PlatformVersion", Value: a.platformVersion(req.Version)},
 	}
 	return a.startUpdate(c, name, req.ClientRequestToken, "VersionUpdate", params, change)
+}
+
+// nodegroupsOnClusterVersion refuses a version update while a managed
+// nodegroup is on an older minor than the cluster, as EKS does (force does
+// not override it: it overrides upgrade insights only).
+func (a *API) nodegroupsOnClusterVersion(c *call, rec *store.ClusterRecord) *Error {
+	ngs, err := a.cfg.Store.ListNodegroups(c.r.Context(), rec.Cluster.Name)
+	if err != nil {
+		return internal(err)
+	}
+	var behind []string
+	for _, ng := range ngs {
+		if ng.Nodegroup.Version != rec.Cluster.Version {
+			behind = append(behind, ng.Nodegroup.NodegroupName)
+		}
+	}
+	if len(behind) > 0 {
+		return Errorf(InvalidRequest, "Nodegroups %s must be updated to match cluster version %s before updating cluster version",
+			strings.Join(behind, ", "), rec.Cluster.Version).With("clusterName", rec.Cluster.Name)
+	}
+	return nil
 }
 
 // startUpdate records an InProgress update for the reconciler to carry out.

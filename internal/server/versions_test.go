@@ -1,13 +1,18 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/store"
 	"github.com/kplane/kplane/internal/versions"
 )
 
@@ -185,4 +190,66 @@ func TestDescribeClusterVersionsWithAWSCLI(t *testing.T) {
 	}
 	e.fails("InvalidParameterException", "default", "eks", "create-cluster", "--name", "old", "--kubernetes-version", "1.35",
 		"--role-arn", testRole, "--resources-vpc-config", "subnetIds="+strings.Join(s.subnets(), ","))
+}
+
+// UpdateClusterVersion: one minor up only (the same, a lower or a skipped
+// minor is refused as EKS refuses it), not while a managed nodegroup is on an
+// older minor than the cluster, and an accepted one carries the Version and
+// PlatformVersion params.
+func TestUpdateClusterVersionRules(t *testing.T) {
+	s := startServer(t, func(c *server.Config) { c.Versions = calendarAroundToday(t) })
+	in := s.createInput("up")
+	in.Version = aws.String("1.36")
+	if _, err := s.eks.CreateCluster(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	s.setClusterStatus("up", shapes.StatusActive)
+	for _, v := range []string{"1.36", "1.35", "1.38", "1.36.1"} {
+		got := s.raw("POST", "/clusters/up/updates", `{"version":"`+v+`"}`)
+		expectError(t, got, "InvalidParameterException", 400)
+		if msg, _ := got.Body["message"].(string); msg != "Unsupported Kubernetes minor version update from 1.36 to "+v {
+			t.Errorf("to %s: %q", v, msg)
+		}
+	}
+	expectError(t, s.raw("POST", "/clusters/up/updates", `{}`), "InvalidParameterException", 400)
+
+	// A nodegroup left on 1.35 (as after an earlier cluster upgrade) blocks it.
+	sub := s.subnets()
+	if got := s.raw("POST", "/clusters/up/node-groups", fmt.Sprintf(`{"nodegroupName":"ng","nodeRole":%q,"subnets":[%q]}`, nodeRole, sub[0])); got.Status != 200 {
+		t.Fatalf("create-nodegroup: %d %v", got.Status, got.Body)
+	}
+	if _, err := s.Store.UpdateNodegroup(context.Background(), "up", "ng", func(r *store.NodegroupRecord) error {
+		r.Nodegroup.Version = "1.35"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"version":"1.37"}`, `{"version":"1.37","force":true}`} {
+		got := s.raw("POST", "/clusters/up/updates", body)
+		expectError(t, got, "InvalidRequestException", 400)
+		if msg, _ := got.Body["message"].(string); msg != "Nodegroups ng must be updated to match cluster version 1.36 before updating cluster version" {
+			t.Errorf("%s with a nodegroup behind: %q", body, msg)
+		}
+	}
+	if _, err := s.Store.UpdateNodegroup(context.Background(), "up", "ng", func(r *store.NodegroupRecord) error {
+		r.Nodegroup.Version = "1.36"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := s.raw("POST", "/clusters/up/updates", `{"version":"1.37"}`)
+	if got.Status != 200 {
+		t.Fatalf("update to 1.37: %d %v", got.Status, got.Body)
+	}
+	u := got.Body["update"].(map[string]any)
+	params := map[string]string{}
+	for _, p := range u["params"].([]any) {
+		params[p.(map[string]any)["type"].(string)] = p.(map[string]any)["value"].(string)
+	}
+	if u["type"] != "VersionUpdate" || u["status"] != "InProgress" || params["Version"] != "1.37" || params["PlatformVersion"] != "eks.2" {
+		t.Errorf("update %v", u)
+	}
+	if rec, err := s.Store.GetCluster(context.Background(), "up"); err != nil || rec.Cluster.Status != shapes.StatusUpdating {
+		t.Errorf("cluster during the update: %v %v, want UPDATING", rec, err)
+	}
 }
