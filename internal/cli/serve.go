@@ -29,7 +29,7 @@ func defaultDataDir() string {
 func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
-	var noReconcile bool
+	var noReconcile, noNodes bool
 	var versionsFile string
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
@@ -91,7 +91,11 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
+				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes)
+				if err != nil {
+					return err
+				}
+				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, nodes}, prov.ReadAwsAuth
 				cfg.Deps.Metrics = append(cfg.Deps.Metrics, prov.Balancer.Collector())
 			}
 			s, err := server.Start(ctx, cfg)
@@ -136,6 +140,8 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.MarkHidden("update-timeout")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
 	f.MarkHidden("no-reconcile")
+	f.BoolVar(&noNodes, "no-nodes", false, "run no worker nodes: every nodegroup ends CREATE_FAILED (tests of the nodegroup API alone)")
+	f.MarkHidden("no-nodes")
 	return cmd
 }
 
