@@ -48,8 +48,29 @@ func main() {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	if len(os.Args) > 2 && os.Args[1] == "-get" {
+		// -get URL N: GET URL N times, one body per line (a client in a pod).
+		n := 1
+		if len(os.Args) > 3 {
+			fmt.Sscan(os.Args[3], &n)
+		}
+		c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for i := 0; i < n; i++ {
+			resp, err := c.Get(os.Args[2])
+			if err != nil {
+				fmt.Println("error:", err)
+				continue
+			}
+			b := make([]byte, 200)
+			k, _ := resp.Body.Read(b)
+			resp.Body.Close()
+			fmt.Print(string(b[:k]))
+		}
+		return
+	}
 	host, _ := os.Hostname()
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "hello from %s\n", host) })
+	fmt.Println("serving on :8080 as", host)
 	http.ListenAndServe(":8080", nil)
 }
 `
