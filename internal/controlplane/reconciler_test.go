@@ -200,7 +200,7 @@ func (e *reconcilerEnv) startUpdate(name string, change shapes.UpdateClusterConf
 	if _, _, err := e.st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return u.Update.ID
