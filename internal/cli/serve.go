@@ -14,6 +14,7 @@ import (
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/datadir"
+	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -72,6 +73,13 @@ or SIGTERM stops it and the control planes it runs.`,
 				return err
 			}
 			defer lock.Release()
+			// A kplane of this directory killed before it closed its egress
+			// sockets left them under /run/kplane; none serves them now.
+			if removed, err := nodenet.New(nodenet.DirFor(dataDir)).RemoveStaleEgressSockets(); err != nil {
+				log.Warn("removing stale egress sockets", "err", err)
+			} else if len(removed) > 0 {
+				log.Info("removed stale egress sockets", "sockets", removed)
+			}
 			cfg.Deps.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}

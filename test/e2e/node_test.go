@@ -78,30 +78,34 @@ func main() {
 const httpdImage = "kplane.local/httpd:test"
 
 // buildHTTPImage builds httpdSource and writes it as a docker-save archive.
-func buildHTTPImage(t *testing.T) string {
+func buildHTTPImage(t *testing.T) string { return buildGoImage(t, httpdSource, httpdImage) }
+
+// buildGoImage builds the Go program src, static, and writes an image
+// holding it alone (its entrypoint) as a docker-save archive named ref.
+func buildGoImage(t *testing.T, src, ref string) string {
 	t.Helper()
 	dir := t.TempDir()
-	src := filepath.Join(dir, "main.go")
-	if err := os.WriteFile(src, []byte(httpdSource), 0o600); err != nil {
+	mainGo := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(mainGo, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "httpd")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, src)
+	bin := filepath.Join(dir, "prog")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, mainGo)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the test server: %v: %s", err, out)
+		t.Fatalf("building the image's program: %v: %s", err, out)
 	}
 	prog, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := node.ImageFromFiles(map[string]node.File{"httpd": {Data: prog, Mode: 0o755}}, []string{"/httpd"}, nil)
+	img, err := node.ImageFromFiles(map[string]node.File{"prog": {Data: prog, Mode: 0o755}}, []string{"/prog"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	archive := filepath.Join(dir, "httpd.tar")
-	if err := node.WriteImageArchive(archive, httpdImage, img); err != nil {
+	archive := filepath.Join(dir, "image.tar")
+	if err := node.WriteImageArchive(archive, ref, img); err != nil {
 		t.Fatal(err)
 	}
 	return archive
@@ -214,7 +218,7 @@ func TestNodeRunsPods(t *testing.T) {
 	})
 	body, err := "", error(nil)
 	eventually(t, 30*time.Second, 500*time.Millisecond, "HTTP from pod web", func() error {
-		body, err = httpGetInNetns(n.ns.path, "http://"+web.Status.PodIP+":8080/")
+		body, err = httpGetInNetns(n.nsPath, "http://"+web.Status.PodIP+":8080/")
 		return err
 	})
 	if !strings.Contains(body, "hello from web") {
@@ -242,7 +246,7 @@ func TestNodeRunsPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, time.Second, "HTTP to Service web's ClusterIP "+svc.Spec.ClusterIP, func() error {
-		body, err = httpGetInNetns(n.ns.path, "http://"+svc.Spec.ClusterIP+"/")
+		body, err = httpGetInNetns(n.nsPath, "http://"+svc.Spec.ClusterIP+"/")
 		if err == nil && !strings.Contains(body, "hello from web") {
 			return fmt.Errorf("answer %q", body)
 		}
@@ -295,7 +299,7 @@ func TestNodeRunsPods(t *testing.T) {
 		return nil
 	})
 	eventually(t, time.Minute, time.Second, "HTTP to Service web after the node's restart", func() error {
-		body, err = httpGetInNetns(n.ns.path, "http://"+svc.Spec.ClusterIP+"/")
+		body, err = httpGetInNetns(n.nsPath, "http://"+svc.Spec.ClusterIP+"/")
 		if err == nil && !strings.Contains(body, "hello from web") {
 			return fmt.Errorf("answer %q", body)
 		}
@@ -356,36 +360,14 @@ func TestNodeRunsPods(t *testing.T) {
 	}
 }
 
-// measureNodeRSS logs the resident memory of the node's agent (kubelet and
-// kube-proxy run in it), containerd and the shims: every process in the
-// node's agent cgroup.
+// measureNodeRSS logs the memory of every process in the node's cgroups
+// (the agent, which runs kubelet and kube-proxy, containerd, shims, pods).
 func measureNodeRSS(t *testing.T, n *testNode, when string) {
 	t.Helper()
-	root := n.cgroupRoot()
-	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", root, "agent", "cgroup.procs"))
+	m, err := node.MemoryOf(n.dir)
 	if err != nil {
-		t.Logf("RSS: %v", err)
+		t.Logf("node memory: %v", err)
 		return
 	}
-	var total int
-	var parts []string
-	for _, f := range strings.Fields(string(b)) {
-		status, err := os.ReadFile("/proc/" + f + "/status")
-		if err != nil {
-			continue
-		}
-		var name string
-		var rss int
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "Name:"); ok {
-				name = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				fmt.Sscanf(strings.TrimSpace(v), "%d", &rss)
-			}
-		}
-		total += rss
-		parts = append(parts, fmt.Sprintf("%s=%d MiB", name, rss/1024))
-	}
-	t.Logf("node RSS (agent cgroup, %s): %d MiB: %s", when, total/1024, strings.Join(parts, " "))
+	t.Logf("node memory (its cgroups, %s): %s", when, m)
 }
