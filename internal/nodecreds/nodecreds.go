@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // File is what the credentials file of a node holds.
@@ -44,7 +44,7 @@ func Write(path string, f File) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return pki.WriteFileIfChanged(path, append(b, '\n'), 0o600)
+	return fileutil.WriteFileIfChanged(path, append(b, '\n'), 0o600)
 }
 
 // Read reads the credentials file at path.
