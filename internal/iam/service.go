@@ -56,6 +56,7 @@ type Service struct {
 	derived map[string]derivedCredential // by access key id
 
 	parsedDocs parsedCache
+	principals principalCache
 }
 
 // derivedCredential caches the Credential made from one index record, so a

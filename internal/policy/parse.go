@@ -17,6 +17,8 @@ import (
 type Policy struct {
 	Version    string
 	Statements []Statement
+
+	byAction actionIndex // filled as calls come
 }
 
 // Statement is one statement, with patterns ready to match.
