@@ -18,8 +18,11 @@ func (s *Service) Authorize(r *http.Request, cred *auth.Credential, req *policy.
 	if s.isRoot(cred) {
 		return nil
 	}
-	ps := s.principals.get(s, cred)
-	req.Global = &callerKeys{s: s, r: r, cred: cred, ps: ps}
+	keys := s.callerKeys(r, cred)
+	if req.Global == nil {
+		req.Global = keys
+	}
+	ps := keys.ps
 	d, bySession := policy.Evaluate(ps.identity, ps.session, req)
 	if d == policy.Allow {
 		return nil
@@ -34,13 +37,13 @@ func (s *Service) isRoot(cred *auth.Credential) bool {
 
 // principalPolicies are what decides a principal's calls.
 type principalPolicies struct {
-	identity []*policy.Policy
-	session  []*policy.Policy // nil: no session policy
-	tags     []store.IAMTag
-	kind     string // aws:PrincipalType: User, AssumedRole
-	arn      string // aws:PrincipalArn: the user's, or the role's for a session
-	userName string
-	userID   string
+	identity      []*policy.Policy
+	session       []*policy.Policy // nil: no session policy
+	tags          []store.IAMTag
+	kind          string // aws:PrincipalType: User, AssumedRole
+	arn           string // aws:PrincipalArn: the user's, or the role's for a session
+	userName      string
+	userID        string
 	sessionRecord *store.IAMSession // the session it was made for, if any
 }
 

@@ -70,6 +70,11 @@ type callerKeys struct {
 	ps   *principalPolicies
 }
 
+// callerKeys are cred's global condition keys for a call of r (cred is not the root's).
+func (s *Service) callerKeys(r *http.Request, cred *auth.Credential) *callerKeys {
+	return &callerKeys{s: s, r: r, cred: cred, ps: s.principals.get(s, cred)}
+}
+
 func (k *callerKeys) Values(key string) []string {
 	switch key {
 	case "aws:principalarn":
@@ -93,6 +98,10 @@ func (k *callerKeys) Values(key string) []string {
 	case "aws:securetransport":
 		if k.r != nil {
 			return []string{strconv.FormatBool(k.r.TLS != nil)}
+		}
+	case "aws:sourceidentity":
+		if r := k.ps.sessionRecord; r != nil && r.SourceIdentity != "" {
+			return []string{r.SourceIdentity}
 		}
 	case "aws:sourceip":
 		if k.r != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -32,11 +33,11 @@ func (s *Service) createRole(c *call) (any, *apiError) {
 		return nil, e
 	}
 	ctx := c.r.Context()
-	policy, msg := parseTrustPolicy(doc)
+	trust, msg := parseTrustPolicy(doc)
 	if msg != "" {
 		return nil, newError(400, "MalformedPolicyDocument", msg)
 	}
-	if e := s.checkPrincipals(ctx, policy); e != nil {
+	if e := s.checkPrincipals(ctx, trust); e != nil {
 		return nil, e
 	}
 	if hasBoundary {
@@ -58,13 +59,13 @@ func (s *Service) createRole(c *call) (any, *apiError) {
 
 // checkPrincipals refuses, as IAM does, a trust policy that names a user or
 // role of this account that does not exist.
-func (s *Service) checkPrincipals(ctx context.Context, p *trustPolicy) *apiError {
-	for _, st := range p.statements {
-		for _, pr := range []*principal{st.principal, st.notPrincipal} {
+func (s *Service) checkPrincipals(ctx context.Context, p *policy.Policy) *apiError {
+	for _, st := range p.Statements {
+		for _, pr := range []*policy.Principals{st.Principal, st.NotPrincipal} {
 			if pr == nil {
 				continue
 			}
-			for _, a := range pr.aws {
+			for _, a := range pr.AWS {
 				ok, err := s.principalExists(ctx, a)
 				if err != nil {
 					return s.failure(err)

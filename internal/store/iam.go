@@ -93,13 +93,16 @@ type IAMAccessKey struct {
 // IAMSession is a set of temporary credentials made by STS AssumeRole,
 // without its secret or token.
 type IAMSession struct {
-	AccessKeyID string    `json:"accessKeyId"`
-	RoleArn     string    `json:"roleArn"`
-	RoleID      string    `json:"roleId"`
-	RoleName    string    `json:"roleName"`
-	SessionName string    `json:"sessionName"`
-	SourceArn   string    `json:"sourceArn"` // the principal that assumed the role
-	Expiration  time.Time `json:"expiration"`
+	AccessKeyID string `json:"accessKeyId"`
+	RoleArn     string `json:"roleArn"`
+	RoleID      string `json:"roleId"`
+	RoleName    string `json:"roleName"`
+	SessionName string `json:"sessionName"`
+	SourceArn   string `json:"sourceArn"` // the principal that assumed the role
+	// SourceIdentity is the identity set at AssumeRole (or inherited from
+	// the session that assumed it): aws:SourceIdentity of its calls.
+	SourceIdentity string    `json:"sourceIdentity,omitempty"`
+	Expiration     time.Time `json:"expiration"`
 	// SessionPolicies are the documents of the session's Policy and
 	// PolicyArns (nil when none was given: then the role's policies alone apply).
 	SessionPolicies []string `json:"sessionPolicies,omitempty"`
