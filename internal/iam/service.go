@@ -57,6 +57,7 @@ type Service struct {
 
 	parsedDocs parsedCache
 	principals principalCache
+	issuerKeys IssuerKeys // nil: no web identity is verifiable
 }
 
 // derivedCredential caches the Credential made from one index record, so a

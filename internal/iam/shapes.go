@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -101,6 +102,23 @@ type assumeRoleResult struct {
 		SessionToken    string `xml:"SessionToken"`
 		Expiration      string `xml:"Expiration"`
 	} `xml:"Credentials"`
+}
+
+func (r *assumeRoleResult) set(cred *auth.Credential) {
+	r.AssumedRoleUser.Arn = cred.Arn
+	r.AssumedRoleUser.AssumedRoleID = cred.UserID
+	r.Credentials.AccessKeyID = cred.AccessKeyID
+	r.Credentials.SecretAccessKey = cred.SecretAccessKey
+	r.Credentials.SessionToken = cred.SessionToken
+	r.Credentials.Expiration = isoTime(cred.Expires)
+}
+
+// assumeRoleWithWebIdentityResult is AssumeRoleWithWebIdentity's answer.
+type assumeRoleWithWebIdentityResult struct {
+	assumeRoleResult
+	SubjectFromWebIdentityToken string `xml:"SubjectFromWebIdentityToken"`
+	Provider                    string `xml:"Provider"`
+	Audience                    string `xml:"Audience"`
 }
 
 // isoTime is AWS's timestamp form in query-protocol responses.

@@ -1,11 +1,13 @@
 package iam
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/internal/auth"
 	iampolicy "github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -131,19 +133,9 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 			}
 		}
 	}
-	var sessionPolicies []string
-	if hasSessionDoc {
-		if _, err := iampolicy.Parse(sessionDoc); err != nil {
-			return nil, newError(400, "MalformedPolicyDocument", err.Error())
-		}
-		sessionPolicies = append(sessionPolicies, sessionDoc)
-	}
-	for _, arn := range policyArns {
-		doc, ok := s.policyDocument(arn)
-		if !ok {
-			return nil, newError(400, "InvalidParameterValue", "Policy "+arn+" does not exist or is not attachable.")
-		}
-		sessionPolicies = append(sessionPolicies, doc)
+	sessionPolicies, e := s.sessionPolicies(sessionDoc, hasSessionDoc, policyArns)
+	if e != nil {
+		return nil, e
 	}
 
 	duration := defaultSessionDuration
@@ -163,8 +155,20 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 		SessionName: sessionName, SourceArn: who.arn, SourceIdentity: sourceIdentity, Expiration: now.Add(duration),
 		SessionPolicies: sessionPolicies, HasSessionPolicy: hasSessionDoc || len(policyArns) > 0,
 	}
+	cred, e := s.startSession(ctx, sess, duration)
+	if e != nil {
+		return nil, e
+	}
+	res := &assumeRoleResult{}
+	res.set(cred)
+	return res, nil
+}
 
+// startSession stores sess under a new access key id, on a lease a little
+// longer than duration, and returns its credentials once the index has it.
+func (s *Service) startSession(ctx context.Context, sess *store.IAMSession, duration time.Duration) (*auth.Credential, *apiError) {
 	var rev int64
+	var err error
 	for attempt := 0; ; attempt++ {
 		sess.AccessKeyID = newID(prefixSessionKey)
 		rev, err = s.st.PutIAMSession(ctx, sess, duration+sessionGrace)
@@ -177,16 +181,26 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	}
 	// The credentials work once the index has them; clients use them at once.
 	s.index.WaitFor(ctx, rev)
+	return s.sessionCredential(sess), nil
+}
 
-	cred := s.sessionCredential(sess)
-	res := &assumeRoleResult{}
-	res.AssumedRoleUser.Arn = cred.Arn
-	res.AssumedRoleUser.AssumedRoleID = cred.UserID
-	res.Credentials.AccessKeyID = cred.AccessKeyID
-	res.Credentials.SecretAccessKey = cred.SecretAccessKey
-	res.Credentials.SessionToken = cred.SessionToken
-	res.Credentials.Expiration = isoTime(cred.Expires)
-	return res, nil
+// sessionPolicies are the documents of a session's Policy and PolicyArns.
+func (s *Service) sessionPolicies(doc string, hasDoc bool, arns []string) ([]string, *apiError) {
+	var out []string
+	if hasDoc {
+		if _, err := iampolicy.Parse(doc); err != nil {
+			return nil, newError(400, "MalformedPolicyDocument", err.Error())
+		}
+		out = append(out, doc)
+	}
+	for _, arn := range arns {
+		d, ok := s.policyDocument(arn)
+		if !ok {
+			return nil, newError(400, "InvalidParameterValue", "Policy "+arn+" does not exist or is not attachable.")
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // readPolicyArns reads PolicyArns.member.N.arn (at most 10).
