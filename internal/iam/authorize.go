@@ -24,11 +24,18 @@ func (s *Service) Authorize(r *http.Request, cred *auth.Credential, req *policy.
 	}
 	ps := keys.ps
 	d, bySession := policy.Evaluate(ps.identity, ps.session, req)
+	by := policy.IdentityPolicies
+	if bySession {
+		by = policy.SessionPolicies
+	}
+	if ps.hasBoundary {
+		d, by = policy.Bound(d, by, ps.boundary, req)
+	}
 	if d == policy.Allow {
 		return nil
 	}
 	return &policy.Refusal{Decision: d,
-		Message: policy.DenialMessage(cred.Arn, req.Action, req.Resource, d, bySession)}
+		Message: policy.DenialMessage(cred.Arn, req.Action, req.Resource, d, by)}
 }
 
 func (s *Service) isRoot(cred *auth.Credential) bool {
@@ -39,6 +46,8 @@ func (s *Service) isRoot(cred *auth.Credential) bool {
 type principalPolicies struct {
 	identity      []*policy.Policy
 	session       []*policy.Policy // nil: no session policy
+	boundary      *policy.Policy   // the permissions boundary; nil with hasBoundary: one that allows nothing
+	hasBoundary   bool
 	tags          []store.IAMTag
 	kind          string // aws:PrincipalType: User, AssumedRole
 	arn           string // aws:PrincipalArn: the user's, or the role's for a session
@@ -59,6 +68,7 @@ func (s *Service) principalPolicies(cred *auth.Credential) *principalPolicies {
 		if role := s.index.Role(sess.RoleName); role != nil && role.RoleID == sess.RoleID {
 			ps.identity = s.entityPolicies(role.AttachedPolicies, role.InlinePolicies, ps.identity)
 			ps.tags = role.Tags
+			ps.setBoundary(s, role.PermissionsBoundary)
 		}
 		if sess.HasSessionPolicy {
 			ps.session = []*policy.Policy{}
@@ -77,6 +87,7 @@ func (s *Service) principalPolicies(cred *auth.Credential) *principalPolicies {
 		return ps
 	}
 	ps.tags = u.Tags
+	ps.setBoundary(s, u.PermissionsBoundary)
 	ps.identity = s.entityPolicies(u.AttachedPolicies, u.InlinePolicies, ps.identity)
 	for _, g := range u.Groups {
 		if grp := s.index.Group(g); grp != nil {
@@ -84,6 +95,13 @@ func (s *Service) principalPolicies(cred *auth.Credential) *principalPolicies {
 		}
 	}
 	return ps
+}
+
+// setBoundary sets the permissions boundary of ARN arn ("" for none).
+func (ps *principalPolicies) setBoundary(s *Service, arn string) {
+	if arn != "" {
+		ps.hasBoundary, ps.boundary = true, s.managedPolicy(arn)
+	}
 }
 
 // entityPolicies appends the parsed attached and inline policies of a user,

@@ -41,12 +41,14 @@ func (s *Service) createRole(c *call) (any, *apiError) {
 		return nil, e
 	}
 	if hasBoundary {
-		return nil, noSuchBoundary(boundary)
+		if e := s.checkBoundary(boundary); e != nil {
+			return nil, e
+		}
 	}
 	r := &store.IAMRole{
 		RoleName: name, RoleID: newID(prefixRoleID), Path: path, Arn: arn,
 		CreateDate: s.now().UTC().Truncate(time.Second), AssumeRolePolicyDocument: doc,
-		Description: desc, MaxSessionDuration: maxDur, Tags: toStoreTags(tags),
+		Description: desc, MaxSessionDuration: maxDur, Tags: toStoreTags(tags), PermissionsBoundary: boundary,
 	}
 	switch err := s.st.CreateIAMRole(ctx, r); {
 	case errors.Is(err, store.ErrExists):

@@ -226,19 +226,50 @@ func substitute(p string, req *Request) (string, bool) {
 	}
 }
 
+// Refuser is the kind of policy that refused a call, as AWS's message names it.
+type Refuser int
+
+const (
+	IdentityPolicies Refuser = iota
+	SessionPolicies
+	PermissionsBoundary
+)
+
+// Bound applies a permissions boundary to the decision of the identity (and
+// session) policies: the call needs the boundary's Allow too, and a Deny in
+// the boundary wins. boundary nil, with hasBoundary, is one that allows
+// nothing (its policy is gone).
+func Bound(d Decision, by Refuser, boundary *Policy, req *Request) (Decision, Refuser) {
+	bd := ImplicitDeny
+	if boundary != nil {
+		bd = boundary.Evaluate(req)
+	}
+	switch {
+	case d == ExplicitDeny:
+		return d, by
+	case bd == ExplicitDeny, d == Allow && bd != Allow:
+		return bd, PermissionsBoundary
+	}
+	return d, by
+}
+
 // DenialMessage is AWS's wording of a refusal: who, what, on which resource
 // and why.
-func DenialMessage(principalArn, action, resource string, d Decision, bySession bool) string {
+func DenialMessage(principalArn, action, resource string, d Decision, by Refuser) string {
 	msg := "User: " + principalArn + " is not authorized to perform: " + action + " on resource: " + resource
-	kind := "an identity-based policy"
-	if bySession {
-		kind = "a session policy"
+	kind := "identity-based policy"
+	switch by {
+	case SessionPolicies:
+		kind = "session policy"
+	case PermissionsBoundary:
+		kind = "permissions boundary"
 	}
 	if d == ExplicitDeny {
-		return msg + " with an explicit deny in " + kind
+		article := "a "
+		if by == IdentityPolicies {
+			article = "an "
+		}
+		return msg + " with an explicit deny in " + article + kind
 	}
-	if bySession {
-		return msg + " because no session policy allows the " + action + " action"
-	}
-	return msg + " because no identity-based policy allows the " + action + " action"
+	return msg + " because no " + kind + " allows the " + action + " action"
 }

@@ -57,6 +57,9 @@ type IAMUser struct {
 	Groups           []string          `json:"groups,omitempty"`
 	AttachedPolicies []string          `json:"attachedPolicies,omitempty"` // managed policy ARNs
 	InlinePolicies   []IAMInlinePolicy `json:"inlinePolicies,omitempty"`
+	// PermissionsBoundary is the ARN of the managed policy that bounds the
+	// user's permissions, or "".
+	PermissionsBoundary string `json:"permissionsBoundary,omitempty"`
 }
 
 // IAMRole is an IAM role.
@@ -75,6 +78,9 @@ type IAMRole struct {
 	InstanceProfiles         []string          `json:"instanceProfiles,omitempty"` // names of the profiles holding the role
 	// ServiceLinked names the service of a service-linked role (eks.amazonaws.com).
 	ServiceLinked string `json:"serviceLinked,omitempty"`
+	// PermissionsBoundary is the ARN of the managed policy that bounds the
+	// role's permissions (and its sessions'), or "".
+	PermissionsBoundary string `json:"permissionsBoundary,omitempty"`
 }
 
 // IAMAccessKey is an IAM user's access key, without its secret. The user's
