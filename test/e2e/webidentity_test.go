@@ -21,7 +21,9 @@ import (
 // with the cluster's own key) are refused.
 func TestAssumeRoleWithWebIdentity(t *testing.T) {
 	k := startKplane(t)
-	c := k.createActive("irsa")
+	k.createCluster("irsa")
+	c, took := k.waitActive("irsa", 8*time.Minute) // a busy shared machine can take minutes
+	t.Logf("cluster irsa ACTIVE %v after create-cluster", took.Round(time.Millisecond))
 	issuer := c.Identity.OIDC.Issuer
 	if issuer == "" {
 		t.Fatal("describe-cluster has no identity.oidc.issuer")
