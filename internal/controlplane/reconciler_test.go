@@ -200,7 +200,7 @@ func (e *reconcilerEnv) startUpdate(name string, change shapes.UpdateClusterConf
 	if _, _, err := e.st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return u.Update.ID
@@ -364,7 +364,7 @@ func TestReconcilerVersionUpdateTimesOutAndRollsBack(t *testing.T) {
 	if _, _, err := st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// While within the timeout the update waits for the new version.
@@ -406,7 +406,7 @@ func TestReconcilerVersionUpdateMovesPlatformVersion(t *testing.T) {
 	if _, _, err := e.st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	end := e.waitCluster("up", "the update's end", func(r *store.ClusterRecord) bool { return r.ActiveUpdate == "" })
