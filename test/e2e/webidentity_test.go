@@ -106,4 +106,3 @@ func TestAssumeRoleWithWebIdentity(t *testing.T) {
 		}
 	}
 }
-
