@@ -194,7 +194,7 @@ func (s *Service) getLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 			endAt = off
 		}
 	}
-	cur, size, err := s.events.open(g.ID, *in.LogStreamName)
+	cur, err := s.events.open(g.ID, *in.LogStreamName)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -206,7 +206,7 @@ func (s *Service) getLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 		if startAt >= 0 {
 			cur.seek(startAt)
 		} else {
-			cur.seekTime(size, from)
+			cur.seekTime(from)
 		}
 		for {
 			ev, at, ok := cur.next()
@@ -315,13 +315,6 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 	if in.EndTime != nil {
 		to = *in.EndTime
 	}
-	type head struct {
-		name string
-		cur  *cursor
-		ev   Event
-		at   int64
-		ok   bool
-	}
 	var heads []*head
 	defer func() {
 		for _, h := range heads {
@@ -333,7 +326,7 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 		if in.NextToken != nil && !resumed {
 			continue // finished on an earlier page
 		}
-		cur, size, err := s.events.open(g.ID, n)
+		cur, err := s.events.open(g.ID, n)
 		if err != nil {
 			return nil, unavailable(err)
 		}
@@ -343,7 +336,7 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 		if resumed {
 			cur.seek(off)
 		} else {
-			cur.seekTime(size, from)
+			cur.seekTime(from)
 		}
 		h := &head{name: n, cur: cur}
 		h.ev, h.at, h.ok = cur.next()
