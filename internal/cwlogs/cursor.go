@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
+	"strings"
 )
 
 // cursor reads a stream's events from a logical offset, across its
@@ -122,6 +122,30 @@ func (c *cursor) next() (ev Event, at int64, ok bool) {
 	}
 }
 
+// nextRaw is next with the message left undecoded.
+func (c *cursor) nextRaw() (r rawEvent, at int64, ok bool) {
+	for {
+		line, ok := c.readLine()
+		if !ok {
+			if c.i+1 < len(c.segs) {
+				c.place(c.i+1, c.segs[c.i+1].base)
+				continue
+			}
+			c.place(c.i, c.off)
+			return rawEvent{}, 0, false
+		}
+		at = c.off
+		c.off += int64(len(line))
+		if r, ok := parseRaw(line); ok {
+			return r, at, true
+		}
+		var ev Event
+		if json.Unmarshal(line, &ev) == nil {
+			return rawEvent{ts: ev.Timestamp, ingestion: ev.Ingestion, position: ev.Position, decoded: &ev.Message}, at, true
+		}
+	}
+}
+
 // skipPartial places the cursor at the first line that starts after
 // offset from (the rest of the line from falls in).
 func (c *cursor) skipPartial(from int64) bool {
@@ -146,22 +170,40 @@ func (c *cursor) seekTime(t int64) {
 	lo, hi := c.segs[k].base, c.segs[k].base+c.segs[k].size
 	for hi-lo > 32<<10 {
 		mid := (lo + hi) / 2
-		if !c.skipPartial(mid) {
-			hi = mid
-			continue
-		}
-		ev, at, ok := c.next()
+		ts, at, ok := c.probe(k, mid)
 		if !ok || at >= hi {
 			hi = mid
 			continue
 		}
-		if ev.Timestamp < t {
+		if ts < t {
 			lo = at
 		} else {
 			hi = mid
 		}
 	}
 	c.seek(lo)
+}
+
+// probe reads the timestamp of the first line that starts after offset off
+// of segment k, and where it starts: one small read, or the buffered reader
+// for a line longer than it.
+func (c *cursor) probe(k int, off int64) (ts, at int64, ok bool) {
+	c.place(k, c.segs[k].base)
+	var buf [8 << 10]byte
+	n, _ := c.f.ReadAt(buf[:], off-c.segs[k].base)
+	b := buf[:n]
+	if nl := bytes.IndexByte(b, '\n'); nl >= 0 && bytes.IndexByte(b[nl+1:], '\n') >= 0 {
+		if rest, found := bytes.CutPrefix(b[nl+1:], []byte(`{"t":`)); found {
+			if ts, _, ok := cutInt(rest); ok {
+				return ts, off + int64(nl) + 1, true
+			}
+		}
+	}
+	if !c.skipPartial(off) {
+		return 0, 0, false
+	}
+	ev, at, ok := c.next()
+	return ev.Timestamp, at, ok
 }
 
 // lastEvent is the stream's newest event, read from the end of its last
@@ -213,59 +255,145 @@ func firstTimestamp(seg segment) (int64, bool) {
 }
 
 // parseLine decodes an event line. Lines as kplane writes them
-// ({"t":N,"i":N,"m":"...","o":N} with no escapes in the message) are read
-// without encoding/json, which would cost most of a scan's time; anything
-// else goes through it.
+// ({"t":N,"i":N,"m":"...","o":N}) are read without encoding/json, which
+// would cost most of a scan's time; anything else goes through it.
 func parseLine(line []byte, ev *Event) bool {
-	if fastParse(line, ev) {
-		return true
+	if r, ok := parseRaw(line); ok {
+		if msg, ok := r.message(); ok {
+			*ev = Event{Timestamp: r.ts, Ingestion: r.ingestion, Message: msg, Position: r.position}
+			return true
+		}
 	}
 	*ev = Event{}
 	return json.Unmarshal(line, ev) == nil
 }
 
-func fastParse(line []byte, ev *Event) bool {
+// rawEvent is an event line with its numbers read and its message not yet
+// decoded: a scan decodes only the messages its terms may be in.
+type rawEvent struct {
+	ts, ingestion, position int64
+	msg                     []byte // the JSON string's body, escapes and all
+	escaped                 bool
+	decoded                 *string // a line of another form, decoded whole
+}
+
+func parseRaw(line []byte) (r rawEvent, ok bool) {
 	rest, ok := bytes.CutPrefix(line, []byte(`{"t":`))
 	if !ok {
-		return false
+		return r, false
 	}
-	if ev.Timestamp, rest, ok = cutInt(rest); !ok {
-		return false
+	if r.ts, rest, ok = cutInt(rest); !ok {
+		return r, false
 	}
 	if rest, ok = bytes.CutPrefix(rest, []byte(`,"i":`)); !ok {
-		return false
+		return r, false
 	}
-	if ev.Ingestion, rest, ok = cutInt(rest); !ok {
-		return false
+	if r.ingestion, rest, ok = cutInt(rest); !ok {
+		return r, false
 	}
 	if rest, ok = bytes.CutPrefix(rest, []byte(`,"m":"`)); !ok {
-		return false
+		return r, false
 	}
-	end := bytes.IndexAny(rest, `"\`)
-	if end < 0 || rest[end] != '"' {
-		return false
+	// The message ends at the line's last quote: after it come only the
+	// position and the brace. One search for a backslash then says whether
+	// it needs unescaping.
+	rest = bytes.TrimRight(rest, "\n")
+	if len(rest) < 2 || rest[len(rest)-1] != '}' {
+		return r, false
 	}
-	msg := rest[:end]
-	rest = rest[end+1:]
-	ev.Position = 0
-	if r, ok := bytes.CutPrefix(rest, []byte(`,"o":`)); ok {
-		if ev.Position, rest, ok = cutInt(r); !ok {
-			return false
+	rest = rest[:len(rest)-1]
+	q := bytes.LastIndexByte(rest, '"')
+	if q < 0 {
+		return r, false
+	}
+	if tail := rest[q+1:]; len(tail) > 0 {
+		after, ok := bytes.CutPrefix(tail, []byte(`,"o":`))
+		if !ok {
+			return r, false
+		}
+		if r.position, after, ok = cutInt(after); !ok || len(after) > 0 {
+			return r, false
 		}
 	}
-	if string(bytes.TrimRight(rest, "\n")) != "}" {
-		return false
+	r.msg = rest[:q]
+	r.escaped = bytes.IndexByte(r.msg, '\\') >= 0
+	return r, true
+}
+
+// message decodes the message: its bytes as they are when nothing in it
+// was escaped, else through a small unescaper (\u escapes go to
+// encoding/json).
+func (r *rawEvent) message() (string, bool) {
+	if r.decoded != nil {
+		return *r.decoded, true
 	}
-	ev.Message = string(msg)
-	return true
+	if !r.escaped {
+		return string(r.msg), true
+	}
+	out := make([]byte, 0, len(r.msg))
+	for i := 0; i < len(r.msg); i++ {
+		c := r.msg[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i++; i == len(r.msg) {
+			return "", false
+		}
+		switch r.msg[i] {
+		case '"', '\\', '/':
+			out = append(out, r.msg[i])
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case 'r':
+			out = append(out, '\r')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		default:
+			var s string
+			if json.Unmarshal(append(append([]byte{'"'}, r.msg...), '"'), &s) != nil {
+				return "", false
+			}
+			return s, true
+		}
+	}
+	return string(out), true
+}
+
+// mayContain says whether the message may contain term: a term with
+// nothing JSON escapes appears in the raw line when it appears in the
+// message (the converse need not hold).
+func (r *rawEvent) mayContain(term string) bool {
+	if r.decoded != nil {
+		return strings.Contains(*r.decoded, term)
+	}
+	if strings.ContainsAny(term, "\"\\") || strings.IndexFunc(term, func(c rune) bool { return c < 0x20 || c == 0x2028 || c == 0x2029 }) >= 0 {
+		return true
+	}
+	return bytes.Contains(r.msg, []byte(term))
 }
 
 // cutInt reads a decimal integer at the start of b.
 func cutInt(b []byte) (int64, []byte, bool) {
-	n := 0
-	for n < len(b) && (b[n] >= '0' && b[n] <= '9' || n == 0 && b[n] == '-') {
-		n++
+	neg := len(b) > 0 && b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
 	}
-	v, err := strconv.ParseInt(string(b[:n]), 10, 64)
-	return v, b[n:], err == nil
+	start := i
+	var v int64
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i-start < 18; i++ {
+		v = v*10 + int64(b[i]-'0')
+	}
+	if i == start || i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		return 0, b, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, b[i:], true
 }

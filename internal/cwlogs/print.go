@@ -53,7 +53,7 @@ func (s *Service) WriteLog(ctx context.Context, w io.Writer, cluster, logType st
 		}
 		cur.seekTime(cutoff)
 		h := &head{name: n, cur: cur}
-		h.ev, h.at, h.ok = cur.next()
+		h.ev, h.at, h.ok = cur.nextRaw()
 		heads = append(heads, h)
 	}
 	if len(heads) == 0 {
@@ -63,18 +63,18 @@ func (s *Service) WriteLog(ctx context.Context, w io.Writer, cluster, logType st
 	for {
 		var best *head
 		for _, h := range heads {
-			if h.ok && (best == nil || h.ev.Timestamp < best.ev.Timestamp) {
+			if h.ok && (best == nil || h.ev.ts < best.ev.ts) {
 				best = h
 			}
 		}
 		if best == nil {
 			break
 		}
-		if best.ev.Timestamp >= cutoff {
-			out.WriteString(best.ev.Message)
+		if msg, ok := best.ev.message(); ok && best.ev.ts >= cutoff {
+			out.WriteString(msg)
 			out.WriteByte('\n')
 		}
-		best.ev, best.at, best.ok = best.cur.next()
+		best.ev, best.at, best.ok = best.cur.nextRaw()
 	}
 	return out.Flush()
 }
@@ -94,7 +94,7 @@ func ofType(stream, prefix string) bool {
 type head struct {
 	name string
 	cur  *cursor
-	ev   Event
+	ev   rawEvent
 	at   int64
 	ok   bool
 }

@@ -339,7 +339,7 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 			cur.seekTime(from)
 		}
 		h := &head{name: n, cur: cur}
-		h.ev, h.at, h.ok = cur.next()
+		h.ev, h.at, h.ok = cur.nextRaw()
 		heads = append(heads, h)
 	}
 	events := []filteredEvent{}
@@ -347,7 +347,7 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 	for len(events) < limit && scanned < scanBudget {
 		var best *head
 		for _, h := range heads {
-			if h.ok && h.ev.Timestamp <= to && (best == nil || h.ev.Timestamp < best.ev.Timestamp) {
+			if h.ok && h.ev.ts <= to && (best == nil || h.ev.ts < best.ev.ts) {
 				best = h
 			}
 		}
@@ -355,16 +355,18 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 			break
 		}
 		scanned++
-		if best.ev.Timestamp >= from && pat.match(best.ev.Message) {
-			events = append(events, filteredEvent{best.name, best.ev.Timestamp, best.ev.Message, best.ev.Ingestion,
-				hex.EncodeToString([]byte(best.name))[:min(16, 2*len(best.name))] + fmt.Sprintf("%016d", best.at)})
+		if best.ev.ts >= from {
+			if msg, match, ok := pat.matchRaw(&best.ev); ok && match {
+				events = append(events, filteredEvent{best.name, best.ev.ts, msg, best.ev.ingestion,
+					hex.EncodeToString([]byte(best.name))[:min(16, 2*len(best.name))] + fmt.Sprintf("%016d", best.at)})
+			}
 		}
-		best.ev, best.at, best.ok = best.cur.next()
+		best.ev, best.at, best.ok = best.cur.nextRaw()
 	}
 	var next *string
 	rest := map[string]int64{}
 	for _, h := range heads {
-		if h.ok && h.ev.Timestamp <= to {
+		if h.ok && h.ev.ts <= to {
 			rest[h.name] = h.at
 		}
 	}
