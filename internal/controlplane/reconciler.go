@@ -192,6 +192,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) (time.Duration,
 	if err != nil {
 		return 0, err
 	}
+	obs.Issues = append(obs.Issues, r.keyIssues(ctx, rec)...)
 	return r.record(ctx, rec, obs)
 }
 
@@ -278,6 +279,8 @@ func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) 
 	next.Cluster = cloneCluster(rec.Cluster)
 	var applyErr error
 	switch u.Update.Type {
+	case "AssociateEncryptionConfig":
+		return r.associateEncryption(ctx, u, &next)
 	case "VersionUpdate":
 		var req shapes.UpdateClusterVersionRequest
 		if applyErr = json.Unmarshal(u.Change, &req); applyErr == nil {
@@ -290,9 +293,8 @@ func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) 
 		}
 	}
 	if applyErr == nil {
-		var obs Observed
-		obs, applyErr = r.Provisioner.Ensure(ctx, &next, r.info)
-		if applyErr == nil && !obs.Ready {
+		var rolled bool
+		if rolled, applyErr = r.rollOut(ctx, &next); applyErr == nil && !rolled {
 			return nil // not there yet; the worker looks again shortly
 		}
 	}

@@ -71,8 +71,9 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 	return a.startUpdate(c, name, req.ClientRequestToken, "VersionUpdate", params, change)
 }
 
-// startUpdate records an InProgress update for the reconciler to carry out.
-func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.UpdateParam, change []byte) (any, *Error) {
+// startUpdate records an InProgress update for the reconciler to carry out;
+// also, if given, checks and marks the cluster in the same write.
+func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.UpdateParam, change []byte, also ...func(*store.ClusterRecord) error) (any, *Error) {
 	u := &store.UpdateRecord{
 		Cluster: name,
 		Update: shapes.Update{
@@ -85,6 +86,11 @@ func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.Upda
 	out, _, err := a.cfg.Store.StartUpdate(c.r.Context(), u, token, func(rec *store.ClusterRecord) error {
 		if rec.Cluster.Status != shapes.StatusActive {
 			return Errorf(ResourceInUse, "Cluster %s is in %s state and cannot be updated until it is ACTIVE", name, rec.Cluster.Status).With("clusterName", name)
+		}
+		for _, f := range also {
+			if err := f(rec); err != nil {
+				return err
+			}
 		}
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil

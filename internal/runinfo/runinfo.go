@@ -3,7 +3,11 @@
 // clusters (and nodes) need not import the server that wires them.
 package runinfo
 
-import "github.com/kplane/kplane/internal/auth"
+import (
+	"context"
+
+	"github.com/kplane/kplane/internal/auth"
+)
 
 // Info describes the running kplane.
 type Info struct {
@@ -14,4 +18,8 @@ type Info struct {
 	// URL is the base URL of kplane's API (the token webhook is under it).
 	URL  string
 	Root *auth.Credential
+	// KMSKeyIssue says what is wrong with a cluster's encryption key, as an
+	// EKS health issue code and message ("" while it is usable); nil when
+	// kplane runs no KMS.
+	KMSKeyIssue func(ctx context.Context, keyArn string) (code, message string)
 }

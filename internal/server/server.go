@@ -236,7 +236,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.reconciled = make(chan struct{})
 	if cfg.Deps.Reconciler != nil {
-		info := runinfo.Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root}
+		info := runinfo.Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root,
+			KMSKeyIssue: keys.ClusterKeyIssue}
 		go func() {
 			defer close(s.reconciled)
 			if err := cfg.Deps.Reconciler.Run(rctx, st, info); err != nil && rctx.Err() == nil {
