@@ -1,11 +1,8 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -42,26 +39,7 @@ func rewriteSecrets(ctx context.Context, cfg ClusterConfig) (int, error) {
 	}
 	defer client.CloseIdleConnections()
 	call := func(method, path string, in, out any) (int, error) {
-		var body io.Reader
-		if in != nil {
-			b, _ := json.Marshal(in)
-			body = bytes.NewReader(b)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, cfg.LocalEndpoint()+path, body)
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		if out != nil && resp.StatusCode == http.StatusOK {
-			return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
-		}
-		io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil
+		return requestWith(ctx, client, cfg, method, path, in, out)
 	}
 	written, cont := 0, ""
 	for {

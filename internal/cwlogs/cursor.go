@@ -102,20 +102,31 @@ func (c *cursor) readLine() (line []byte, ok bool) {
 	}
 }
 
+// nextLine reads the line at the cursor, going on into the next segment
+// at the end of one; ok is false at the end of the last.
+func (c *cursor) nextLine() (line []byte, at int64, ok bool) {
+	for {
+		line, ok := c.readLine()
+		if ok {
+			at = c.off
+			c.off += int64(len(line))
+			return line, at, true
+		}
+		if c.i+1 >= len(c.segs) {
+			c.place(c.i, c.off) // unread the partial line
+			return nil, 0, false
+		}
+		c.place(c.i+1, c.segs[c.i+1].base)
+	}
+}
+
 // next reads the event at the cursor; ok is false at the end.
 func (c *cursor) next() (ev Event, at int64, ok bool) {
 	for {
-		line, ok := c.readLine()
+		line, at, ok := c.nextLine()
 		if !ok {
-			if c.i+1 < len(c.segs) {
-				c.place(c.i+1, c.segs[c.i+1].base)
-				continue
-			}
-			c.place(c.i, c.off) // unread the partial line
 			return Event{}, 0, false
 		}
-		at = c.off
-		c.off += int64(len(line))
 		if parseLine(line, &ev) {
 			return ev, at, true
 		}
@@ -125,17 +136,10 @@ func (c *cursor) next() (ev Event, at int64, ok bool) {
 // nextRaw is next with the message left undecoded.
 func (c *cursor) nextRaw() (r rawEvent, at int64, ok bool) {
 	for {
-		line, ok := c.readLine()
+		line, at, ok := c.nextLine()
 		if !ok {
-			if c.i+1 < len(c.segs) {
-				c.place(c.i+1, c.segs[c.i+1].base)
-				continue
-			}
-			c.place(c.i, c.off)
 			return rawEvent{}, 0, false
 		}
-		at = c.off
-		c.off += int64(len(line))
 		if r, ok := parseRaw(line); ok {
 			return r, at, true
 		}

@@ -39,7 +39,7 @@ type eventStore struct {
 	// segmentBytes and segmentSpan bound a segment (size, and time from its
 	// first event): retention removes whole segments.
 	segmentBytes int64
-	segmentSpan  int64 // ms
+	segmentSpan  int64      // ms
 	mu           sync.Mutex // serializes appends, meta writes and trims
 	repaired     map[string]bool
 	faults       faults

@@ -51,7 +51,9 @@ func TestAssociateEncryptionThenDisableKey(t *testing.T) {
 	k.mustAWS("eks", "describe-cluster", "--name", "late") // still no encryptionConfig
 	out := k.mustAWS("eks", "associate-encryption-config", "--cluster-name", "late",
 		"--encryption-config", `[{"resources":["secrets"],"provider":{"keyArn":"`+key+`"}}]`)
-	var started struct{ Update struct{ ID, Status, Type string } }
+	var started struct {
+		Update struct{ ID, Status, Type string }
+	}
 	if err := json.Unmarshal([]byte(out), &started); err != nil || started.Update.Status != "InProgress" || started.Update.Type != "AssociateEncryptionConfig" {
 		t.Fatalf("associate-encryption-config: %v %s", err, out)
 	}
