@@ -27,8 +27,10 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 // enabling the key clears the issue and writes succeed again.
 func TestAssociateEncryptionThenDisableKey(t *testing.T) {
 	k := startKplane(t)
-	key := k.mustAWS("kms", "create-key", "--query", "KeyMetadata.Arn", "--output", "text")
-	key = strings.TrimSpace(key)
+	var key string
+	if err := json.Unmarshal([]byte(k.mustAWS("kms", "create-key", "--query", "KeyMetadata.Arn")), &key); err != nil {
+		t.Fatal(err)
+	}
 	c := k.createActive("late")
 	kc := k.kubeconfig("late")
 	k.kubectlEventually(time.Minute, kc, "create", "namespace", "team-a")
@@ -58,7 +60,7 @@ func TestAssociateEncryptionThenDisableKey(t *testing.T) {
 		t.Fatalf("associate-encryption-config: %v %s", err, out)
 	}
 	took := eventually(t, 8*time.Minute, time.Second, "the AssociateEncryptionConfig update to end", func() error {
-		out, err := k.awsCLI("eks", "describe-update", "--name", "late", "--update-id", started.Update.ID, "--query", "update.[status,errors]", "--output", "json")
+		out, err := k.awsCLI("eks", "describe-update", "--name", "late", "--update-id", started.Update.ID, "--query", "update.[status,errors]")
 		if err != nil {
 			return err
 		}
@@ -71,8 +73,9 @@ func TestAssociateEncryptionThenDisableKey(t *testing.T) {
 		return nil
 	})
 	t.Logf("AssociateEncryptionConfig Successful %v after the call", took.Round(time.Millisecond))
-	if got := strings.TrimSpace(k.mustAWS("eks", "describe-cluster", "--name", "late", "--query", "cluster.[status,encryptionConfig[0].provider.keyArn]", "--output", "text")); got != "ACTIVE\t"+key {
-		t.Fatalf("cluster after the update: %q", got)
+	var after []string
+	if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-cluster", "--name", "late", "--query", "cluster.[status,encryptionConfig[0].provider.keyArn]")), &after); err != nil || len(after) != 2 || after[0] != "ACTIVE" || after[1] != key {
+		t.Fatalf("cluster after the update: %v %v", after, err)
 	}
 	// Every Secret in etcd, ours and the cluster's own, is KMS ciphertext.
 	all, err := etcd.Get(ctx, prefix, clientv3.WithPrefix())
