@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,5 +173,9 @@ func (s *Server) stopAll() {
 		sv.svc.Close()
 		os.Remove(sv.socket)
 		delete(s.serving, id)
+		// Its directory, and /run/kplane above it, go when nothing else is in them.
+		if os.Remove(filepath.Dir(sv.socket)) == nil && strings.HasPrefix(sv.socket, "/run/kplane/") {
+			os.Remove("/run/kplane")
+		}
 	}
 }
