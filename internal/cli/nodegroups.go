@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/localnodes"
+	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodegroup"
 	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/server"
@@ -14,11 +19,41 @@ import (
 )
 
 // newNodegroupReconciler is the reconciler of managed nodegroups `kplane
-// serve` runs. No node executor is wired in this build yet, so nodes fail
-// at once with nodegroup.NodesUnavailable and a nodegroup ends
-// CREATE_FAILED: nothing reports nodes that do not run.
-func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisioner) *nodegroup.Reconciler {
-	return &nodegroup.Reconciler{Executor: nodegroup.Unavailable{}, Joiner: prov, Log: log}
+// serve` runs: each instance a real node on this machine (internal/localnodes).
+// A kplane that cannot run nodes (not root: no namespaces, cgroups or
+// mounts; or --no-nodes) wires nodegroup.Unavailable, so a nodegroup ends
+// CREATE_FAILED saying why and nothing reports nodes that do not run.
+func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisioner, dataDir string, noNodes bool) (server.Reconciler, error) {
+	rec := &nodegroup.Reconciler{Joiner: prov, Log: log}
+	switch {
+	case noNodes:
+		rec.Executor = nodegroup.Unavailable{Reason: "Nodes are disabled on this kplane (kplane serve --no-nodes)"}
+	case os.Geteuid() != 0:
+		rec.Executor = nodegroup.Unavailable{Reason: "Nodes need kplane serve to run as root (network namespaces, cgroups, mounts); this kplane runs as uid " + strconv.Itoa(os.Geteuid())}
+	default:
+		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes")})
+		if err != nil {
+			return nil, err
+		}
+		rec.Executor = nodes
+		return nodegroupRunner{rec, nodes}, nil
+	}
+	return rec, nil
+}
+
+// nodegroupRunner runs the nodegroup reconciler and, once it stopped, stops
+// the nodes (a clean stop of kplane; they come back at its next start).
+type nodegroupRunner struct {
+	*nodegroup.Reconciler
+	nodes *localnodes.Executor
+}
+
+func (n nodegroupRunner) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
+	err := n.Reconciler.Run(ctx, st, info)
+	n.Reconciler.Wait()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), node.TeardownTimeout+15*time.Second)
+	defer cancel()
+	return errors.Join(err, n.nodes.StopAll(stopCtx))
 }
 
 // reconcilers runs several server.Reconcilers side by side. They stop in

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/datadir"
+	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -29,7 +30,7 @@ func defaultDataDir() string {
 func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
-	var noReconcile bool
+	var noReconcile, noNodes bool
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
@@ -72,6 +73,13 @@ or SIGTERM stops it and the control planes it runs.`,
 				return err
 			}
 			defer lock.Release()
+			// A kplane of this directory killed before it closed its egress
+			// sockets left them under /run/kplane; none serves them now.
+			if removed, err := nodenet.New(nodenet.DirFor(dataDir)).RemoveStaleEgressSockets(); err != nil {
+				log.Warn("removing stale egress sockets", "err", err)
+			} else if len(removed) > 0 {
+				log.Info("removed stale egress sockets", "sockets", removed)
+			}
 			cfg.Deps.ServiceAccountKey = func(rec *store.ClusterRecord) (crypto.PublicKey, error) {
 				return controlplane.ServiceAccountPublicKey(rec, dataDir)
 			}
@@ -83,7 +91,11 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, newNodegroupReconciler(log, prov)}, prov.ReadAwsAuth
+				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes)
+				if err != nil {
+					return err
+				}
+				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, nodes}, prov.ReadAwsAuth
 				cfg.Deps.Metrics = append(cfg.Deps.Metrics, prov.Balancer.Collector())
 			}
 			s, err := server.Start(ctx, cfg)
@@ -125,6 +137,8 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.StringSliceVar(&cp.privateSources, "private-sources", nil, "client address ranges that count as inside every VPC for endpoint private access (e.g. 127.0.0.2/32 on one machine)")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
 	f.MarkHidden("no-reconcile")
+	f.BoolVar(&noNodes, "no-nodes", false, "run no worker nodes: every nodegroup ends CREATE_FAILED (tests of the nodegroup API alone)")
+	f.MarkHidden("no-nodes")
 	return cmd
 }
 

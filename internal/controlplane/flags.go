@@ -96,6 +96,12 @@ func APIServerArgs(cfg ClusterConfig) []string {
 	// reaches the control plane (a loopback address may not be an endpoint
 	// at all).
 	a = append(a, "--endpoint-reconciler-type=none")
+	// Webhooks and aggregated APIs served by pods are called at their
+	// Service's endpoints (pod IP:port), not its ClusterIP: kube-proxy's
+	// rules live in the nodes' namespaces, while the apiserver reaches the
+	// VPC through kplane's egress proxy, which dials node and pod addresses.
+	// EKS's control plane reaches them the same way, from its ENIs in the VPC.
+	a = append(a, "--enable-aggregator-routing=true")
 	if cfg.KMSSocket != "" {
 		a = append(a, "--encryption-provider-config="+cfg.EncryptionConfigPath())
 	}

@@ -58,6 +58,7 @@ func TestAPIServerArgs(t *testing.T) {
 		"service-account-key-file":         filepath.Join(pki, "sa.pub"),
 		"service-account-signing-key-file": filepath.Join(pki, "sa.key"),
 		"endpoint-reconciler-type":         "none", // replicas behind kplane's balancer
+		"enable-aggregator-routing":        "true", // webhooks by Service reached at their pods
 	})
 	if _, ok := flagValue(args, "audit-log-path"); ok {
 		t.Error("audit log without the audit log type")

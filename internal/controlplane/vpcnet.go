@@ -100,7 +100,7 @@ func (p *LocalProvisioner) vpcEndpoint(rec *store.ClusterRecord, n *store.Networ
 
 	sock := filepath.Join(base.Dir, "egress.sock")
 	if len(sock) > 100 { // sun_path holds 108 bytes
-		sock = filepath.Join(filepath.Dir(m.Dir()), "egress-"+base.ID+".sock")
+		sock = m.EgressSocket(base.ID)
 	}
 	if err := p.ensureEgress(m, base.ID, vpc, sock); err != nil {
 		return nil, fmt.Errorf("egress proxy: %w", err)

@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kplane/kplane/internal/awsjson"
+	"github.com/kplane/kplane/internal/paging"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -79,34 +79,33 @@ func (s *Service) describeLogStreams(c *awsjson.Call) (any, *awsjson.Error) {
 		}
 		all = append(all, s.streamOut(g, n))
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if byTime {
-			a, b := ptr0(all[i].LastEventTimestamp), ptr0(all[j].LastEventTimestamp)
-			if a != b {
-				return a < b != in.Descending
-			}
-		} else if in.Descending {
-			return all[i].LogStreamName > all[j].LogStreamName
+	// Streams page by name, or by last event time then name, so that a
+	// stream deleted at a page's end does not shift the next page.
+	key := func(o logStreamOut) string { return o.LogStreamName }
+	if byTime {
+		key = func(o logStreamOut) string {
+			return fmt.Sprintf("%020d/%s", ptr0(o.LastEventTimestamp), o.LogStreamName)
 		}
-		return all[i].LogStreamName < all[j].LogStreamName
-	})
-	start := 0
+	}
+	order := strings.Compare
+	if in.Descending {
+		order = func(a, b string) int { return strings.Compare(b, a) }
+	}
+	after := ""
 	if in.NextToken != nil {
-		n, err := strconv.Atoi(strings.TrimPrefix(*in.NextToken, "s/"))
-		if err != nil || n < 0 || !strings.HasPrefix(*in.NextToken, "s/") {
+		var ok bool
+		if after, ok = streamsToken.Decode(*in.NextToken); !ok || after == "" {
 			return nil, invalid("The specified nextToken is invalid.")
 		}
-		start = min(n, len(all))
 	}
 	limit := 50
 	if in.Limit != nil {
 		limit = *in.Limit
 	}
-	out := all[start:]
+	out, resume := paging.PageBy(all, key, order, after, limit)
 	var next *string
-	if len(out) > limit {
-		out = out[:limit]
-		t := fmt.Sprintf("s/%d", start+limit)
+	if resume != "" {
+		t := streamsToken.Encode(resume)
 		next = &t
 	}
 	if out == nil {
@@ -117,6 +116,9 @@ func (s *Service) describeLogStreams(c *awsjson.Call) (any, *awsjson.Error) {
 		NextToken  *string        `json:"nextToken,omitempty"`
 	}{out, next}, nil
 }
+
+// streamsToken is DescribeLogStreams' nextToken: the key of the page's last stream.
+var streamsToken = paging.Token{Prefix: "s/"}
 
 func ptr0(p *int64) int64 {
 	if p == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/awsjson"
+	"github.com/kplane/kplane/internal/paging"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -271,35 +272,45 @@ func (s *Service) describeLogGroups(c *awsjson.Call) (any, *awsjson.Error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	var matching []*store.LogGroup
+	for _, g := range groups {
+		switch {
+		case in.LogGroupNamePrefix != nil && !strings.HasPrefix(g.Name, *in.LogGroupNamePrefix):
+		case in.LogGroupNamePattern != nil && !strings.Contains(strings.ToLower(g.Name), strings.ToLower(*in.LogGroupNamePattern)):
+		case len(in.LogGroupIdentifiers) > 0 && !identifies(in.LogGroupIdentifiers, g.Name, s.groupArn(g.Name)):
+		default:
+			matching = append(matching, g)
+		}
+	}
+	after := ""
+	if in.NextToken != nil {
+		var ok bool
+		if after, ok = groupsToken.Decode(*in.NextToken); !ok || after == "" {
+			return nil, invalid("The specified nextToken is invalid.")
+		}
+	}
 	limit := 50
 	if in.Limit != nil {
 		limit = *in.Limit
 	}
+	page, resume := paging.Page(matching, func(g *store.LogGroup) string { return g.Name }, after, limit)
 	out := []logGroupOut{}
-	var next *string
-	for _, g := range groups {
-		switch {
-		case in.LogGroupNamePrefix != nil && !strings.HasPrefix(g.Name, *in.LogGroupNamePrefix):
-			continue
-		case in.LogGroupNamePattern != nil && !strings.Contains(strings.ToLower(g.Name), strings.ToLower(*in.LogGroupNamePattern)):
-			continue
-		case len(in.LogGroupIdentifiers) > 0 && !identifies(in.LogGroupIdentifiers, g.Name, s.groupArn(g.Name)):
-			continue
-		case in.NextToken != nil && g.Name <= *in.NextToken:
-			continue
-		}
-		if len(out) == limit {
-			last := out[len(out)-1].LogGroupName
-			next = &last
-			break
-		}
+	for _, g := range page {
 		out = append(out, s.groupOut(g))
+	}
+	var next *string
+	if resume != "" {
+		t := groupsToken.Encode(resume)
+		next = &t
 	}
 	return struct {
 		LogGroups []logGroupOut `json:"logGroups"`
 		NextToken *string       `json:"nextToken,omitempty"`
 	}{out, next}, nil
 }
+
+// groupsToken is DescribeLogGroups' nextToken: the name of the page's last group.
+var groupsToken = paging.Token{Prefix: "g/"}
 
 func identifies(ids []string, name, arn string) bool {
 	for _, id := range ids {

@@ -14,19 +14,28 @@ import (
 // it sets; a call on ids on each id's ARN). An action missing here acts on
 // "*"; files that add actions add theirs here too.
 var resourcesOf = map[string]func(h *Handler, in *input) []string{
-	"CreateVpc":           func(h *Handler, _ *input) []string { return []string{h.arn("vpc", "*")} },
-	"CreateSubnet":        func(h *Handler, _ *input) []string { return []string{h.arn("subnet", "*")} },
-	"CreateSecurityGroup": func(h *Handler, _ *input) []string { return []string{h.arn("security-group", "*")} },
-	"DeleteVpc":           func(h *Handler, in *input) []string { return []string{h.idArn(in.str("VpcId"))} },
-	"DeleteSubnet":        func(h *Handler, in *input) []string { return []string{h.idArn(in.str("SubnetId"))} },
-	"DeleteSecurityGroup": func(h *Handler, in *input) []string {
-		if id := in.str("GroupId"); id != "" {
-			return []string{h.idArn(id)}
-		}
-		return []string{h.arn("security-group", "*")}
-	},
-	"CreateTags": func(h *Handler, in *input) []string { return h.idArns(in.lists["ResourceId"]) },
-	"DeleteTags": func(h *Handler, in *input) []string { return h.idArns(in.lists["ResourceId"]) },
+	"CreateVpc":                     func(h *Handler, _ *input) []string { return []string{h.arn("vpc", "*")} },
+	"CreateSubnet":                  func(h *Handler, _ *input) []string { return []string{h.arn("subnet", "*")} },
+	"CreateSecurityGroup":           func(h *Handler, _ *input) []string { return []string{h.arn("security-group", "*")} },
+	"DeleteVpc":                     func(h *Handler, in *input) []string { return []string{h.idArn(in.str("VpcId"))} },
+	"DeleteSubnet":                  func(h *Handler, in *input) []string { return []string{h.idArn(in.str("SubnetId"))} },
+	"DeleteSecurityGroup":           groupArn,
+	"AuthorizeSecurityGroupIngress": groupArn,
+	"AuthorizeSecurityGroupEgress":  groupArn,
+	"RevokeSecurityGroupIngress":    groupArn,
+	"RevokeSecurityGroupEgress":     groupArn,
+	"ModifySecurityGroupRules":      groupArn,
+	"CreateTags":                    func(h *Handler, in *input) []string { return h.idArns(in.lists["ResourceId"]) },
+	"DeleteTags":                    func(h *Handler, in *input) []string { return h.idArns(in.lists["ResourceId"]) },
+}
+
+// groupArn is the ARN of the call's GroupId; a group named by GroupName is
+// security-group/*.
+func groupArn(h *Handler, in *input) []string {
+	if id := in.str("GroupId"); id != "" {
+		return []string{h.idArn(id)}
+	}
+	return []string{h.arn("security-group", "*")}
 }
 
 // idArn is the ARN of a resource by its id's prefix.

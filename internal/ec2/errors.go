@@ -45,6 +45,10 @@ const (
 	codeInvalidGroupDuplicate  = "InvalidGroup.Duplicate"
 	codeInvalidGroupNotFound   = "InvalidGroup.NotFound"
 	codeRequestEntityTooLarge  = "RequestEntityTooLarge"
+
+	codeInvalidPermissionDuplicate = "InvalidPermission.Duplicate"
+	codeInvalidPermissionNotFound  = "InvalidPermission.NotFound"
+	codeRulesLimitExceeded         = "RulesPerSecurityGroupLimitExceeded"
 )
 
 func missing(param string) *apiError {

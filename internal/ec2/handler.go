@@ -120,7 +120,32 @@ var operations = map[string]operation{
 	"DeleteSubnet":        {withCommon(spec{"SubnetId": scalar}), (*Handler).deleteSubnet},
 	"DeleteSecurityGroup": {withCommon(spec{"GroupId": scalar, "GroupName": scalar}), (*Handler).deleteSecurityGroup},
 	"CreateTags":          {withCommon(spec{"ResourceId": list, "Tag": tags}), (*Handler).createTags},
-	"DeleteTags":          {withCommon(spec{"ResourceId": list, "Tag": tags}), (*Handler).deleteTags},
+
+	"AuthorizeSecurityGroupIngress": {withCommon(ruleParams(true, "TagSpecification")), (*Handler).authorizeIngress},
+	"AuthorizeSecurityGroupEgress":  {withCommon(ruleParams(false, "TagSpecification")), (*Handler).authorizeEgress},
+	"RevokeSecurityGroupIngress":    {withCommon(ruleParams(true, "SecurityGroupRuleId")), (*Handler).revokeIngress},
+	"RevokeSecurityGroupEgress":     {withCommon(ruleParams(false, "SecurityGroupRuleId")), (*Handler).revokeEgress},
+	"ModifySecurityGroupRules":      {withCommon(spec{"GroupId": scalar, "SecurityGroupRule": nested}), (*Handler).modifyRules},
+	"DescribeSecurityGroupRules":    {describe("SecurityGroupRuleId"), (*Handler).describeRules},
+	"DeleteTags":                    {withCommon(spec{"ResourceId": list, "Tag": tags}), (*Handler).deleteTags},
+}
+
+// ruleParams are the parameters of Authorize/Revoke SecurityGroupIngress
+// (withName: GroupName too) and Egress, plus extra (TagSpecification for
+// Authorize, SecurityGroupRuleId for Revoke).
+func ruleParams(withName bool, extra string) spec {
+	s := spec{"GroupId": scalar, "IpPermissions": nested, "CidrIp": scalar, "IpProtocol": scalar, "FromPort": scalar,
+		"ToPort": scalar, "SourceSecurityGroupName": scalar, "SourceSecurityGroupOwnerId": scalar}
+	if withName {
+		s["GroupName"] = scalar
+	}
+	switch extra {
+	case "TagSpecification":
+		s[extra] = tagSpecs
+	default:
+		s[extra] = list
+	}
+	return s
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

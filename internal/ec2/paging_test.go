@@ -1,10 +1,12 @@
 package ec2
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/kplane/kplane/internal/paging/pagingtest"
+	"github.com/kplane/kplane/internal/store"
 )
 
 // Each Describe call that pages lists every resource that stays exactly
@@ -74,4 +76,34 @@ func TestPagingSurvivesDeletedBoundary(t *testing.T) {
 			})
 		})
 	}
+	t.Run("DescribeInstances", func(t *testing.T) {
+		var vpc createVpcResult
+		e.ok(&vpc, "CreateVpc", "CidrBlock", "172.16.0.0/16")
+		var sub createSubnetResult
+		e.ok(&sub, "CreateSubnet", "VpcId", vpc.Vpc.VpcID, "CidrBlock", "172.16.0.0/24")
+		byID := map[string]store.Instance{}
+		var ids []string
+		for i := range 12 {
+			inst := e.launch(fmt.Sprintf("i-%017x", i+1), sub.Subnet.SubnetID, nil)
+			byID[inst.ID] = inst
+			ids = append(ids, inst.ID)
+		}
+		pagingtest.ListDeletingBoundaries(t, ids, func(token string) ([]string, string, error) {
+			kv := []string{"Filter.1.Name", "subnet-id", "Filter.1.Value.1", sub.Subnet.SubnetID, "MaxResults", "5"}
+			if token != "" {
+				kv = append(kv, "NextToken", token)
+			}
+			var out describeInstancesResult
+			e.ok(&out, "DescribeInstances", kv...)
+			var got []string
+			for _, r := range out.Reservations.Items {
+				for _, i := range r.Instances {
+					got = append(got, i.InstanceID)
+				}
+			}
+			return got, out.NextToken, nil
+		}, func(id string) error {
+			return e.st.DeleteInstance(context.Background(), byID[id])
+		})
+	})
 }

@@ -21,6 +21,7 @@ const (
 	filters              // Filter.N.Name, Filter.N.Value.M
 	tags                 // Tag.N.Key, Tag.N.Value
 	tagSpecs             // TagSpecification.N.ResourceType, TagSpecification.N.Tag.M.Key|Value
+	nested               // Name.N.Member... or Name.Member...: structures, read with tree (nested.go)
 )
 
 // spec names an operation's parameters and their kinds.
@@ -53,6 +54,8 @@ type input struct {
 	filters  []filter
 	tags     []tagParam
 	tagSpecs []tagSpec
+	// trees are the nested parameters, by name.
+	trees map[string]*tree
 }
 
 func (in *input) str(name string) string { return in.scalars[name] }
@@ -113,7 +116,7 @@ func splitIndex(s string) (indexed, bool, *apiError) {
 // parse checks the parameters v against s and gathers them. Action, Version
 // and a presigned URL's X-Amz-* parameters are the protocol's own.
 func parse(v url.Values, s spec) (*input, *apiError) {
-	in := &input{scalars: map[string]string{}, lists: map[string][]string{}}
+	in := &input{scalars: map[string]string{}, lists: map[string][]string{}, trees: map[string]*tree{}}
 	keys := make([]string, 0, len(v))
 	for k := range v {
 		keys = append(keys, k)
@@ -152,6 +155,18 @@ func parse(v url.Values, s spec) (*input, *apiError) {
 				return nil, unknown(k)
 			}
 			in.scalars[name] = val
+			continue
+		}
+		if kd == nested {
+			if !dotted {
+				return nil, unknown(k)
+			}
+			if in.trees[name] == nil {
+				in.trees[name] = &tree{path: name}
+			}
+			if e := in.trees[name].add(rest, val); e != nil {
+				return nil, e
+			}
 			continue
 		}
 		ix, ok, e := splitIndex(rest)

@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/kplane/kplane/internal/store"
@@ -11,13 +12,40 @@ func (h *Handler) securityGroupFields() fields[store.SecurityGroup] {
 	one := func(f func(store.SecurityGroup) string) func(store.SecurityGroup) []string {
 		return func(g store.SecurityGroup) []string { return []string{f(g)} }
 	}
-	return fields[store.SecurityGroup]{
+	f := fields[store.SecurityGroup]{
 		"group-id":    one(func(g store.SecurityGroup) string { return g.ID }),
 		"group-name":  one(func(g store.SecurityGroup) string { return g.Name }),
 		"vpc-id":      one(func(g store.SecurityGroup) string { return g.VpcID }),
 		"description": one(func(g store.SecurityGroup) string { return g.Description }),
 		"owner-id":    one(func(store.SecurityGroup) string { return h.cfg.AccountID }),
 	}
+	// ip-permission.X and egress.ip-permission.X: a value of any rule of that direction.
+	ruleValues := map[string]func(r store.SecurityGroupRule) string{
+		"cidr": func(r store.SecurityGroupRule) string { return r.CidrIPv4 }, "ipv6-cidr": func(r store.SecurityGroupRule) string { return r.CidrIPv6 },
+		"prefix-list-id": func(r store.SecurityGroupRule) string { return r.PrefixListID },
+		"group-id":       func(r store.SecurityGroupRule) string { return r.ReferencedGroupID },
+		"protocol":       func(r store.SecurityGroupRule) string { return r.Protocol },
+		"from-port":      func(r store.SecurityGroupRule) string { return strconv.Itoa(r.FromPort) },
+		"to-port":        func(r store.SecurityGroupRule) string { return strconv.Itoa(r.ToPort) },
+	}
+	for name, get := range ruleValues {
+		for _, egress := range []bool{false, true} {
+			prefix := "ip-permission."
+			if egress {
+				prefix = "egress." + prefix
+			}
+			f[prefix+name] = func(g store.SecurityGroup) []string {
+				var out []string
+				for _, r := range g.Rules {
+					if v := get(r); r.Egress == egress && v != "" {
+						out = append(out, v)
+					}
+				}
+				return out
+			}
+		}
+	}
+	return f
 }
 
 func (h *Handler) describeSecurityGroups(c *call) (any, *apiError) {
@@ -136,7 +164,8 @@ func (h *Handler) createSecurityGroup(c *call) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	g := store.SecurityGroup{ID: store.NewResourceID("sg"), VpcID: vpcID, Name: name, Description: desc, Tags: tagsOf}
+	g := store.SecurityGroup{ID: store.NewResourceID("sg"), VpcID: vpcID, Name: name, Description: desc, Tags: tagsOf,
+		Rules: []store.SecurityGroupRule{store.AllowAllEgress()}}
 	switch err := h.cfg.Store.CreateSecurityGroup(c.ctx, g); {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, vpcIDs.notFoundError(vpcID)

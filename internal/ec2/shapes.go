@@ -85,19 +85,19 @@ type itemSet[T any] struct {
 	Items []T `xml:"item"`
 }
 
-// emptySet is a list kplane has nothing to put in, such as a group's rules.
+// emptySet is a list kplane has nothing to put in, such as a zone's messages.
 type emptySet struct{}
 
 type securityGroupItem struct {
-	OwnerID             string   `xml:"ownerId"`
-	GroupID             string   `xml:"groupId"`
-	GroupName           string   `xml:"groupName"`
-	GroupDescription    string   `xml:"groupDescription"`
-	VpcID               string   `xml:"vpcId"`
-	SecurityGroupArn    string   `xml:"securityGroupArn"`
-	IPPermissions       emptySet `xml:"ipPermissions"`
-	IPPermissionsEgress emptySet `xml:"ipPermissionsEgress"`
-	TagSet              *tagSet  `xml:"tagSet,omitempty"`
+	OwnerID             string                    `xml:"ownerId"`
+	GroupID             string                    `xml:"groupId"`
+	GroupName           string                    `xml:"groupName"`
+	GroupDescription    string                    `xml:"groupDescription"`
+	VpcID               string                    `xml:"vpcId"`
+	SecurityGroupArn    string                    `xml:"securityGroupArn"`
+	IPPermissions       itemSet[ipPermissionItem] `xml:"ipPermissions"`
+	IPPermissionsEgress itemSet[ipPermissionItem] `xml:"ipPermissionsEgress"`
+	TagSet              *tagSet                   `xml:"tagSet,omitempty"`
 }
 
 type zoneItem struct {
@@ -193,6 +193,8 @@ func (h *Handler) securityGroupItem(g store.SecurityGroup) securityGroupItem {
 	return securityGroupItem{
 		OwnerID: h.cfg.AccountID, GroupID: g.ID, GroupName: g.Name, GroupDescription: g.Description,
 		VpcID: g.VpcID, SecurityGroupArn: h.arn("security-group", g.ID), TagSet: tagSetOf(g.Tags),
+		IPPermissions:       itemSet[ipPermissionItem]{Items: permissionsOf(g.Rules, false, h.cfg.AccountID)},
+		IPPermissionsEgress: itemSet[ipPermissionItem]{Items: permissionsOf(g.Rules, true, h.cfg.AccountID)},
 	}
 }
 

@@ -1,7 +1,6 @@
 package iam
 
 import (
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,131 +12,15 @@ import (
 // maxAttachedPolicies is IAM's default quota of managed policies per user, role or group.
 const maxAttachedPolicies = 10
 
-// entity is a user, role or group as the policy calls see it: pointers into
-// its record, and put to write the record back in the transaction.
-type entity struct {
-	arn      string
-	attached *[]string
-	inline   *[]store.IAMInlinePolicy
-	tags     *[]store.IAMTag // nil for groups
-	put      func()
-}
-
-// entityKind is what differs between users, roles and groups.
-type entityKind struct {
-	word        string // "user", "role", "group"
-	param       string // "UserName"
-	field       string // "userName"
-	quotaName   string // "PoliciesPerUser"
-	inlineQuota int    // aggregate size of inline policies
-	load        func(tx store.IAMTx, name string) (*entity, error)
-}
-
-var kindUserEntity = &entityKind{word: "user", param: "UserName", field: "userName", quotaName: "PoliciesPerUser", inlineQuota: 2048,
-	load: func(tx store.IAMTx, name string) (*entity, error) {
-		u, err := tx.User(name)
-		if err != nil {
-			return nil, err
-		}
-		return &entity{arn: u.Arn, attached: &u.AttachedPolicies, inline: &u.InlinePolicies, tags: &u.Tags, put: func() { tx.PutUser(u) }}, nil
-	}}
-
-var kindRoleEntity = &entityKind{word: "role", param: "RoleName", field: "roleName", quotaName: "PoliciesPerRole", inlineQuota: 10240,
-	load: func(tx store.IAMTx, name string) (*entity, error) {
-		r, err := tx.Role(name)
-		if err != nil {
-			return nil, err
-		}
-		return &entity{arn: r.Arn, attached: &r.AttachedPolicies, inline: &r.InlinePolicies, tags: &r.Tags, put: func() { tx.PutRole(r) }}, nil
-	}}
-
-var kindGroupEntity = &entityKind{word: "group", param: "GroupName", field: "groupName", quotaName: "PoliciesPerGroup", inlineQuota: 5120,
-	load: func(tx store.IAMTx, name string) (*entity, error) {
-		g, err := tx.Group(name)
-		if err != nil {
-			return nil, err
-		}
-		return &entity{arn: g.Arn, attached: &g.AttachedPolicies, inline: &g.InlinePolicies, put: func() { tx.PutGroup(g) }}, nil
-	}}
-
-func (k *entityKind) readName(v *validator) string {
-	name, _ := v.str(k.param, k.field, true, 1, 128, validName, patName)
-	return name
-}
-
-func (k *entityKind) noSuch(name string) *apiError {
-	return newError(404, "NoSuchEntity", "The "+k.word+" with name "+name+" cannot be found.")
-}
-
-func (k *entityKind) resource(s *Service, name string) string {
-	switch k.word {
-	case "user":
-		return s.userResource(name)
-	case "role":
-		return s.roleResource(name)
-	}
-	return s.groupResource(name)
-}
-
-// updateEntity changes the named entity in one transaction; fn may also
-// touch other records through tx... it sees only the entity here.
-func (s *Service) updateEntity(c *call, k *entityKind, name string, fn func(*entity) *apiError) *apiError {
-	return s.updateEntityTx(c, k, name, func(_ store.IAMTx, ent *entity) *apiError { return fn(ent) })
-}
-
-func (s *Service) updateEntityTx(c *call, k *entityKind, name string, fn func(store.IAMTx, *entity) *apiError) *apiError {
-	var ae *apiError
-	_, err := s.txn(c, func(tx store.IAMTx) error {
-		ae = nil
-		ent, err := k.load(tx, name)
-		if errors.Is(err, store.ErrNotFound) {
-			ae = k.noSuch(name)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if ae = fn(tx, ent); ae != nil {
-			return nil
-		}
-		ent.put()
-		return nil
-	})
-	if err != nil {
-		return s.failure(err)
-	}
-	return ae
-}
-
-func (s *Service) attachUserPolicy(c *call) (any, *apiError) {
-	return s.attach(c, kindUserEntity, true)
-}
-func (s *Service) attachRolePolicy(c *call) (any, *apiError) {
-	return s.attach(c, kindRoleEntity, true)
-}
-func (s *Service) attachGroupPolicy(c *call) (any, *apiError) {
-	return s.attach(c, kindGroupEntity, true)
-}
-func (s *Service) detachUserPolicy(c *call) (any, *apiError) {
-	return s.attach(c, kindUserEntity, false)
-}
-func (s *Service) detachRolePolicy(c *call) (any, *apiError) {
-	return s.attach(c, kindRoleEntity, false)
-}
-func (s *Service) detachGroupPolicy(c *call) (any, *apiError) {
-	return s.attach(c, kindGroupEntity, false)
-}
-
 // attach attaches (or detaches) a managed policy, keeping a customer managed
 // policy's attachment count in the same transaction.
 func (s *Service) attach(c *call, k *entityKind, add bool) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	arn, _ := v.str("PolicyArn", "policyArn", true, 20, 2048, validArnText, patArn)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), map[string][]string{"iam:policyarn": {arn}}); e != nil {
+	var arn string
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		arn, _ = v.str("PolicyArn", "policyArn", true, 20, 2048, validArnText, patArn)
+		return map[string][]string{"iam:policyarn": {arn}}
+	})
+	if e != nil {
 		return nil, e
 	}
 	ref, e := s.resolvePolicyArn(arn)
@@ -179,41 +62,13 @@ func (s *Service) attach(c *call, k *entityKind, add bool) (any, *apiError) {
 	})
 }
 
-func (s *Service) listAttachedUserPolicies(c *call) (any, *apiError) {
-	return s.listAttached(c, kindUserEntity)
-}
-func (s *Service) listAttachedRolePolicies(c *call) (any, *apiError) {
-	return s.listAttached(c, kindRoleEntity)
-}
-func (s *Service) listAttachedGroupPolicies(c *call) (any, *apiError) {
-	return s.listAttached(c, kindGroupEntity)
-}
-
-// readEntity reads an entity's record for a List or Get call.
-func (s *Service) readEntity(c *call, k *entityKind, name string) (*entity, *apiError) {
-	var ent *entity
-	_, err := s.txn(c, func(tx store.IAMTx) error {
-		var err error
-		ent, err = k.load(tx, name)
-		return err
-	})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, k.noSuch(name)
-	case err != nil:
-		return nil, s.failure(err)
-	}
-	return ent, nil
-}
-
 func (s *Service) listAttached(c *call, k *entityKind) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	l := readListing(&v, true)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
+	var l listing
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		l = readListing(v, true)
+		return nil
+	})
+	if e != nil {
 		return nil, e
 	}
 	ent, e := s.readEntity(c, k, name)
@@ -241,19 +96,14 @@ func (s *Service) listAttached(c *call, k *entityKind) (any, *apiError) {
 
 // Inline policies.
 
-func (s *Service) putUserPolicy(c *call) (any, *apiError)  { return s.putInline(c, kindUserEntity) }
-func (s *Service) putRolePolicy(c *call) (any, *apiError)  { return s.putInline(c, kindRoleEntity) }
-func (s *Service) putGroupPolicy(c *call) (any, *apiError) { return s.putInline(c, kindGroupEntity) }
-
 func (s *Service) putInline(c *call, k *entityKind) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	pname, _ := v.str("PolicyName", "policyName", true, 1, 128, validName, patName)
-	doc, _ := v.str("PolicyDocument", "policyDocument", true, 1, 131072, validPolicyText, patPolicy)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
+	var pname, doc string
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		pname, _ = v.str("PolicyName", "policyName", true, 1, 128, validName, patName)
+		doc, _ = v.str("PolicyDocument", "policyDocument", true, 1, 131072, validPolicyText, patPolicy)
+		return nil
+	})
+	if e != nil {
 		return nil, e
 	}
 	if e := checkPolicyDocument(doc, 0, ""); e != nil {
@@ -284,18 +134,18 @@ func noSuchInline(k *entityKind, pname string) *apiError {
 	return newError(404, "NoSuchEntity", "The "+k.word+" policy with name "+pname+" cannot be found.")
 }
 
-func (s *Service) getUserPolicy(c *call) (any, *apiError)  { return s.getInline(c, kindUserEntity) }
-func (s *Service) getRolePolicy(c *call) (any, *apiError)  { return s.getInline(c, kindRoleEntity) }
-func (s *Service) getGroupPolicy(c *call) (any, *apiError) { return s.getInline(c, kindGroupEntity) }
+// inlinePolicyCall starts a call about one inline policy of an entity.
+func (s *Service) inlinePolicyCall(c *call, k *entityKind) (name, pname string, e *apiError) {
+	name, e = s.entityCall(c, k, func(v *validator) map[string][]string {
+		pname, _ = v.str("PolicyName", "policyName", true, 1, 128, validName, patName)
+		return nil
+	})
+	return name, pname, e
+}
 
 func (s *Service) getInline(c *call, k *entityKind) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	pname, _ := v.str("PolicyName", "policyName", true, 1, 128, validName, patName)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
+	name, pname, e := s.inlinePolicyCall(c, k)
+	if e != nil {
 		return nil, e
 	}
 	ent, e := s.readEntity(c, k, name)
@@ -320,24 +170,9 @@ func (s *Service) getInline(c *call, k *entityKind) (any, *apiError) {
 	return nil, noSuchInline(k, pname)
 }
 
-func (s *Service) deleteUserPolicy(c *call) (any, *apiError) {
-	return s.deleteInline(c, kindUserEntity)
-}
-func (s *Service) deleteRolePolicy(c *call) (any, *apiError) {
-	return s.deleteInline(c, kindRoleEntity)
-}
-func (s *Service) deleteGroupPolicy(c *call) (any, *apiError) {
-	return s.deleteInline(c, kindGroupEntity)
-}
-
 func (s *Service) deleteInline(c *call, k *entityKind) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	pname, _ := v.str("PolicyName", "policyName", true, 1, 128, validName, patName)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
+	name, pname, e := s.inlinePolicyCall(c, k)
+	if e != nil {
 		return nil, e
 	}
 	return nil, s.updateEntity(c, k, name, func(ent *entity) *apiError {
@@ -350,20 +185,13 @@ func (s *Service) deleteInline(c *call, k *entityKind) (any, *apiError) {
 	})
 }
 
-func (s *Service) listUserPolicies(c *call) (any, *apiError) { return s.listInline(c, kindUserEntity) }
-func (s *Service) listRolePolicies(c *call) (any, *apiError) { return s.listInline(c, kindRoleEntity) }
-func (s *Service) listGroupPolicies(c *call) (any, *apiError) {
-	return s.listInline(c, kindGroupEntity)
-}
-
 func (s *Service) listInline(c *call, k *entityKind) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	l := readListing(&v, false)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
+	var l listing
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		l = readListing(v, false)
+		return nil
+	})
+	if e != nil {
 		return nil, e
 	}
 	ent, e := s.readEntity(c, k, name)

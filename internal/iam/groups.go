@@ -48,34 +48,23 @@ func (s *Service) createGroup(c *call) (any, *apiError) {
 }
 
 func (s *Service) getGroup(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	name := kindGroupEntity.readName(&v)
-	l := readListing(&v, false)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.groupResource(name), nil); e != nil {
+	var l listing
+	name, e := s.entityCall(c, kindGroupEntity, func(v *validator) map[string][]string {
+		l = readListing(v, false)
+		return nil
+	})
+	if e != nil {
 		return nil, e
 	}
 	var g *store.IAMGroup
 	var users []*store.IAMUser
 	_, err := s.txn(c, func(tx store.IAMTx) error {
 		var err error
-		users = users[:0]
 		if g, err = tx.Group(name); err != nil {
 			return err
 		}
-		for _, n := range g.Users {
-			u, err := tx.User(n)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			users = append(users, u)
-		}
-		return nil
+		users, err = loadNamed(g.Users, tx.User)
+		return err
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -83,10 +72,7 @@ func (s *Service) getGroup(c *call) (any, *apiError) {
 	case err != nil:
 		return nil, s.failure(err)
 	}
-	slices.SortFunc(users, func(a, b *store.IAMUser) int {
-		return strings.Compare(strings.ToLower(a.UserName), strings.ToLower(b.UserName))
-	})
-	got, truncated, next, e := page(users, func(u *store.IAMUser) string { return strings.ToLower(u.UserName) }, l)
+	got, truncated, next, e := pageByName(users, func(u *store.IAMUser) string { return u.UserName }, l)
 	if e != nil {
 		return nil, e
 	}
@@ -110,41 +96,6 @@ func (s *Service) listGroups(c *call) (any, *apiError) {
 		res.Groups.Members = append(res.Groups.Members, groupOf(g))
 	}
 	return res, nil
-}
-
-func (s *Service) deleteGroup(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	name := kindGroupEntity.readName(&v)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.groupResource(name), nil); e != nil {
-		return nil, e
-	}
-	var ae *apiError
-	_, err := s.txn(c, func(tx store.IAMTx) error {
-		ae = nil
-		g, err := tx.Group(name)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			ae = kindGroupEntity.noSuch(name)
-		case err != nil:
-			return err
-		case len(g.Users) > 0:
-			ae = deleteConflict("Cannot delete entity, must remove users from group first.")
-		case len(g.AttachedPolicies) > 0:
-			ae = deleteConflict(msgDetachFirst)
-		case len(g.InlinePolicies) > 0:
-			ae = deleteConflict(msgDeletePolsFirst)
-		default:
-			tx.DeleteGroup(name)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, s.failure(err)
-	}
-	return nil, ae
 }
 
 func (s *Service) addUserToGroup(c *call) (any, *apiError)      { return s.membership(c, true) }
@@ -206,33 +157,22 @@ func (s *Service) membership(c *call, add bool) (any, *apiError) {
 }
 
 func (s *Service) listGroupsForUser(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	uname := kindUserEntity.readName(&v)
-	l := readListing(&v, false)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.userResource(uname), nil); e != nil {
+	var l listing
+	uname, e := s.entityCall(c, kindUserEntity, func(v *validator) map[string][]string {
+		l = readListing(v, false)
+		return nil
+	})
+	if e != nil {
 		return nil, e
 	}
 	var groups []*store.IAMGroup
 	_, err := s.txn(c, func(tx store.IAMTx) error {
-		groups = groups[:0]
 		u, err := tx.User(uname)
 		if err != nil {
 			return err
 		}
-		for _, n := range u.Groups {
-			g, err := tx.Group(n)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			groups = append(groups, g)
-		}
-		return nil
+		groups, err = loadNamed(u.Groups, tx.Group)
+		return err
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -240,10 +180,7 @@ func (s *Service) listGroupsForUser(c *call) (any, *apiError) {
 	case err != nil:
 		return nil, s.failure(err)
 	}
-	slices.SortFunc(groups, func(a, b *store.IAMGroup) int {
-		return strings.Compare(strings.ToLower(a.GroupName), strings.ToLower(b.GroupName))
-	})
-	got, truncated, next, e := page(groups, func(g *store.IAMGroup) string { return strings.ToLower(g.GroupName) }, l)
+	got, truncated, next, e := pageByName(groups, func(g *store.IAMGroup) string { return g.GroupName }, l)
 	if e != nil {
 		return nil, e
 	}
@@ -253,4 +190,30 @@ func (s *Service) listGroupsForUser(c *call) (any, *apiError) {
 		res.Groups.Members = append(res.Groups.Members, groupOf(g))
 	}
 	return res, nil
+}
+
+// loadNamed reads the records of names, skipping any deleted meanwhile
+// (a group's member list and a user's group list are kept in step, but a
+// record read in the same transaction is what counts).
+func loadNamed[T any](names []string, get func(string) (*T, error)) ([]*T, error) {
+	out := make([]*T, 0, len(names))
+	for _, n := range names {
+		r, err := get(n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// pageByName sorts records by name, ignoring case as IAM does, and returns
+// l's page of them.
+func pageByName[T any](recs []*T, nameOf func(*T) string, l listing) ([]*T, bool, string, *apiError) {
+	key := func(r *T) string { return strings.ToLower(nameOf(r)) }
+	slices.SortFunc(recs, func(a, b *T) int { return strings.Compare(key(a), key(b)) })
+	return page(recs, key, l)
 }

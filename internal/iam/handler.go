@@ -59,10 +59,9 @@ type api struct {
 }
 
 var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersion, internal: "ServiceFailure",
-	ops: map[string]func(*Service, *call) (any, *apiError){
+	ops: entityOps(map[string]func(*Service, *call) (any, *apiError){
 		"CreateUser":      (*Service).createUser,
 		"GetUser":         (*Service).getUser,
-		"DeleteUser":      (*Service).deleteUser,
 		"ListUsers":       (*Service).listUsers,
 		"CreateAccessKey": (*Service).createAccessKey,
 		"DeleteAccessKey": (*Service).deleteAccessKey,
@@ -70,10 +69,7 @@ var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersi
 		"CreateRole":      (*Service).createRole,
 		"GetRole":         (*Service).getRole,
 		"ListRoles":       (*Service).listRoles,
-		"DeleteRole":      (*Service).deleteRole,
 
-		"TagUser": (*Service).tagUser, "UntagUser": (*Service).untagUser, "ListUserTags": (*Service).listUserTags,
-		"TagRole": (*Service).tagRole, "UntagRole": (*Service).untagRole, "ListRoleTags": (*Service).listRoleTags,
 		"UpdateRole":              (*Service).updateRole,
 		"UpdateAssumeRolePolicy":  (*Service).updateAssumeRolePolicy,
 		"CreateServiceLinkedRole": (*Service).createServiceLinkedRole,
@@ -86,21 +82,8 @@ var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersi
 		"ListEntitiesForPolicy":   (*Service).listEntitiesForPolicy,
 		"TagPolicy":               (*Service).tagPolicy, "UntagPolicy": (*Service).untagPolicy, "ListPolicyTags": (*Service).listPolicyTags,
 
-		"AttachUserPolicy": (*Service).attachUserPolicy, "DetachUserPolicy": (*Service).detachUserPolicy,
-		"AttachRolePolicy": (*Service).attachRolePolicy, "DetachRolePolicy": (*Service).detachRolePolicy,
-		"AttachGroupPolicy": (*Service).attachGroupPolicy, "DetachGroupPolicy": (*Service).detachGroupPolicy,
-		"ListAttachedUserPolicies":  (*Service).listAttachedUserPolicies,
-		"ListAttachedRolePolicies":  (*Service).listAttachedRolePolicies,
-		"ListAttachedGroupPolicies": (*Service).listAttachedGroupPolicies,
-		"PutUserPolicy":             (*Service).putUserPolicy, "GetUserPolicy": (*Service).getUserPolicy,
-		"DeleteUserPolicy": (*Service).deleteUserPolicy, "ListUserPolicies": (*Service).listUserPolicies,
-		"PutRolePolicy": (*Service).putRolePolicy, "GetRolePolicy": (*Service).getRolePolicy,
-		"DeleteRolePolicy": (*Service).deleteRolePolicy, "ListRolePolicies": (*Service).listRolePolicies,
-		"PutGroupPolicy": (*Service).putGroupPolicy, "GetGroupPolicy": (*Service).getGroupPolicy,
-		"DeleteGroupPolicy": (*Service).deleteGroupPolicy, "ListGroupPolicies": (*Service).listGroupPolicies,
-
 		"CreateGroup": (*Service).createGroup, "GetGroup": (*Service).getGroup,
-		"DeleteGroup": (*Service).deleteGroup, "ListGroups": (*Service).listGroups,
+		"ListGroups":     (*Service).listGroups,
 		"AddUserToGroup": (*Service).addUserToGroup, "RemoveUserFromGroup": (*Service).removeUserFromGroup,
 		"ListGroupsForUser": (*Service).listGroupsForUser,
 
@@ -123,7 +106,7 @@ var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersi
 
 		"SimulatePrincipalPolicy": (*Service).simulatePrincipalPolicy,
 		"SimulateCustomPolicy":    (*Service).simulateCustomPolicy,
-	}}
+	})}
 
 var stsAPI = &api{signingName: "sts", namespace: stsNamespace, version: stsVersion, internal: "InternalFailure",
 	ops: map[string]func(*Service, *call) (any, *apiError){

@@ -111,12 +111,8 @@ func (s *Service) principalExists(ctx context.Context, p string) (bool, error) {
 }
 
 func (s *Service) getRole(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	name, _ := v.str("RoleName", "roleName", true, 1, 64, validName, patName)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.roleResource(name), nil); e != nil {
+	name, e := s.entityCall(c, kindRoleEntity, nil)
+	if e != nil {
 		return nil, e
 	}
 	r, err := s.st.GetIAMRole(c.r.Context(), name)
@@ -143,39 +139,4 @@ func (s *Service) listRoles(c *call) (any, *apiError) {
 		res.Roles.Members = append(res.Roles.Members, roleOf(r, false))
 	}
 	return res, nil
-}
-
-func (s *Service) deleteRole(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	name, _ := v.str("RoleName", "roleName", true, 1, 64, validName, patName)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.roleResource(name), nil); e != nil {
-		return nil, e
-	}
-	var ae *apiError
-	_, err := s.txn(c, func(tx store.IAMTx) error {
-		ae = nil
-		r, err := tx.Role(name)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			ae = noSuchRole(name)
-		case err != nil:
-			return err
-		case len(r.InstanceProfiles) > 0:
-			ae = deleteConflict("Cannot delete entity, must remove roles from instance profile first.")
-		case len(r.AttachedPolicies) > 0:
-			ae = deleteConflict(msgDetachFirst)
-		case len(r.InlinePolicies) > 0:
-			ae = deleteConflict(msgDeletePolsFirst)
-		default:
-			tx.DeleteRole(name)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, s.failure(err)
-	}
-	return nil, ae
 }

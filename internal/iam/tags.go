@@ -1,7 +1,6 @@
 package iam
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 
@@ -90,41 +89,24 @@ func tagsPage(tags []store.IAMTag, l listing) (any, *apiError) {
 
 // Tags of users and roles.
 
-func (s *Service) tagUser(c *call) (any, *apiError) {
-	return s.tagEntity(c, kindUserEntity, true)
-}
-func (s *Service) untagUser(c *call) (any, *apiError) {
-	return s.tagEntity(c, kindUserEntity, false)
-}
-func (s *Service) tagRole(c *call) (any, *apiError) {
-	return s.tagEntity(c, kindRoleEntity, true)
-}
-func (s *Service) untagRole(c *call) (any, *apiError) {
-	return s.tagEntity(c, kindRoleEntity, false)
-}
-
 func (s *Service) tagEntity(c *call, k *entityKind, add bool) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
 	var tags []tag
 	var keys []string
-	var e *apiError
-	var condKeys map[string][]string
-	if add {
-		if tags, e = v.tags(); e == nil && len(tags) == 0 && !c.p.has("Tags") {
+	var tagsErr *apiError
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		if !add {
+			keys = readTagKeys(v)
+			return nil
+		}
+		if tags, tagsErr = v.tags(); tagsErr == nil && len(tags) == 0 && !c.p.has("Tags") {
 			v.fail("tags", "", true, "not be null")
 		}
-		condKeys = tagKeys(tags)
-	} else {
-		keys = readTagKeys(&v)
+		return tagKeys(tags)
+	})
+	if tagsErr != nil {
+		return nil, tagsErr
 	}
 	if e != nil {
-		return nil, e
-	}
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), condKeys); e != nil {
 		return nil, e
 	}
 	return nil, s.updateEntity(c, k, name, func(ent *entity) *apiError {
@@ -138,33 +120,69 @@ func (s *Service) tagEntity(c *call, k *entityKind, add bool) (any, *apiError) {
 	})
 }
 
-func (s *Service) listUserTags(c *call) (any, *apiError) { return s.listEntityTags(c, kindUserEntity) }
-func (s *Service) listRoleTags(c *call) (any, *apiError) { return s.listEntityTags(c, kindRoleEntity) }
-
 func (s *Service) listEntityTags(c *call, k *entityKind) (any, *apiError) {
-	v := validator{p: c.p}
-	name := k.readName(&v)
-	l := readListing(&v, false)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, k.resource(s, name), nil); e != nil {
-		return nil, e
-	}
-	var tags []store.IAMTag
-	_, err := s.txn(c, func(tx store.IAMTx) error {
-		ent, err := k.load(tx, name)
-		if err != nil {
-			return err
-		}
-		tags = *ent.tags
+	var l listing
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		l = readListing(v, false)
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, k.noSuch(name)
+	if e != nil {
+		return nil, e
 	}
-	if err != nil {
-		return nil, s.failure(err)
+	ent, e := s.readEntity(c, k, name)
+	if e != nil {
+		return nil, e
 	}
-	return tagsPage(tags, l)
+	return tagsPage(*ent.tags, l)
+}
+
+// Policy tags.
+
+func (s *Service) tagPolicy(c *call) (any, *apiError) {
+	v := validator{p: c.p}
+	tags, e := v.tags()
+	if e != nil {
+		return nil, e
+	}
+	ref, e := s.readPolicyArn(c, &v)
+	if e != nil {
+		return nil, e
+	}
+	_, e = s.updatePolicy(c, ref, func(p *store.IAMPolicy) *apiError {
+		var e *apiError
+		p.Tags, e = mergeTags(p.Tags, tags)
+		return e
+	})
+	return nil, e
+}
+
+func (s *Service) untagPolicy(c *call) (any, *apiError) {
+	v := validator{p: c.p}
+	keys := readTagKeys(&v)
+	ref, e := s.readPolicyArn(c, &v)
+	if e != nil {
+		return nil, e
+	}
+	_, e = s.updatePolicy(c, ref, func(p *store.IAMPolicy) *apiError {
+		p.Tags = removeTags(p.Tags, keys)
+		return nil
+	})
+	return nil, e
+}
+
+func (s *Service) listPolicyTags(c *call) (any, *apiError) {
+	v := validator{p: c.p}
+	l := readListing(&v, false)
+	ref, e := s.readPolicyArn(c, &v)
+	if e != nil {
+		return nil, e
+	}
+	if ref.managed != nil {
+		return &listTagsResult{}, nil
+	}
+	p, e := s.customerPolicy(c, ref)
+	if e != nil {
+		return nil, e
+	}
+	return tagsPage(p.Tags, l)
 }

@@ -86,45 +86,6 @@ func (s *Service) rootCreated() string {
 	return ""
 }
 
-func (s *Service) deleteUser(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	name, _ := v.str("UserName", "userName", true, 1, 128, validName, patName)
-	if e := v.err(); e != nil {
-		return nil, e
-	}
-	if e := s.authorize(c, s.userResource(name), nil); e != nil {
-		return nil, e
-	}
-	// Whatever hangs on the user refuses the delete, as in IAM; all is
-	// checked in the transaction that deletes it.
-	var ae *apiError
-	_, err := s.txn(c, func(tx store.IAMTx) error {
-		ae = nil
-		u, err := tx.User(name)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			ae = noSuchUser(name)
-		case err != nil:
-			return err
-		case len(u.AccessKeys) > 0:
-			ae = deleteConflict("Cannot delete entity, must delete access keys first.")
-		case len(u.Groups) > 0:
-			ae = deleteConflict("Cannot delete entity, must remove user from all groups first.")
-		case len(u.AttachedPolicies) > 0:
-			ae = deleteConflict(msgDetachFirst)
-		case len(u.InlinePolicies) > 0:
-			ae = deleteConflict(msgDeletePolsFirst)
-		default:
-			tx.DeleteUser(name)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, s.failure(err)
-	}
-	return nil, ae
-}
-
 func (s *Service) listUsers(c *call) (any, *apiError) {
 	got, truncated, next, e := listUnderPath(s, c, "arn:aws:iam::"+s.accountID+":user/", s.st.ListIAMUsers,
 		func(u *store.IAMUser) string { return u.Path }, func(u *store.IAMUser) string { return u.UserName })

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/awsjson"
+	"github.com/kplane/kplane/internal/paging"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -157,7 +158,9 @@ func (s *Service) describeKey(c *awsjson.Call) (any, *awsjson.Error) {
 	return keyMetadataOutput{metadata(k)}, nil
 }
 
-// page cuts items (sorted by their marker) after marker, at most limit long.
+// page cuts items after marker, at most limit long, in marker order (see
+// internal/paging: a marker whose item is gone still resumes in order).
+// KMS's marker is the page's last item's marker itself.
 func page[T any](items []T, markerOf func(T) string, marker *string, limit *int, def int) ([]T, *string, *awsjson.Error) {
 	var v awsjson.Validation
 	v.Range("limit", limit, 1, 1000)
@@ -171,25 +174,18 @@ func page[T any](items []T, markerOf func(T) string, marker *string, limit *int,
 	if limit != nil {
 		n = *limit
 	}
-	start := 0
+	after := ""
 	if marker != nil {
 		if !validMarker(*marker) {
 			return nil, nil, awsjson.Errorf("InvalidMarkerException", "Invalid marker %s", *marker)
 		}
-		start = len(items)
-		for i, it := range items {
-			if markerOf(it) > *marker {
-				start = i
-				break
-			}
-		}
+		after = *marker
 	}
-	items = items[start:]
-	if len(items) <= n {
-		return items, nil, nil
+	got, resume := paging.Page(items, markerOf, after, n)
+	if resume == "" {
+		return got, nil, nil
 	}
-	next := markerOf(items[n-1])
-	return items[:n], &next, nil
+	return got, &resume, nil
 }
 
 func validMarker(m string) bool { return !strings.ContainsAny(m, "\x00\n") }

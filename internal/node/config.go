@@ -199,9 +199,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 }
 
 // cniConfig is the node's CNI network: a bridge with host-local IPAM over
-// the node's pod CIDR (pods NATed by the bridge plugin inside the node's own
-// network namespace), portmap for hostPort, and the loopback plugin that
-// containerd runs for every pod.
+// the node's pod CIDR, portmap for hostPort, and the loopback plugin that
+// containerd runs for every pod. No masquerade (ipMasq false): the VPC
+// routes every node's pod CIDR to it (internal/nodenet), so pods reach pods
+// on other nodes, and answer the apiserver's calls to webhooks, with their
+// own addresses, as with EKS's VPC CNI; and a packet for anything else has
+// nowhere to go (the VPC's namespace has no default route), NAT or not.
 func cniConfig(spec Spec) ([]byte, error) {
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
@@ -211,7 +214,7 @@ func cniConfig(spec Spec) ([]byte, error) {
 				"type":         "bridge",
 				"bridge":       "cni0",
 				"isGateway":    true,
-				"ipMasq":       true,
+				"ipMasq":       false,
 				"hairpinMode":  true,
 				"promiscMode":  false,
 				"forceAddress": false,

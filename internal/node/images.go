@@ -22,7 +22,7 @@ func ImportImages(ctx context.Context, dir string, files []string) error {
 		return err
 	}
 	for _, f := range files {
-		kept, err := keepArchive(dir, f)
+		kept, err := KeepArchive(dir, f)
 		if err != nil {
 			return err
 		}
@@ -36,9 +36,12 @@ func ImportImages(ctx context.Context, dir string, files []string) error {
 	return nil
 }
 
-// keepArchive copies f to DIR/images/SHA256.tar (named by content, so the
-// same archive twice is kept once).
-func keepArchive(dir, f string) (string, error) {
+// KeepArchive copies f to DIR/images/SHA256.tar (named by content, so the
+// same archive twice is kept once) and returns that path.
+func KeepArchive(dir, f string) (string, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "images"), 0o700); err != nil {
+		return "", err
+	}
 	in, err := os.Open(f)
 	if err != nil {
 		return "", err

@@ -3,6 +3,8 @@ package node
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +128,20 @@ func TestWriteConfigs(t *testing.T) {
 		if !bytes.Contains(cd, []byte(want)) {
 			t.Errorf("containerd config lacks %s", want)
 		}
+	}
+	var cni struct {
+		Plugins []map[string]any `json:"plugins"`
+	}
+	b, _ = os.ReadFile(filepath.Join(p.CNIConfDir(), "10-kplane.conflist"))
+	if err := json.Unmarshal(b, &cni); err != nil || len(cni.Plugins) == 0 {
+		t.Fatalf("CNI config: %v: %s", err, b)
+	}
+	// Pods keep their own addresses across nodes: no masquerade.
+	if bridge := cni.Plugins[0]; bridge["type"] != "bridge" || bridge["ipMasq"] != false {
+		t.Errorf("CNI bridge plugin %v: want type bridge, ipMasq false", bridge)
+	}
+	if ipam, _ := cni.Plugins[0]["ipam"].(map[string]any); fmt.Sprint(ipam["ranges"]) != fmt.Sprintf("[[map[subnet:%s]]]", spec.PodCIDR) {
+		t.Errorf("CNI IPAM ranges %v, want the pod CIDR %s", ipam["ranges"], spec.PodCIDR)
 	}
 	if _, err := os.Stat(p.KubeProxyConfig()); err != nil {
 		t.Error(err)

@@ -75,6 +75,44 @@ func (m *Manager) ListenEgress(path, vpcID string, log *slog.Logger) (*Egress, e
 	return e, nil
 }
 
+// EgressSocket is where cluster id's egress socket lives when the path in
+// its own directory is too long for a unix socket (108 bytes): beside the
+// namespaces, in this kplane's directory under /run/kplane.
+func (m *Manager) EgressSocket(clusterID string) string {
+	return filepath.Join(filepath.Dir(m.dir), egressSocketPrefix+clusterID+".sock")
+}
+
+const egressSocketPrefix = "egress-"
+
+// RemoveStaleEgressSockets removes the egress sockets that a kplane of this
+// data directory, killed before it could close them, left beside the
+// namespaces (see EgressSocket), then that directory and /run/kplane when
+// nothing else is in them. Namespaces of nodes that still run stay. Call it
+// only while holding the data directory (internal/datadir), so that no
+// kplane serves those sockets; it returns the sockets it removed.
+func (m *Manager) RemoveStaleEgressSockets() ([]string, error) {
+	dir := filepath.Dir(m.dir)
+	stale, err := filepath.Glob(filepath.Join(dir, egressSocketPrefix+"*.sock"))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, f := range stale {
+		if fi, err := os.Lstat(f); err != nil || fi.Mode().Type() != os.ModeSocket {
+			continue
+		}
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, f)
+	}
+	os.Remove(dir)               // only if empty
+	os.Remove(filepath.Dir(dir)) // /run/kplane, if no other kplane has one
+	return removed, errors.Join(errs...)
+}
+
 // Close stops the proxy, closes every tunnel and removes the socket file.
 func (e *Egress) Close() error {
 	e.mu.Lock()

@@ -120,3 +120,47 @@ func TestEgressSelectorConfig(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+// A kplane killed with SIGKILL leaves its egress sockets beside the
+// namespaces (EgressSocket); the next start removes them, and the
+// directories once nothing else is there, and keeps every other file.
+func TestRemoveStaleEgressSockets(t *testing.T) {
+	run := filepath.Join(t.TempDir(), "kplane")
+	m := New(filepath.Join(run, "0123456789ab", "netns"))
+	stale := func(id string) string {
+		t.Helper()
+		path := m.EgressSocket(id)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.SetUnlinkOnClose(false) // as a killed process leaves it
+		l.Close()
+		return path
+	}
+	a, b := stale("c1"), stale("c2")
+	other := filepath.Join(filepath.Dir(a), "egress-c3.sock")
+	if err := os.WriteFile(other, nil, 0o600); err != nil { // not a socket: not ours to remove
+		t.Fatal(err)
+	}
+	removed, err := m.RemoveStaleEgressSockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(removed, " ") != a+" "+b {
+		t.Errorf("removed %v, want %s %s", removed, a, b)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a file that is not a socket went: %v", err)
+	}
+	os.Remove(other)
+	if _, err := m.RemoveStaleEgressSockets(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(run); !os.IsNotExist(err) {
+		t.Errorf("%s still there once empty: %v", run, err)
+	}
+}

@@ -6,7 +6,6 @@
 package paging
 
 import (
-	"cmp"
 	"encoding/base64"
 	"slices"
 	"strings"
@@ -16,14 +15,20 @@ import (
 // the first), ordered by key, and the key to resume after when more follow
 // ("" when this page is the last). Keys must be unique. items is not changed.
 func Page[T any](items []T, key func(T) string, after string, limit int) (page []T, resume string) {
-	byKey := func(a, b T) int { return cmp.Compare(key(a), key(b)) }
+	return PageBy(items, key, strings.Compare, after, limit)
+}
+
+// PageBy is Page in the order compare gives the keys, for a listing a
+// client may ask for in another order (newest first, descending).
+func PageBy[T any](items []T, key func(T) string, compare func(a, b string) int, after string, limit int) (page []T, resume string) {
+	byKey := func(a, b T) int { return compare(key(a), key(b)) }
 	if !slices.IsSortedFunc(items, byKey) {
 		items = slices.Clone(items)
 		slices.SortStableFunc(items, byKey)
 	}
 	start := 0
 	if after != "" {
-		start, _ = slices.BinarySearchFunc(items, after, func(it T, k string) int { return cmp.Compare(key(it), k) })
+		start, _ = slices.BinarySearchFunc(items, after, func(it T, k string) int { return compare(key(it), k) })
 		if start < len(items) && key(items[start]) == after {
 			start++
 		}

@@ -3,6 +3,7 @@ package paging
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +75,25 @@ func TestToken(t *testing.T) {
 		if _, ok := tok.Decode(bad); ok {
 			t.Errorf("Decode(%q) accepted", bad)
 		}
+	}
+}
+
+// In a descending order too, a deleted boundary resumes in order.
+func TestPageByDescendingResumesAfterDeletedBoundary(t *testing.T) {
+	descending := func(a, b string) int { return strings.Compare(b, a) }
+	items := []string{"a", "b", "c", "d", "e"}
+	var got []string
+	after := ""
+	for range 10 {
+		page, resume := PageBy(items, identity, descending, after, 2)
+		got = append(got, page...)
+		if resume == "" {
+			break
+		}
+		items = slices.DeleteFunc(items, func(s string) bool { return s == resume })
+		after = resume
+	}
+	if want := []string{"e", "d", "c", "b", "a"}; !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
 	}
 }

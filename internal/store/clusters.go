@@ -297,6 +297,7 @@ func clusterSecurityGroup(rec *ClusterRecord) *SecurityGroup {
 	name := "eks-cluster-sg-" + rec.Cluster.Name + "-" + rec.Cluster.ID[:min(8, len(rec.Cluster.ID))]
 	return &SecurityGroup{
 		ID: vpc.ClusterSecurityGroupID, VpcID: vpc.VpcID, Cluster: rec.Cluster.Name, Name: name,
+		Rules:       defaultGroupRules(vpc.ClusterSecurityGroupID),
 		Description: "EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.",
 		Tags: map[string]string{
 			"Name":                 name,

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -225,89 +224,6 @@ func getJSON[T any](ctx context.Context, s *Store, key string) (*T, error) {
 		return nil, fmt.Errorf("store: %s: %w", key, err)
 	}
 	return &v, nil
-}
-
-// IAMPrincipals is the index's view of what decides a call: users, roles,
-// groups and customer managed policies, by lower-cased name. Records are
-// shared and replaced, never changed: do not modify them.
-type IAMPrincipals struct {
-	Users    map[string]*IAMUser
-	Roles    map[string]*IAMRole
-	Groups   map[string]*IAMGroup
-	Policies map[string]*IAMPolicy
-}
-
-func newIAMPrincipals() IAMPrincipals {
-	return IAMPrincipals{Users: map[string]*IAMUser{}, Roles: map[string]*IAMRole{},
-		Groups: map[string]*IAMGroup{}, Policies: map[string]*IAMPolicy{}}
-}
-
-// applyPrincipal applies one etcd event under iamPrefix to p; it reports
-// whether the key was one of p's.
-func (p *IAMPrincipals) applyPrincipal(key string, value []byte, del bool) bool {
-	switch {
-	case strings.HasPrefix(key, iamUsersPrefix):
-		applyRecord(p.Users, strings.TrimPrefix(key, iamUsersPrefix), value, del)
-	case strings.HasPrefix(key, iamRolesPrefix):
-		applyRecord(p.Roles, strings.TrimPrefix(key, iamRolesPrefix), value, del)
-	case strings.HasPrefix(key, iamGroupsPrefix):
-		applyRecord(p.Groups, strings.TrimPrefix(key, iamGroupsPrefix), value, del)
-	case strings.HasPrefix(key, iamPoliciesPrefix):
-		applyRecord(p.Policies, strings.TrimPrefix(key, iamPoliciesPrefix), value, del)
-	default:
-		return false
-	}
-	return true
-}
-
-func applyRecord[T any](m map[string]*T, name string, value []byte, del bool) {
-	var v T
-	if del || json.Unmarshal(value, &v) != nil {
-		delete(m, name)
-		return
-	}
-	m[name] = &v
-}
-
-// User returns the user of that name (any case) from the index, or nil.
-func (x *IAMIndex) User(name string) *IAMUser {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.principals.Users[strings.ToLower(name)]
-}
-
-// Role returns the role of that name from the index, or nil.
-func (x *IAMIndex) Role(name string) *IAMRole {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.principals.Roles[strings.ToLower(name)]
-}
-
-// Group returns the group of that name from the index, or nil.
-func (x *IAMIndex) Group(name string) *IAMGroup {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.principals.Groups[strings.ToLower(name)]
-}
-
-// Policy returns the customer managed policy of that name from the index, or nil.
-func (x *IAMIndex) Policy(name string) *IAMPolicy {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.principals.Policies[strings.ToLower(name)]
-}
-
-// relistPrincipals reads every user, role, group and policy in one read.
-func relistPrincipals(ctx context.Context, cli *clientv3.Client, rev int64) (IAMPrincipals, error) {
-	p := newIAMPrincipals()
-	resp, err := cli.Get(ctx, iamPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev))
-	if err != nil {
-		return p, err
-	}
-	for _, kv := range resp.Kvs {
-		p.applyPrincipal(string(kv.Key), kv.Value, false)
-	}
-	return p, nil
 }
 
 // ErrLimit means a quota of IAM entities would be exceeded (five policy versions, ...).

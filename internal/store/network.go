@@ -66,6 +66,8 @@ type SecurityGroup struct {
 	// Cluster is set on the security group EKS creates for a cluster.
 	Cluster string            `json:"cluster,omitempty"`
 	Tags    map[string]string `json:"tags,omitempty"`
+	// Rules are its ingress and egress rules (network_rules.go).
+	Rules []SecurityGroupRule `json:"rules,omitempty"`
 }
 
 // Network is a snapshot of the whole inventory.
@@ -115,6 +117,7 @@ func (s *Store) EnsureDefaultNetwork(ctx context.Context, zones []string) (*Netw
 		ops = append(ops, putJSON(subnetKey(sn.ID), sn), refOp(vpc.ID, refSubnet, sn.ID))
 	}
 	sg := SecurityGroup{ID: NewResourceID("sg"), VpcID: vpc.ID, Name: "default", Description: "default VPC security group"}
+	sg.Rules = defaultGroupRules(sg.ID)
 	ops = append(ops, putJSON(sgKey(sg.ID), sg), clientv3.OpPut(sgNameKey(vpc.ID, sg.Name), sg.ID))
 	// Only the first kplane to get here writes: the marker key must not
 	// exist. Either we wrote it or someone else did; read what is there.

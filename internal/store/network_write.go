@@ -30,6 +30,7 @@ const maxWriteAttempts = 100
 // CreateVPC stores vpc and its default security group, returned.
 func (s *Store) CreateVPC(ctx context.Context, vpc VPC) (SecurityGroup, error) {
 	sg := SecurityGroup{ID: NewResourceID("sg"), VpcID: vpc.ID, Name: "default", Description: "default VPC security group"}
+	sg.Rules = defaultGroupRules(sg.ID)
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(vpcKey(vpc.ID)), "=", 0)).
 		Then(putJSON(vpcKey(vpc.ID), vpc), putJSON(sgKey(sg.ID), sg), clientv3.OpPut(sgNameKey(vpc.ID, sg.Name), sg.ID)).Commit()
@@ -204,10 +205,16 @@ func (s *Store) DeleteSecurityGroup(ctx context.Context, id string) error {
 	if g.Name == "default" {
 		return ErrCannotDelete
 	}
+	// The record as read, so the references its rules hold go with it.
+	ops := append([]clientv3.Op{clientv3.OpDelete(sgKey(id)), clientv3.OpDelete(refKey(g.VpcID, refGroup, id)), clientv3.OpDelete(sgNameKey(g.VpcID, g.Name))},
+		ruleRefDeletes(&g)...)
 	txn, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(sgKey(id)), ">", 0), unused(id)).
-		Then(clientv3.OpDelete(sgKey(id)), clientv3.OpDelete(refKey(g.VpcID, refGroup, id)), clientv3.OpDelete(sgNameKey(g.VpcID, g.Name))).
-		Else(clientv3.OpGet(sgKey(id), clientv3.WithCountOnly())).Commit()
+		If(clientv3.Compare(clientv3.ModRevision(sgKey(id)), "=", kvs[0].ModRevision), unused(id)).
+		Then(ops...).
+		Else(clientv3.OpGet(sgKey(id), clientv3.WithCountOnly()), clientv3.OpGet(refPrefix(id), clientv3.WithPrefix(), clientv3.WithCountOnly())).Commit()
+	if err == nil && !txn.Succeeded && txn.Responses[0].GetResponseRange().Count > 0 && txn.Responses[1].GetResponseRange().Count == 0 {
+		return s.DeleteSecurityGroup(ctx, id) // its rules changed meanwhile: again
+	}
 	return guardedWrite(txn, err, ErrInUse)
 }
 

@@ -74,6 +74,11 @@ type Process struct {
 	// Ready probes the process; nil means ready once started. It is called
 	// every 100 ms until it succeeds, then every Options.ProbeInterval.
 	Ready func(ctx context.Context) bool
+	// Prepare, if set, runs before every start (the first and each
+	// restart), after a stale process was killed: it removes what a dead
+	// process left that a new one cannot start beside (a node's containers).
+	// An error counts as a failed start.
+	Prepare func() error
 }
 
 // Options configure a Supervisor; zero values mean defaults.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -192,5 +193,34 @@ func TestLogTail(t *testing.T) {
 	}
 	if got := LogTail(f, 0, 9); got != "old | one | two | three" {
 		t.Fatalf("LogTail from 0 = %q", got)
+	}
+}
+
+// Prepare runs before every start, once per restart; while it fails the
+// process is not started and the failure is the exit reason.
+func TestPrepareRunsBeforeEveryStart(t *testing.T) {
+	v := newSupervisor(t)
+	dir := processDir(t)
+	var prepared atomic.Int32
+	p := Process{Key: "p", Kind: "test", Dir: dir, Args: []string{"child", "die"},
+		Prepare: func() error { prepared.Add(1); return nil }}
+	if err := v.Ensure(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restarts", func() bool { return v.State("p").Restarts >= 2 })
+	if n, st := prepared.Load(), v.State("p"); int(n) < st.Restarts {
+		t.Fatalf("Prepare ran %d times for %d restarts", n, st.Restarts)
+	}
+	if err := v.Stop(context.Background(), "p"); err != nil {
+		t.Fatal(err)
+	}
+
+	q := Process{Key: "q", Kind: "test", Dir: processDir(t), Args: []string{"child", "sleep"},
+		Prepare: func() error { return fmt.Errorf("leftovers in the way") }}
+	if err := v.Ensure(context.Background(), q); err == nil || !strings.Contains(err.Error(), "leftovers in the way") {
+		t.Fatalf("first start with a failing Prepare: %v", err)
+	}
+	if st := v.State("q"); st.PID != 0 || !strings.Contains(st.LastExitReason, "leftovers in the way") {
+		t.Fatalf("state %+v: want no process and the Prepare error", st)
 	}
 }

@@ -202,7 +202,14 @@ func (v *Supervisor) run(s *supervised) {
 		} else if killed {
 			opts.Logf("%s %s: killed stale process from a previous run", p.Kind, p.Key)
 		}
-		c, err := v.start(s, p)
+		var c *child
+		err := error(nil)
+		if p.Prepare != nil {
+			err = p.Prepare()
+		}
+		if err == nil {
+			c, err = v.start(s, p)
+		}
 		if first {
 			s.started <- err
 			first = false

@@ -168,13 +168,22 @@ type testNode struct {
 	t       *testing.T
 	dir     string
 	spec    node.Spec
-	ns      *testNetns
+	nsPath  string // the node's network namespace
 	proc    *node.Process
 	stopped bool
 }
 
-// startTestNode writes a node's spec (client-certificate credentials signed
-// by the cluster's CA) and starts its agent. Cleanup stops and deletes it.
+// nodePlace is where a test node runs: its network namespace, the cluster
+// endpoint as reached from there, and its pod CIDR.
+type nodePlace struct {
+	instanceID, zone        string
+	nsPath, apiURL, podCIDR string
+	clusterCIDR             string // every pod of the cluster; "" = podCIDR
+}
+
+// startTestNode starts a node in a network namespace of the test's own
+// (newTestNetns), which reaches the cluster endpoint through a forwarder to
+// the host's loopback. Cleanup stops and deletes it.
 func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*node.Spec)) *testNode {
 	t.Helper()
 	ns := newTestNetns(t, ip+"/24")
@@ -185,7 +194,17 @@ func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*
 	// The endpoint's address inside the namespace is the namespace's own
 	// loopback, forwarded to the host's.
 	forwardIntoNetns(t, ns.path, u.Host, u.Host)
+	return startNodeAt(t, k, c, ip, nodePlace{
+		instanceID: "i-0123456789abcdef0", zone: region + "a",
+		nsPath: ns.path, apiURL: c.Endpoint, podCIDR: "10.244.1.0/24",
+	}, mutate)
+}
 
+// startNodeAt writes a node's spec (client-certificate credentials signed
+// by the cluster's CA) for the place given and starts its agent. Cleanup
+// stops and deletes it.
+func startNodeAt(t *testing.T, k *kplane, c *cluster, ip string, at nodePlace, mutate func(*node.Spec)) *testNode {
+	t.Helper()
 	// Short: containerd's socket path must fit 107 bytes.
 	base, err := os.MkdirTemp("", "kpn")
 	if err != nil {
@@ -200,12 +219,13 @@ func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*
 	}
 	spec := node.Spec{
 		Name:              name,
-		InstanceID:        "i-0123456789abcdef0",
-		ProviderID:        "aws:///" + region + "a/i-0123456789abcdef0",
+		InstanceID:        at.instanceID,
+		ProviderID:        "aws:///" + at.zone + "/" + at.instanceID,
 		NodeIP:            ip,
-		NetNSPath:         ns.path,
-		PodCIDR:           "10.244.1.0/24",
-		APIServerURL:      c.Endpoint,
+		NetNSPath:         at.nsPath,
+		PodCIDR:           at.podCIDR,
+		ClusterCIDR:       at.clusterCIDR,
+		APIServerURL:      at.apiURL,
 		CAFile:            certs.CAFile,
 		ClientCertFile:    certs.ClientCertFile,
 		ClientKeyFile:     certs.ClientKeyFile,
@@ -219,7 +239,7 @@ func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*
 			"eks.amazonaws.com/capacityType":   "ON_DEMAND",
 			"node.kubernetes.io/instance-type": "t3.medium",
 			"topology.kubernetes.io/region":    region,
-			"topology.kubernetes.io/zone":      region + "a",
+			"topology.kubernetes.io/zone":      at.zone,
 		},
 	}
 	if mutate != nil {
@@ -228,7 +248,7 @@ func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*
 	if err := node.WriteSpec(dir, spec); err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{t: t, dir: dir, spec: spec, ns: ns}
+	n := &testNode{t: t, dir: dir, spec: spec, nsPath: at.nsPath}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, f := range []string{"agent.log", "containerd.log"} {
@@ -249,7 +269,7 @@ func startTestNode(t *testing.T, k *kplane, c *cluster, ip string, mutate func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("node %s: agent pid %d, dir %s, netns %s", name, n.proc.PID(), dir, ns.path)
+	t.Logf("node %s: agent pid %d, dir %s, netns %s", name, n.proc.PID(), dir, at.nsPath)
 	return n
 }
 

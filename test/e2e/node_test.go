@@ -48,8 +48,29 @@ func main() {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	if len(os.Args) > 2 && os.Args[1] == "-get" {
+		// -get URL N: GET URL N times, one body per line (a client in a pod).
+		n := 1
+		if len(os.Args) > 3 {
+			fmt.Sscan(os.Args[3], &n)
+		}
+		c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for i := 0; i < n; i++ {
+			resp, err := c.Get(os.Args[2])
+			if err != nil {
+				fmt.Println("error:", err)
+				continue
+			}
+			b := make([]byte, 200)
+			k, _ := resp.Body.Read(b)
+			resp.Body.Close()
+			fmt.Print(string(b[:k]))
+		}
+		return
+	}
 	host, _ := os.Hostname()
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "hello from %s\n", host) })
+	fmt.Println("serving on :8080 as", host)
 	http.ListenAndServe(":8080", nil)
 }
 `
@@ -57,30 +78,34 @@ func main() {
 const httpdImage = "kplane.local/httpd:test"
 
 // buildHTTPImage builds httpdSource and writes it as a docker-save archive.
-func buildHTTPImage(t *testing.T) string {
+func buildHTTPImage(t *testing.T) string { return buildGoImage(t, httpdSource, httpdImage) }
+
+// buildGoImage builds the Go program src, static, and writes an image
+// holding it alone (its entrypoint) as a docker-save archive named ref.
+func buildGoImage(t *testing.T, src, ref string) string {
 	t.Helper()
 	dir := t.TempDir()
-	src := filepath.Join(dir, "main.go")
-	if err := os.WriteFile(src, []byte(httpdSource), 0o600); err != nil {
+	mainGo := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(mainGo, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "httpd")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, src)
+	bin := filepath.Join(dir, "prog")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, mainGo)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the test server: %v: %s", err, out)
+		t.Fatalf("building the image's program: %v: %s", err, out)
 	}
 	prog, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := node.ImageFromFiles(map[string]node.File{"httpd": {Data: prog, Mode: 0o755}}, []string{"/httpd"}, nil)
+	img, err := node.ImageFromFiles(map[string]node.File{"prog": {Data: prog, Mode: 0o755}}, []string{"/prog"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	archive := filepath.Join(dir, "httpd.tar")
-	if err := node.WriteImageArchive(archive, httpdImage, img); err != nil {
+	archive := filepath.Join(dir, "image.tar")
+	if err := node.WriteImageArchive(archive, ref, img); err != nil {
 		t.Fatal(err)
 	}
 	return archive
@@ -193,7 +218,7 @@ func TestNodeRunsPods(t *testing.T) {
 	})
 	body, err := "", error(nil)
 	eventually(t, 30*time.Second, 500*time.Millisecond, "HTTP from pod web", func() error {
-		body, err = httpGetInNetns(n.ns.path, "http://"+web.Status.PodIP+":8080/")
+		body, err = httpGetInNetns(n.nsPath, "http://"+web.Status.PodIP+":8080/")
 		return err
 	})
 	if !strings.Contains(body, "hello from web") {
@@ -221,7 +246,7 @@ func TestNodeRunsPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, time.Second, "HTTP to Service web's ClusterIP "+svc.Spec.ClusterIP, func() error {
-		body, err = httpGetInNetns(n.ns.path, "http://"+svc.Spec.ClusterIP+"/")
+		body, err = httpGetInNetns(n.nsPath, "http://"+svc.Spec.ClusterIP+"/")
 		if err == nil && !strings.Contains(body, "hello from web") {
 			return fmt.Errorf("answer %q", body)
 		}
@@ -274,7 +299,7 @@ func TestNodeRunsPods(t *testing.T) {
 		return nil
 	})
 	eventually(t, time.Minute, time.Second, "HTTP to Service web after the node's restart", func() error {
-		body, err = httpGetInNetns(n.ns.path, "http://"+svc.Spec.ClusterIP+"/")
+		body, err = httpGetInNetns(n.nsPath, "http://"+svc.Spec.ClusterIP+"/")
 		if err == nil && !strings.Contains(body, "hello from web") {
 			return fmt.Errorf("answer %q", body)
 		}

@@ -10,14 +10,14 @@ import (
 	"time"
 )
 
-// TestNodegroupWithoutNodeExecutor runs `kplane serve` as built: a
+// TestNodegroupWithoutNodeExecutor runs `kplane serve --no-nodes`: a
 // nodegroup on an ACTIVE CONFIG_MAP cluster gets its node role mapped in the
-// cluster's aws-auth ConfigMap as EKS maps it, and, as this build has no node
-// executor, ends CREATE_FAILED with NodeCreationFailure naming its instances
+// cluster's aws-auth ConfigMap as EKS maps it, and, as this kplane runs no
+// nodes, ends CREATE_FAILED with NodeCreationFailure naming its instances
 // (never ACTIVE); the instances are listed terminated with EKS's tags; the
 // cluster cannot be deleted until the nodegroup is.
 func TestNodegroupWithoutNodeExecutor(t *testing.T) {
-	k := startKplane(t)
+	k := startKplaneWith(t, "--no-nodes")
 	k.createActive("ngdemo")
 	role := "arn:aws:iam::000000000000:role/eks-cluster-role"
 	subnets := strings.Split(k.subnetIDs(), ",")
@@ -53,7 +53,7 @@ func TestNodegroupWithoutNodeExecutor(t *testing.T) {
 		return nil
 	})
 	is := ng.Nodegroup.Health.Issues
-	if len(is) != 1 || is[0].Code != "NodeCreationFailure" || len(is[0].ResourceIDs) != 2 || !strings.Contains(is[0].Message, "not available in this build") {
+	if len(is) != 1 || is[0].Code != "NodeCreationFailure" || len(is[0].ResourceIDs) != 2 || !strings.Contains(is[0].Message, "--no-nodes") {
 		t.Errorf("issues %+v", is)
 	}
 

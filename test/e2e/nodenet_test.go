@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,33 +38,15 @@ func TestNodeNetwork(t *testing.T) {
 	kc := k.kubeconfig(name)
 	creds := k.readKubeconfig(kc)
 
-	var vc struct {
-		VpcID     string   `json:"vpcId"`
-		SubnetIDs []string `json:"subnetIds"`
-	}
-	if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-cluster", "--name", name, "--query", "cluster.resourcesVpcConfig")), &vc); err != nil {
-		t.Fatal(err)
-	}
-	var sn []struct{ CidrBlock, AvailabilityZone string }
-	if err := json.Unmarshal([]byte(k.mustAWS("ec2", "describe-subnets", "--subnet-ids", vc.SubnetIDs[0], "--query", "Subnets")), &sn); err != nil || len(sn) != 1 {
-		t.Fatalf("describe-subnets: %v %+v", err, sn)
-	}
-	subnet := netip.MustParsePrefix(sn[0].CidrBlock)
-	vpcCIDR := netip.MustParsePrefix("172.31.0.0/16") // the default VPC's
-	addr := subnet.Addr()
-	for range 100 {
-		addr = addr.Next()
-	}
-	podRange, err := nodenet.PodRange(vpcCIDR, netip.MustParsePrefix("10.100.0.0/16"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	podCIDR, err := nodenet.PodCIDR(vpcCIDR, podRange, addr)
+	v := clusterVPCOf(t, k, name)
+	subnet := v.subnet
+	addr := v.hostAddr(100)
+	podCIDR, err := nodenet.PodCIDR(v.cidr, v.podRange, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := nodenet.New(nodenet.DirFor(k.dataDir))
-	node := nodenet.Node{ID: "i-0e2e0000000000001", VPC: vc.VpcID, Subnet: subnet, Addr: addr, PodCIDR: podCIDR}
+	node := nodenet.Node{ID: "i-0e2e0000000000001", VPC: v.id, Subnet: subnet, Addr: addr, PodCIDR: podCIDR}
 	if err := m.EnsureNode(node); err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +144,40 @@ func TestNodeNetwork(t *testing.T) {
 		t.Errorf("the apiserver reached the host's %s through a Node: %q", hostIP, out)
 	} else if !strings.Contains(err.Error(), "403 Forbidden") {
 		t.Errorf("a Node naming a host address: %v; want the egress proxy's 403", err)
+	}
+}
+
+// TestStaleEgressSocketRemovedAtStart: a kplane whose data directory's path
+// is too long for a unix socket keeps each cluster's egress socket under
+// /run/kplane/HASH; SIGKILLed, it leaves the socket there, and its next
+// start removes it, and the directory with it (no node namespace is there).
+func TestStaleEgressSocketRemovedAtStart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the egress proxy runs when kplane may make network namespaces")
+	}
+	k := startKplaneWith(t, "--control-plane-replicas", "1")
+	c := k.createActive("stale-egress")
+	sock := nodenet.New(nodenet.DirFor(k.dataDir)).EgressSocket(c.ID)
+	if len(filepath.Join(k.clusterDir(c.ID), "egress.sock")) <= 100 {
+		t.Fatalf("data directory %s is short enough for the socket in the cluster's directory: the test needs a longer one", k.dataDir)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("egress socket %s: %v %v", sock, fi, err)
+	}
+	k.sigkill()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("a SIGKILLed kplane's socket is already gone (nothing to show): %v", err)
+	}
+	// Started again without reconciling, nothing makes the socket anew.
+	k.args = append(k.args, "--no-reconcile")
+	k.start()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("stale egress socket %s after the next start: %v", sock, err)
+	}
+	if _, err := os.Stat(filepath.Dir(sock)); !os.IsNotExist(err) {
+		t.Errorf("%s still there with nothing in it: %v", filepath.Dir(sock), err)
+	}
+	if !strings.Contains(readTrim(t, k.logPath), "removed stale egress sockets") {
+		t.Errorf("kplane's log does not say it removed the socket")
 	}
 }

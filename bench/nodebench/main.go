@@ -1,0 +1,224 @@
+// Command nodebench measures kplane's worker nodes (issue 12) against the
+// floor of the same node started by hand, in one invocation: the same
+// containerd and kubelet (`kplane node-run`, node.Start of a hand-written
+// spec with client-certificate credentials, in a namespace of the
+// cluster's VPC made by internal/nodenet) to Node Ready; each idle node's
+// memory (RSS of every process in its cgroups); and pod start (a Deployment
+// of -replicas pods on those nodes, each pod's time to Running). Run it as
+// root from the repository root:
+//
+//	go run ./bench/nodebench [flags]
+//
+// Progress goes to stderr, results (plain text, then markdown for
+// docs/benchmarks.md) to stdout. Everything it starts is stopped, and its
+// namespaces and temp dir removed, when it ends, fails or gets Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/nodenet"
+)
+
+type config struct {
+	kplane   string
+	nodes    int
+	replicas int
+	runs     int
+	settle   time.Duration
+	timeout  time.Duration
+	keep     bool
+	out      string
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.kplane, "kplane", "", "use this kplane binary instead of building ./cmd/kplane")
+	flag.IntVar(&cfg.nodes, "nodes", 2, "nodes started by hand (the floor) and the Deployment's nodes")
+	flag.IntVar(&cfg.replicas, "replicas", 20, "the Deployment's replicas (pod start)")
+	flag.IntVar(&cfg.runs, "runs", 2, "rounds: each starts -nodes fresh nodes, measures them and stops them")
+	flag.DurationVar(&cfg.settle, "settle", 20*time.Second, "idle time after the nodes are Ready before reading their memory")
+	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "bound on the whole run")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, data dir) after the run")
+	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "nodebench: needs root (network namespaces, cgroups)")
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			logf("got %v: stopping and cleaning up", s)
+		case <-ctx.Done():
+		}
+		signal.Stop(sigs)
+		cancel()
+	}()
+	r := &report{cfg: cfg, started: time.Now(), loadStart: load.LoadAvg(), command: strings.Join(append([]string{"go run ./bench/nodebench"}, os.Args[1:]...), " ")}
+	err := run(ctx, cfg, r)
+	cancel()
+	r.finished, r.loadEnd = time.Now(), load.LoadAvg()
+	if err != nil {
+		r.err = err.Error()
+	}
+	text, md := r.text(), r.markdown()
+	fmt.Println(text)
+	fmt.Println("==== markdown for docs/benchmarks.md ====")
+	fmt.Println()
+	fmt.Println(md)
+	if cfg.out != "" {
+		if werr := os.WriteFile(cfg.out, []byte(md), 0o644); werr != nil {
+			fmt.Fprintln(os.Stderr, "nodebench:", werr)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodebench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s [load %s] %s\n", time.Now().Format("15:04:05.000"), load.LoadAvg(), fmt.Sprintf(format, args...))
+}
+
+// run does the whole benchmark; everything it started is gone when it
+// returns (checked: leftovers).
+func run(ctx context.Context, cfg config, r *report) (err error) {
+	tmp, err := os.MkdirTemp("", "nodebench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cfg.keep {
+			logf("kept %s", tmp)
+		} else if rerr := os.RemoveAll(tmp); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if left := leftovers(tmp); left != "" {
+			err = errors.Join(err, errors.New("left behind: "+left))
+		}
+	}()
+	bin := cfg.kplane
+	if bin == "" {
+		bin = filepath.Join(tmp, "kplane")
+		logf("building ./cmd/kplane")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/kplane").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v: %s", err, out)
+		}
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+	r.commit = load.GitCommit()
+
+	srv, err := startServe(ctx, bin, tmp)
+	if err != nil {
+		return err
+	}
+	r.serveDir = srv.dataDir
+	defer srv.stop()
+	bc, err := srv.createCluster(ctx, "nodebench")
+	if err != nil {
+		return err
+	}
+	logf("cluster %s ACTIVE; VPC %s %s, subnet %s", bc.id, bc.vpcID, bc.vpcCIDR, bc.subnet)
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		err = errors.Join(err, srv.deleteCluster(dctx, bc.name))
+	}()
+
+	m := nodenet.New(nodenet.DirFor(srv.dataDir))
+	caDir := filepath.Join(srv.dataDir, "clusters", bc.id, "pki")
+	// Node directories under a short path: containerd's socket must fit.
+	nodesDir, err := os.MkdirTemp("", "nb")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		os.RemoveAll(nodesDir)
+		if left := leftovers(nodesDir); left != "" {
+			err = errors.Join(err, errors.New("left behind: "+left))
+		}
+	}()
+	for round := range cfg.runs {
+		if err := runRound(ctx, cfg, r, bin, bc, m, caDir, nodesDir, round); err != nil {
+			return fmt.Errorf("round %d: %w", round+1, err)
+		}
+	}
+	return nil
+}
+
+// runRound starts cfg.nodes fresh nodes by hand, times them to Ready,
+// reads their idle memory, times a Deployment's pods on them, and stops
+// them.
+func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchCluster, m *nodenet.Manager, caDir, nodesDir string, round int) (err error) {
+	nodes, err := handNodes(bc, m, caDir, nodesDir, cfg.nodes, 10+round*cfg.nodes)
+	defer func() { err = errors.Join(err, stopNodes(m, nodes)) }()
+	if err != nil {
+		return err
+	}
+	if err := waitEndpointFromVPC(ctx, bc, caDir, nodes[0]); err != nil {
+		return err
+	}
+	logf("round %d: starting %d nodes by hand", round+1, len(nodes))
+	ready, err := startAndWaitReady(ctx, bc, bin, nodes)
+	if err != nil {
+		return err
+	}
+	r.floorReady = append(r.floorReady, ready)
+	logf("round %d: Ready after %v", round+1, ready)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(cfg.settle):
+	}
+	for _, hn := range nodes {
+		mem, err := readNodeMemory(hn)
+		if err != nil {
+			return err
+		}
+		r.idle = append(r.idle, mem)
+		logf("round %d: %s idle: %s", round+1, hn.spec.Name, mem)
+	}
+	ps, err := deploymentPodStart(ctx, bc, fmt.Sprintf("podstart-%d", round+1), cfg.replicas, names(nodes))
+	if err != nil {
+		return err
+	}
+	r.podStarts = append(r.podStarts, ps)
+	logf("round %d: %d pods Running: p50 %v, p99 %v, by node %v", round+1, len(ps.Times), percentile(ps.Times, 50), percentile(ps.Times, 99), ps.ByNode)
+	return nil
+}
+
+// leftovers names what the run left: processes naming dir, and the
+// directory under /run/kplane (namespaces, sockets) of a kplane whose data
+// dir is under it.
+func leftovers(tmp string) string {
+	var left []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), tmp) {
+			left = append(left, "process "+e.Name())
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(nodenet.DirFor(filepath.Join(tmp, "data")))); err == nil {
+		left = append(left, filepath.Dir(nodenet.DirFor(filepath.Join(tmp, "data"))))
+	}
+	return strings.Join(left, ", ")
+}

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/node"
+	"github.com/kplane/kplane/internal/nodenet"
+)
+
+// handNode is one node started by hand, as the e2e tests start theirs:
+// a namespace of the cluster's VPC made with internal/nodenet, a spec with
+// client-certificate credentials signed by the cluster's CA, node.Start.
+type handNode struct {
+	net  nodenet.Node
+	dir  string
+	spec node.Spec
+	proc *node.Process
+}
+
+// handNodes places n nodes in the cluster's subnet (addresses from offset
+// 10 on) and makes their namespaces; nothing runs yet.
+func handNodes(bc *benchCluster, m *nodenet.Manager, caDir, dir string, n, offset int) ([]*handNode, error) {
+	podRange, err := nodenet.PodRange(bc.vpcCIDR, netip.MustParsePrefix("10.100.0.0/16"))
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(bc.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	var out []*handNode
+	for i := range n {
+		addr := bc.subnet.Addr()
+		for range offset + i {
+			addr = addr.Next()
+		}
+		podCIDR, err := nodenet.PodCIDR(bc.vpcCIDR, podRange, addr)
+		if err != nil {
+			return out, err
+		}
+		id := fmt.Sprintf("i-0be0c%012x", offset+i)
+		hn := &handNode{net: nodenet.Node{ID: id, VPC: bc.vpcID, Subnet: bc.subnet, Addr: addr, PodCIDR: podCIDR}, dir: filepath.Join(dir, strconv.Itoa(offset+i))}
+		out = append(out, hn)
+		if err := m.EnsureNode(hn.net); err != nil {
+			return out, err
+		}
+		name := "ip-" + strings.ReplaceAll(addr.String(), ".", "-") + ".us-west-2.compute.internal"
+		certs, err := node.IssueCertificates(filepath.Join(caDir, "ca.crt"), filepath.Join(caDir, "ca.key"), hn.dir, name, addr.String())
+		if err != nil {
+			return out, err
+		}
+		hn.spec = node.Spec{
+			Name: name, InstanceID: id, ProviderID: "aws:///" + bc.zone + "/" + id,
+			NodeIP: addr.String(), NetNSPath: m.NodePath(id),
+			PodCIDR: podCIDR.String(), ClusterCIDR: podRange.String(),
+			APIServerURL: "https://" + net.JoinHostPort(nodenet.Gateway(bc.subnet).String(), u.Port()),
+			CAFile:       certs.CAFile, ClientCertFile: certs.ClientCertFile, ClientKeyFile: certs.ClientKeyFile,
+			ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile,
+			KubeProxyCertFile: certs.KubeProxyCertFile, KubeProxyKeyFile: certs.KubeProxyKeyFile,
+			ProxyMode: "iptables",
+			Labels: map[string]string{
+				"eks.amazonaws.com/nodegroup":   "hand",
+				"topology.kubernetes.io/region": "us-west-2",
+				"topology.kubernetes.io/zone":   bc.zone,
+			},
+		}
+		if err := node.WriteSpec(hn.dir, hn.spec); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// waitEndpointFromVPC waits until the cluster's endpoint answers /readyz
+// from inside the first node's namespace: the balancer opens its socket in
+// the VPC at the provisioner's next look, and the replica restarts once for
+// the certificate naming the gateway. That is the VPC's set-up, done once
+// per VPC; the floor times the node alone.
+func waitEndpointFromVPC(ctx context.Context, bc *benchCluster, caDir string, hn *handNode) error {
+	ca, err := os.ReadFile(filepath.Join(caDir, "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pair, err := tls.LoadX509KeyPair(hn.spec.ClientCertFile, hn.spec.ClientKeyFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return nodenet.DialIn(ctx, hn.spec.NetNSPath, nil, addr)
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}},
+		DisableKeepAlives: true,
+	}}
+	var last error
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); {
+		resp, err := client.Get(hn.spec.APIServerURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = errors.New(resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("endpoint %s from the VPC: %w", hn.spec.APIServerURL, last)
+}
+
+// startAndWaitReady starts every node at once and returns each one's time
+// from node.Start to its Node's Ready condition, as seen polling the API
+// every 100 ms.
+func startAndWaitReady(ctx context.Context, bc *benchCluster, bin string, nodes []*handNode) ([]time.Duration, error) {
+	start := time.Now()
+	for _, hn := range nodes {
+		p, err := node.Start(bin, hn.dir)
+		if err != nil {
+			return nil, err
+		}
+		hn.proc = p
+	}
+	return waitReady(ctx, bc, start, names(nodes), 3*time.Minute)
+}
+
+func names(nodes []*handNode) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.spec.Name)
+	}
+	return out
+}
+
+// waitReady polls until every named Node is Ready and returns when each
+// became so, from start.
+func waitReady(ctx context.Context, bc *benchCluster, start time.Time, want []string, timeout time.Duration) ([]time.Duration, error) {
+	ready := map[string]time.Duration{}
+	deadline := time.Now().Add(timeout)
+	for len(ready) < len(want) {
+		list, err := bc.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		now := time.Since(start)
+		if err == nil {
+			for _, n := range list.Items {
+				for _, c := range n.Status.Conditions {
+					if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+						if _, ok := ready[n.Name]; !ok {
+							ready[n.Name] = now
+						}
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("nodes Ready after %s: %d of %d", timeout, len(ready), len(want))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var out []time.Duration
+	for _, n := range want {
+		out = append(out, ready[n])
+	}
+	return out, nil
+}
+
+// stopNodes stops every node (SIGTERM: the agent tears itself down),
+// deletes its directory and removes its namespace.
+func stopNodes(m *nodenet.Manager, nodes []*handNode) error {
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, hn := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if hn.proc != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), node.StopTimeout)
+				err = hn.proc.Stop(ctx)
+				cancel()
+			}
+			err = errors.Join(err, node.Delete(hn.dir), m.RemoveNode(hn.net.ID))
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// nodeMemory is the resident memory of every process in a node's cgroups
+// (agent with kubelet and kube-proxy, containerd, shims, pods), by name.
+// RSS counts pages shared with other processes (the kplane binary's text
+// in every node's agent) in full; PSS divides them among their users.
+type nodeMemory struct {
+	TotalKiB, PssKiB int64
+	ByName           map[string]int64 // RSS
+}
+
+func readNodeMemory(hn *handNode) (nodeMemory, error) {
+	b, err := os.ReadFile(filepath.Join(hn.dir, "cgroups.json"))
+	if err != nil {
+		return nodeMemory{}, err
+	}
+	var st struct{ Root string }
+	if err := json.Unmarshal(b, &st); err != nil || st.Root == "" {
+		return nodeMemory{}, fmt.Errorf("%s: %v %q", hn.dir, err, b)
+	}
+	pids := map[string]bool{}
+	filepath.WalkDir(filepath.Join("/sys/fs/cgroup/memory", st.Root), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == "cgroup.procs" {
+			if b, err := os.ReadFile(p); err == nil {
+				for _, f := range strings.Fields(string(b)) {
+					pids[f] = true
+				}
+			}
+		}
+		return nil
+	})
+	m := nodeMemory{ByName: map[string]int64{}}
+	for pid := range pids {
+		status, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			continue
+		}
+		var name string
+		var rss int64
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "Name:"); ok {
+				name = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				rss, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			}
+		}
+		m.TotalKiB += rss
+		m.PssKiB += load.KeyKB("/proc/"+pid+"/smaps_rollup", "Pss")
+		m.ByName[name] += rss
+	}
+	if len(pids) == 0 {
+		return m, fmt.Errorf("no process in %s's cgroups", hn.spec.Name)
+	}
+	return m, nil
+}
+
+func (m nodeMemory) String() string {
+	var parts []string
+	for n, kib := range m.ByName {
+		parts = append(parts, fmt.Sprintf("%s %d", n, kib/1024))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("RSS %d MiB (%s), PSS %d MiB", m.TotalKiB/1024, strings.Join(parts, ", "), m.PssKiB/1024)
+}

@@ -1,0 +1,292 @@
+package localnodes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/node"
+	"github.com/kplane/kplane/internal/nodegroup"
+	"github.com/kplane/kplane/internal/nodenet"
+	"github.com/kplane/kplane/internal/supervise"
+)
+
+// Config of an Executor.
+type Config struct {
+	// DataDir is kplane's data directory (clusters' PKI; nodes' directories, see NodesDir).
+	DataDir string
+	// Executable is the kplane binary nodes run (default os.Executable()).
+	Executable string
+	// Net makes the nodes' namespaces (nodenet.New(nodenet.DirFor(DataDir)) if nil).
+	Net *nodenet.Manager
+	// Credentials gives a node its kubelet's credentials; nil = a client
+	// certificate signed by the cluster CA (system:node:NAME).
+	Credentials func(ctx context.Context, spec nodegroup.NodeSpec, dir string, certs node.Certificates) (*node.ExecConfig, error)
+	Log         *slog.Logger
+}
+
+// Executor implements nodegroup.NodeExecutor with real nodes on this machine.
+type Executor struct {
+	cfg Config
+	sup *supervise.Supervisor
+
+	mu      sync.Mutex
+	clients map[string]*clusterClient // by cluster id
+}
+
+var _ nodegroup.NodeExecutor = (*Executor)(nil)
+
+// New returns an Executor. It first cleans what nodes of a kplane killed
+// on this data directory left (agents, their containers and cgroups): the
+// nodegroup reconciler brings the nodes that should run back.
+func New(cfg Config) (*Executor, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Net == nil {
+		cfg.Net = nodenet.New(nodenet.DirFor(cfg.DataDir))
+	}
+	sup, err := supervise.New(supervise.Options{
+		Executable: cfg.Executable,
+		// The agent tears its node down on SIGTERM (node.TeardownTimeout).
+		StopGracePeriod: node.TeardownTimeout + 10*time.Second,
+		Logf:            func(format string, args ...any) { cfg.Log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}}
+	e.cleanLeftovers()
+	return e, nil
+}
+
+func agentArgs(dir string) []string { return []string{"node-run", "--dir", dir} }
+
+// cleanLeftovers kills and tears down every node a previous kplane left.
+func (e *Executor) cleanLeftovers() {
+	for _, dir := range NodeDirs(e.cfg.DataDir) {
+		if killed, err := supervise.KillStale(dir, agentArgs(dir)); err != nil {
+			e.cfg.Log.Warn("killing a stale node agent", "dir", dir, "err", err)
+		} else if killed {
+			e.cfg.Log.Info("killed a stale node agent", "dir", dir)
+		}
+		if err := node.Teardown(dir); err != nil {
+			e.cfg.Log.Warn("tearing down a node left by a previous run", "dir", dir, "err", err)
+		}
+	}
+}
+
+// EnsureNode implements nodegroup.NodeExecutor.
+func (e *Executor) EnsureNode(ctx context.Context, spec nodegroup.NodeSpec) (nodegroup.NodeState, error) {
+	if spec.PodCIDR == "" || spec.EndpointInVPC == "" || spec.SubnetCIDR == "" {
+		return nodegroup.NodeState{Problem: "The instance's network is not known yet (its VPC or subnet cannot be read)"}, nil
+	}
+	dir := NodeDir(e.cfg.DataDir, spec.InstanceID)
+	if _, running := e.sup.Running(spec.InstanceID); !running {
+		st, err := e.start(ctx, spec, dir)
+		if err != nil || st.Failed != "" {
+			return st, err
+		}
+	}
+	return e.observe(ctx, spec, dir), nil
+}
+
+// start prepares the node's network, files and credentials and starts its agent.
+func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir string) (nodegroup.NodeState, error) {
+	if err := e.ensureNetwork(spec); err != nil {
+		return nodegroup.NodeState{Problem: "Could not make the instance's network: " + err.Error()}, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nodegroup.NodeState{}, err
+	}
+	if err := writeOwner(dir, owner{ClusterName: spec.ClusterName, ClusterID: spec.ClusterID, Nodegroup: spec.Nodegroup}); err != nil {
+		return nodegroup.NodeState{}, err
+	}
+	if err := copyClusterImages(e.cfg.DataDir, spec.ClusterID, dir); err != nil {
+		return nodegroup.NodeState{}, err
+	}
+	ns, err := e.nodeSpec(ctx, spec, dir)
+	if err != nil {
+		return nodegroup.NodeState{Problem: err.Error()}, nil
+	}
+	if err := node.Check(ns, node.Paths{Dir: dir}); err != nil {
+		return nodegroup.NodeState{Failed: "The node cannot run on this host: " + err.Error()}, nil
+	}
+	if err := node.WriteSpec(dir, ns); err != nil {
+		return nodegroup.NodeState{}, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
+		return nodegroup.NodeState{}, err
+	}
+	// What restarts the agent: its spec without labels and taints, which
+	// the executor applies to the Node object itself.
+	ns.Labels, ns.Taints = nil, nil
+	specBytes, _ := json.Marshal(ns)
+	err = e.sup.Ensure(ctx, supervise.Process{
+		Key: spec.InstanceID, Kind: "node", Dir: dir, Args: agentArgs(dir), Spec: specBytes,
+		// What a dead agent left (containerd, shims, containers in the
+		// node's cgroups) goes before the next one starts.
+		Prepare: func() error { return node.Teardown(dir) },
+	})
+	if err != nil {
+		e.cfg.Log.Warn("node agent start", "instance", spec.InstanceID, "err", err)
+	}
+	return nodegroup.NodeState{}, nil
+}
+
+func (e *Executor) ensureNetwork(spec nodegroup.NodeSpec) error {
+	subnet, err := netip.ParsePrefix(spec.SubnetCIDR)
+	if err != nil {
+		return err
+	}
+	addr, err := netip.ParseAddr(spec.PrivateIP)
+	if err != nil {
+		return err
+	}
+	pods, err := netip.ParsePrefix(spec.PodCIDR)
+	if err != nil {
+		return err
+	}
+	return e.cfg.Net.EnsureNode(nodenet.Node{ID: spec.InstanceID, VPC: spec.VpcID, Subnet: subnet.Masked(), Addr: addr, PodCIDR: pods})
+}
+
+// nodeSpec maps the reconciler's NodeSpec to the agent's node.Spec.
+func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir string) (node.Spec, error) {
+	ccfg := controlplane.ClusterConfig{Name: spec.ClusterName, ID: spec.ClusterID, Dir: controlplane.ClusterDir(e.cfg.DataDir, spec.ClusterID)}
+	certs, err := node.IssueCertificates(ccfg.CertFile(controlplane.CertCA), ccfg.KeyFile(controlplane.CertCA), dir, spec.NodeName, spec.PrivateIP)
+	if err != nil {
+		return node.Spec{}, fmt.Errorf("node certificates: %w", err)
+	}
+	ns := node.Spec{
+		Name: spec.NodeName, InstanceID: spec.InstanceID, ProviderID: spec.ProviderID,
+		NodeIP: spec.PrivateIP, NetNSPath: e.cfg.Net.NodePath(spec.InstanceID),
+		PodCIDR: spec.PodCIDR, ClusterCIDR: spec.PodRange, ClusterDomain: "cluster.local",
+		APIServerURL: spec.EndpointInVPC, CAFile: certs.CAFile,
+		ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile,
+		KubeProxyCertFile: certs.KubeProxyCertFile, KubeProxyKeyFile: certs.KubeProxyKeyFile,
+		ProxyMode: "iptables",
+		Labels:    spec.Labels,
+	}
+	if dns := clusterDNS(spec.ServiceIPv4CIDR); dns != "" {
+		ns.ClusterDNS = []string{dns}
+	}
+	for _, t := range spec.Taints {
+		ns.Taints = append(ns.Taints, node.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+	}
+	if e.cfg.Credentials != nil {
+		ns.Exec, err = e.cfg.Credentials(ctx, spec, dir, certs)
+		if err != nil {
+			return node.Spec{}, err
+		}
+	} else {
+		ns.ClientCertFile, ns.ClientKeyFile = certs.ClientCertFile, certs.ClientKeyFile
+	}
+	return ns, nil
+}
+
+// clusterDNS is the service CIDR's .10, where EKS puts the cluster's DNS.
+func clusterDNS(serviceCIDR string) string {
+	p, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil || !p.Addr().Is4() {
+		return ""
+	}
+	a := p.Masked().Addr().As4()
+	a[3] += 10
+	return netip.AddrFrom4(a).String()
+}
+
+// observe reports the agent's state and, once the Node object exists, its
+// readiness, and brings its labels and taints to spec's.
+func (e *Executor) observe(ctx context.Context, spec nodegroup.NodeSpec, dir string) nodegroup.NodeState {
+	st := e.sup.State(spec.InstanceID)
+	switch st.Phase {
+	case supervise.PhaseStarting, supervise.PhaseRunning:
+	default:
+		reason := st.LastExitReason
+		if reason == "" {
+			reason = string(st.Phase)
+		}
+		return nodegroup.NodeState{Problem: fmt.Sprintf("The node agent of %s is down and being restarted: %s", spec.InstanceID, reason)}
+	}
+	out := nodegroup.NodeState{Running: true}
+	c, err := e.client(spec)
+	if err != nil {
+		out.Problem = "Cannot reach the cluster: " + err.Error()
+		return out
+	}
+	ready, err := c.syncNode(ctx, spec, st.StartedAt)
+	if err != nil {
+		e.cfg.Log.Debug("reading node", "node", spec.NodeName, "err", err)
+	}
+	out.Ready = ready
+	return out
+}
+
+// RemoveNode implements nodegroup.NodeExecutor: drain (a refusal by a
+// PodDisruptionBudget is a *nodegroup.EvictionBlockedError), stop the agent,
+// delete the Node object, the node's directory and its network.
+func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) error {
+	dir := NodeDir(e.cfg.DataDir, spec.InstanceID)
+	if c, err := e.client(spec); err == nil {
+		if err := c.drain(ctx, spec.NodeName); err != nil {
+			return err
+		}
+	}
+	if err := e.sup.Stop(ctx, spec.InstanceID); err != nil {
+		return fmt.Errorf("stopping node %s: %w", spec.InstanceID, err)
+	}
+	if err := node.Teardown(dir); err != nil {
+		return err
+	}
+	if c, err := e.client(spec); err == nil {
+		if err := c.deleteNode(ctx, spec.NodeName); err != nil {
+			return err
+		}
+	}
+	if err := node.Delete(dir); err != nil {
+		return err
+	}
+	return e.cfg.Net.RemoveNode(spec.InstanceID)
+}
+
+// StopAll stops every node (a clean stop of kplane): agents tear their
+// nodes down; directories, Node objects and networks stay, so the nodes
+// come back when kplane starts again.
+func (e *Executor) StopAll(ctx context.Context) error {
+	err := e.sup.StopAll(ctx)
+	for _, dir := range NodeDirs(e.cfg.DataDir) {
+		err = errors.Join(err, node.Teardown(dir))
+	}
+	return err
+}
+
+// copyClusterImages gives a node the archives imported for its cluster.
+func copyClusterImages(dataDir, clusterID, dir string) error {
+	archives, _ := filepath.Glob(filepath.Join(ClusterImagesDir(dataDir, clusterID), "*.tar"))
+	if len(archives) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "images"), 0o700); err != nil {
+		return err
+	}
+	for _, a := range archives {
+		dst := filepath.Join(dir, "images", filepath.Base(a))
+		if _, err := os.Stat(dst); err == nil {
+			continue
+		}
+		if err := os.Link(a, dst); err != nil {
+			if err := copyFile(a, dst); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
