@@ -204,16 +204,24 @@ func (s *serve) deleteCluster(ctx context.Context, name string) error {
 	if _, err := s.eks.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String(name)}); err != nil {
 		return err
 	}
-	for {
+	return waitNotFound(ctx, "cluster "+name, 5*time.Minute, func() error {
 		_, err := s.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
+		return err
+	})
+}
+
+// waitNotFound calls describe until EKS answers ResourceNotFoundException.
+func waitNotFound(ctx context.Context, what string, timeout time.Duration, describe func() error) error {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
 		var nf *ekstypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
+		if errors.As(describe(), &nf) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	return fmt.Errorf("%s not gone after %s", what, timeout)
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodenet"
 )
 
@@ -40,6 +41,9 @@ type config struct {
 	timeout  time.Duration
 	keep     bool
 	out      string
+
+	nodegroups bool
+	density    int
 }
 
 func main() {
@@ -50,6 +54,8 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 2, "rounds: each starts -nodes fresh nodes, measures them and stops them")
 	flag.DurationVar(&cfg.settle, "settle", 20*time.Second, "idle time after the nodes are Ready before reading their memory")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "bound on the whole run")
+	flag.BoolVar(&cfg.nodegroups, "nodegroup", true, "after each floor round, the same with CreateNodegroup of -nodes through the EKS SDK (kplane's node executor)")
+	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1, kept) and count how many become ACTIVE; long (0 = skip)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, data dir) after the run")
 	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
 	flag.Parse()
@@ -156,11 +162,50 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 			err = errors.Join(err, errors.New("left behind: "+left))
 		}
 	}()
+	role := ""
+	if cfg.nodegroups || cfg.density > 0 {
+		if role, err = srv.ensureNodeRole(ctx); err != nil {
+			return err
+		}
+	}
 	for round := range cfg.runs {
 		if err := runRound(ctx, cfg, r, bin, bc, m, caDir, nodesDir, round); err != nil {
 			return fmt.Errorf("round %d: %w", round+1, err)
 		}
+		if cfg.nodegroups {
+			if err := nodegroupRound(ctx, cfg, r, srv, bc, role, round); err != nil {
+				return fmt.Errorf("nodegroup round %d: %w", round+1, err)
+			}
+		}
 	}
+	if cfg.density > 0 {
+		return runDensity(ctx, cfg, r, srv, role)
+	}
+	return nil
+}
+
+// nodegroupRound creates a nodegroup of cfg.nodes, times it to ACTIVE,
+// times a Deployment's pods on its nodes, and deletes it.
+func nodegroupRound(ctx context.Context, cfg config, r *report, srv *serve, bc *benchCluster, role string, round int) (err error) {
+	name := fmt.Sprintf("ng-%d", round+1)
+	logf("round %d: CreateNodegroup %s of %d", round+1, name, cfg.nodes)
+	ng, err := srv.createNodegroup(ctx, bc, name, role, int32(cfg.nodes))
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		err = errors.Join(err, srv.deleteNodegroup(dctx, bc, name))
+	}()
+	if err != nil {
+		return err
+	}
+	r.nodegroups = append(r.nodegroups, ng)
+	logf("round %d: nodegroup ACTIVE after %v, nodes Ready after %v", round+1, ng.Active, ng.Ready)
+	ps, err := deploymentPodStart(ctx, bc, fmt.Sprintf("ngpods-%d", round+1), cfg.replicas, ng.Nodes)
+	if err != nil {
+		return err
+	}
+	r.ngPodStarts = append(r.ngPodStarts, ps)
+	logf("round %d: %d pods Running on the nodegroup: p50 %v, p99 %v", round+1, len(ps.Times), percentile(ps.Times, 50), percentile(ps.Times, 99))
 	return nil
 }
 
@@ -168,8 +213,15 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 // reads their idle memory, times a Deployment's pods on them, and stops
 // them.
 func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchCluster, m *nodenet.Manager, caDir, nodesDir string, round int) (err error) {
-	nodes, err := handNodes(bc, m, caDir, nodesDir, cfg.nodes, 10+round*cfg.nodes)
-	defer func() { err = errors.Join(err, stopNodes(m, nodes)) }()
+	// High in the subnet: kplane gives instances its lowest free addresses,
+	// and these are not in its inventory.
+	top := 1<<(32-bc.subnet.Bits()) - 2
+	nodes, err := handNodes(bc, m, caDir, nodesDir, cfg.nodes, top-(round+1)*cfg.nodes)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err = errors.Join(err, stopNodes(sctx, bc, m, nodes))
+	}()
 	if err != nil {
 		return err
 	}
@@ -189,7 +241,7 @@ func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchC
 	case <-time.After(cfg.settle):
 	}
 	for _, hn := range nodes {
-		mem, err := readNodeMemory(hn)
+		mem, err := node.MemoryOf(hn.dir)
 		if err != nil {
 			return err
 		}

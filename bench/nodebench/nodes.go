@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,16 +12,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kplane/kplane/bench/internal/load"
 	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodenet"
 )
@@ -37,8 +35,8 @@ type handNode struct {
 	proc *node.Process
 }
 
-// handNodes places n nodes in the cluster's subnet (addresses from offset
-// 10 on) and makes their namespaces; nothing runs yet.
+// handNodes places n nodes in the cluster's subnet, at the subnet's
+// offset-th address on, and makes their namespaces; nothing runs yet.
 func handNodes(bc *benchCluster, m *nodenet.Manager, caDir, dir string, n, offset int) ([]*handNode, error) {
 	podRange, err := nodenet.PodRange(bc.vpcCIDR, netip.MustParsePrefix("10.100.0.0/16"))
 	if err != nil {
@@ -160,6 +158,10 @@ func names(nodes []*handNode) []string {
 // waitReady polls until every named Node is Ready and returns when each
 // became so, from start.
 func waitReady(ctx context.Context, bc *benchCluster, start time.Time, want []string, timeout time.Duration) ([]time.Duration, error) {
+	wanted := map[string]bool{}
+	for _, n := range want {
+		wanted[n] = true
+	}
 	ready := map[string]time.Duration{}
 	deadline := time.Now().Add(timeout)
 	for len(ready) < len(want) {
@@ -167,12 +169,8 @@ func waitReady(ctx context.Context, bc *benchCluster, start time.Time, want []st
 		now := time.Since(start)
 		if err == nil {
 			for _, n := range list.Items {
-				for _, c := range n.Status.Conditions {
-					if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-						if _, ok := ready[n.Name]; !ok {
-							ready[n.Name] = now
-						}
-					}
+				if _, ok := ready[n.Name]; !ok && wanted[n.Name] && nodeReady(&n) {
+					ready[n.Name] = now
 				}
 			}
 		}
@@ -192,9 +190,19 @@ func waitReady(ctx context.Context, bc *benchCluster, start time.Time, want []st
 	return out, nil
 }
 
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // stopNodes stops every node (SIGTERM: the agent tears itself down),
-// deletes its directory and removes its namespace.
-func stopNodes(m *nodenet.Manager, nodes []*handNode) error {
+// deletes its directory, removes its namespace and deletes its Node (a
+// kubelet leaves it registered).
+func stopNodes(ctx context.Context, bc *benchCluster, m *nodenet.Manager, nodes []*handNode) error {
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -209,6 +217,9 @@ func stopNodes(m *nodenet.Manager, nodes []*handNode) error {
 				cancel()
 			}
 			err = errors.Join(err, node.Delete(hn.dir), m.RemoveNode(hn.net.ID))
+			if derr := bc.kube.CoreV1().Nodes().Delete(ctx, hn.spec.Name, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) && hn.proc != nil {
+				err = errors.Join(err, derr)
+			}
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
@@ -216,68 +227,4 @@ func stopNodes(m *nodenet.Manager, nodes []*handNode) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// nodeMemory is the resident memory of every process in a node's cgroups
-// (agent with kubelet and kube-proxy, containerd, shims, pods), by name.
-// RSS counts pages shared with other processes (the kplane binary's text
-// in every node's agent) in full; PSS divides them among their users.
-type nodeMemory struct {
-	TotalKiB, PssKiB int64
-	ByName           map[string]int64 // RSS
-}
-
-func readNodeMemory(hn *handNode) (nodeMemory, error) {
-	b, err := os.ReadFile(filepath.Join(hn.dir, "cgroups.json"))
-	if err != nil {
-		return nodeMemory{}, err
-	}
-	var st struct{ Root string }
-	if err := json.Unmarshal(b, &st); err != nil || st.Root == "" {
-		return nodeMemory{}, fmt.Errorf("%s: %v %q", hn.dir, err, b)
-	}
-	pids := map[string]bool{}
-	filepath.WalkDir(filepath.Join("/sys/fs/cgroup/memory", st.Root), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && d.Name() == "cgroup.procs" {
-			if b, err := os.ReadFile(p); err == nil {
-				for _, f := range strings.Fields(string(b)) {
-					pids[f] = true
-				}
-			}
-		}
-		return nil
-	})
-	m := nodeMemory{ByName: map[string]int64{}}
-	for pid := range pids {
-		status, err := os.ReadFile("/proc/" + pid + "/status")
-		if err != nil {
-			continue
-		}
-		var name string
-		var rss int64
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "Name:"); ok {
-				name = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				rss, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			}
-		}
-		m.TotalKiB += rss
-		m.PssKiB += load.KeyKB("/proc/"+pid+"/smaps_rollup", "Pss")
-		m.ByName[name] += rss
-	}
-	if len(pids) == 0 {
-		return m, fmt.Errorf("no process in %s's cgroups", hn.spec.Name)
-	}
-	return m, nil
-}
-
-func (m nodeMemory) String() string {
-	var parts []string
-	for n, kib := range m.ByName {
-		parts = append(parts, fmt.Sprintf("%s %d", n, kib/1024))
-	}
-	sort.Strings(parts)
-	return fmt.Sprintf("RSS %d MiB (%s), PSS %d MiB", m.TotalKiB/1024, strings.Join(parts, ", "), m.PssKiB/1024)
 }

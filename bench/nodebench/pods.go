@@ -18,6 +18,9 @@ import (
 type podStart struct {
 	Times  []time.Duration // each pod's, from the Deployment's create, sorted
 	ByNode map[string]int  // pods per node
+	// OnNode: each pod's time from the first sight of it bound to a node to
+	// Running (the node's share), sorted.
+	OnNode []time.Duration
 }
 
 // deploymentPodStart creates a Deployment of replicas pods of kplane's own
@@ -60,6 +63,7 @@ func deploymentPodStart(ctx context.Context, bc *benchCluster, name string, repl
 	}
 	res := podStart{ByNode: map[string]int{}}
 	seen := map[string]bool{}
+	bound := map[string]time.Time{}
 	timeout := time.After(5 * time.Minute)
 	for len(seen) < replicas {
 		select {
@@ -68,11 +72,18 @@ func deploymentPodStart(ctx context.Context, bc *benchCluster, name string, repl
 				return res, fmt.Errorf("pod watch closed with %d of %d Running", len(seen), replicas)
 			}
 			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || ev.Type == watch.Deleted || seen[p.Name] || !running(p) {
+			if !isPod || ev.Type == watch.Deleted || seen[p.Name] {
+				continue
+			}
+			if _, ok := bound[p.Name]; !ok && p.Spec.NodeName != "" {
+				bound[p.Name] = time.Now()
+			}
+			if !running(p) {
 				continue
 			}
 			seen[p.Name] = true
 			res.Times = append(res.Times, time.Since(start))
+			res.OnNode = append(res.OnNode, time.Since(bound[p.Name]))
 			res.ByNode[p.Spec.NodeName]++
 		case <-timeout:
 			return res, fmt.Errorf("%d of %d pods Running after 5 min", len(seen), replicas)
@@ -80,7 +91,9 @@ func deploymentPodStart(ctx context.Context, bc *benchCluster, name string, repl
 			return res, ctx.Err()
 		}
 	}
-	sort.Slice(res.Times, func(i, j int) bool { return res.Times[i] < res.Times[j] })
+	for _, d := range [][]time.Duration{res.Times, res.OnNode} {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	}
 	return res, deleteDeployment(ctx, bc, name)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/bench/internal/load"
+	"github.com/kplane/kplane/internal/node"
 )
 
 // report is what one invocation measured.
@@ -17,8 +18,11 @@ type report struct {
 	started, finished  time.Time
 	loadStart, loadEnd string
 	floorReady         [][]time.Duration // per round, each node's node.Start -> Ready
-	idle               []nodeMemory      // each node of each round, idle
+	idle               []node.Memory     // each node of each round, idle
 	podStarts          []podStart        // per round
+	nodegroups         []nodegroupRun    // per round
+	ngPodStarts        []podStart        // per round, on the nodegroup's nodes
+	density            *densityResult
 	err                string
 }
 
@@ -27,42 +31,68 @@ func (r *report) summary() []string {
 	var all, last []time.Duration
 	for _, round := range r.floorReady {
 		all = append(all, round...)
-		slowest := time.Duration(0)
-		for _, d := range round {
-			slowest = max(slowest, d)
-		}
-		last = append(last, slowest)
+		last = append(last, slowest(round))
 	}
 	if len(all) > 0 {
 		lines = append(lines, fmt.Sprintf("floor: %d nodes started by hand at once, node.Start -> Node Ready: per node %s; all %d Ready (per round) %s",
 			len(r.floorReady[0]), durations(all), len(r.floorReady[0]), durations(last)))
 	}
 	if len(r.idle) > 0 {
-		var worst nodeMemory
+		var worst node.Memory
 		var sum, pss int64
 		for _, m := range r.idle {
-			sum += m.TotalKiB
-			pss += m.PssKiB
-			if m.TotalKiB > worst.TotalKiB {
+			sum += m.RSSKiB
+			pss += m.PSSKiB
+			if m.RSSKiB > worst.RSSKiB {
 				worst = m
 			}
 		}
 		// The goal is 200 MB (10^6 bytes), 190.7 MiB.
 		verdict := "met"
-		if worst.TotalKiB*1024 > 200e6 {
+		if worst.RSSKiB*1024 > 200e6 {
 			verdict = "NOT met"
 		}
 		lines = append(lines, fmt.Sprintf("idle node memory (every process in its cgroups), %d nodes: RSS mean %d MiB, PSS mean %d MiB; largest %s; goal RSS <= 200 MB (190.7 MiB): %s",
 			len(r.idle), sum/int64(len(r.idle))/1024, pss/int64(len(r.idle))/1024, worst, verdict))
 	}
 	for i, ps := range r.podStarts {
-		lines = append(lines, fmt.Sprintf("pod start, round %d: Deployment of %d on %d hand-started nodes, create -> each pod Running: p50 %s, p99 %s, max %s (pods per node %v)",
-			i+1, len(ps.Times), len(ps.ByNode), ms(percentile(ps.Times, 50)), ms(percentile(ps.Times, 99)), ms(ps.Times[len(ps.Times)-1]), ps.ByNode))
+		lines = append(lines, fmt.Sprintf("pod start, round %d: Deployment of %d on %d hand-started nodes, create -> each pod Running: p50 %s, p99 %s (bound to a node -> Running: p50 %s, p99 %s; pods per node %v)",
+			i+1, len(ps.Times), len(ps.ByNode), ms(percentile(ps.Times, 50)), ms(percentile(ps.Times, 99)), ms(percentile(ps.OnNode, 50)), ms(percentile(ps.OnNode, 99)), ps.ByNode))
+	}
+	for i, ng := range r.nodegroups {
+		floor := slowest(r.floorReady[i])
+		verdict := "met"
+		if ng.Active.Seconds() > 1.3*floor.Seconds() {
+			verdict = "NOT met"
+		}
+		lines = append(lines, fmt.Sprintf("round %d: CreateNodegroup of %d -> ACTIVE %s (nodes Ready at %s) vs floor (%d by hand, all Ready) %s: %.2fx; goal <= 1.3x: %s",
+			i+1, len(ng.Nodes), ms(ng.Active), durations(ng.Ready), len(r.floorReady[i]), ms(floor), ng.Active.Seconds()/floor.Seconds(), verdict))
+	}
+	for i, ps := range r.ngPodStarts {
+		hand := r.podStarts[i]
+		lines = append(lines, fmt.Sprintf("pod start, round %d, on the nodegroup's nodes: p50 %s, p99 %s, bound -> Running p50 %s, p99 %s (hand-started nodes: p50 %s, p99 %s)",
+			i+1, ms(percentile(ps.Times, 50)), ms(percentile(ps.Times, 99)), ms(percentile(ps.OnNode, 50)), ms(percentile(ps.OnNode, 99)), ms(percentile(hand.Times, 50)), ms(percentile(hand.Times, 99))))
+	}
+	if d := r.density; d != nil {
+		verdict := "met"
+		if d.Clusters < 20 {
+			verdict = "NOT met"
+		}
+		lines = append(lines, fmt.Sprintf("density: %d one-node clusters ACTIVE (stopped: %s), MemAvailable %d -> %d MiB; goal >= 20: %s",
+			d.Clusters, d.Stopped, d.MemAvailStartMiB, d.MemAvailEndMiB, verdict))
 	}
 	if r.err != "" {
 		lines = append(lines, "ERROR: "+r.err)
 	}
 	return lines
+}
+
+func slowest(d []time.Duration) time.Duration {
+	var m time.Duration
+	for _, x := range d {
+		m = max(m, x)
+	}
+	return m
 }
 
 func durations(d []time.Duration) string {

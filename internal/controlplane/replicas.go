@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/kplane/kplane/internal/lb"
+	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -38,8 +39,10 @@ func replicaZones(rec *store.ClusterRecord, n *store.Network, max int) []string 
 }
 
 // endpointAccess turns the cluster's endpoint settings into the balancer's
-// rule: the VPC's CIDR (and the operator's --private-sources, which stand in
-// for addresses inside every VPC on one machine) is the private side.
+// rule: the VPC's CIDR and its pods' range (nodes do not masquerade pods,
+// whose addresses are the VPC's on EKS), and the operator's
+// --private-sources, which stand in for addresses inside every VPC on one
+// machine, are the private side.
 func endpointAccess(rec *store.ClusterRecord, n *store.Network, privateSources []netip.Prefix) lb.Access {
 	a := lb.Access{Public: true, PublicCIDRs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}
 	vc := rec.Cluster.ResourcesVpcConfig
@@ -61,8 +64,17 @@ func endpointAccess(rec *store.ClusterRecord, n *store.Network, privateSources [
 			if v.ID != vc.VpcID {
 				continue
 			}
-			if p, err := netip.ParsePrefix(v.CidrBlock); err == nil {
-				a.PrivateCIDRs = append(a.PrivateCIDRs, p.Masked())
+			p, err := netip.ParsePrefix(v.CidrBlock)
+			if err != nil {
+				continue
+			}
+			a.PrivateCIDRs = append(a.PrivateCIDRs, p.Masked())
+			var svc netip.Prefix
+			if knc := rec.Cluster.KubernetesNetworkConfig; knc != nil {
+				svc, _ = netip.ParsePrefix(knc.ServiceIpv4Cidr)
+			}
+			if pods, err := nodenet.PodRange(p.Masked(), svc); err == nil {
+				a.PrivateCIDRs = append(a.PrivateCIDRs, pods)
 			}
 		}
 	}

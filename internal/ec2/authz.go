@@ -38,6 +38,15 @@ func groupArn(h *Handler, in *input) []string {
 	return []string{h.arn("security-group", "*")}
 }
 
+// templateArn is the ARN of the call's LaunchTemplateId; a template named
+// by LaunchTemplateName is launch-template/*.
+func templateArn(h *Handler, in *input) []string {
+	if id := in.str("LaunchTemplateId"); id != "" {
+		return []string{h.idArn(id)}
+	}
+	return []string{h.arn("launch-template", "*")}
+}
+
 // idArn is the ARN of a resource by its id's prefix.
 func (h *Handler) idArn(id string) string {
 	kinds := []struct{ prefix, kind string }{

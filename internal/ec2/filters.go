@@ -143,7 +143,12 @@ func match(pattern, value string) bool {
 // for, and the token of the next page. The token is the page's last key, so
 // the next page resumes after it in order even if it is gone by then.
 func paginate[T any](items []T, key func(T) string, in *input) ([]T, string, *apiError) {
-	limit, limited, e := in.integer("MaxResults", 5, 1000)
+	return paginateWithin(items, key, in, 5, 1000)
+}
+
+// paginateWithin is paginate for a call whose MaxResults is lo to hi.
+func paginateWithin[T any](items []T, key func(T) string, in *input, lo, hi int) ([]T, string, *apiError) {
+	limit, limited, e := in.integer("MaxResults", lo, hi)
 	if e != nil {
 		return nil, "", e
 	}

@@ -70,6 +70,7 @@ type call struct {
 	ctx    context.Context
 	action string
 	in     *input
+	cred   *auth.Credential // the caller
 }
 
 type operation struct {
@@ -127,7 +128,22 @@ var operations = map[string]operation{
 	"RevokeSecurityGroupEgress":     {withCommon(ruleParams(false, "SecurityGroupRuleId")), (*Handler).revokeEgress},
 	"ModifySecurityGroupRules":      {withCommon(spec{"GroupId": scalar, "SecurityGroupRule": nested}), (*Handler).modifyRules},
 	"DescribeSecurityGroupRules":    {describe("SecurityGroupRuleId"), (*Handler).describeRules},
-	"DeleteTags":                    {withCommon(spec{"ResourceId": list, "Tag": tags}), (*Handler).deleteTags},
+
+	"CreateLaunchTemplate": {withCommon(spec{"ClientToken": scalar, "LaunchTemplateName": scalar, "VersionDescription": scalar,
+		"LaunchTemplateData": nested, "TagSpecification": tagSpecs}), (*Handler).createLaunchTemplate},
+	"CreateLaunchTemplateVersion": {withCommon(spec{"ClientToken": scalar, "LaunchTemplateId": scalar, "LaunchTemplateName": scalar,
+		"SourceVersion": scalar, "VersionDescription": scalar, "LaunchTemplateData": nested, "ResolveAlias": scalar}), (*Handler).createLaunchTemplateVersion},
+	"DescribeLaunchTemplates": {withCommon(spec{"LaunchTemplateId": list, "LaunchTemplateName": list, "Filter": filters,
+		"NextToken": scalar, "MaxResults": scalar, "IncludeManagedResources": scalar}), (*Handler).describeLaunchTemplates},
+	"DescribeLaunchTemplateVersions": {withCommon(spec{"LaunchTemplateId": scalar, "LaunchTemplateName": scalar, "LaunchTemplateVersion": list,
+		"MinVersion": scalar, "MaxVersion": scalar, "Filter": filters, "NextToken": scalar, "MaxResults": scalar, "ResolveAlias": scalar,
+		"IncludeManagedResources": scalar}), (*Handler).describeLaunchTemplateVersions},
+	"ModifyLaunchTemplate": {withCommon(spec{"ClientToken": scalar, "LaunchTemplateId": scalar, "LaunchTemplateName": scalar,
+		"SetDefaultVersion": scalar}), (*Handler).modifyLaunchTemplate},
+	"DeleteLaunchTemplate": {withCommon(spec{"LaunchTemplateId": scalar, "LaunchTemplateName": scalar}), (*Handler).deleteLaunchTemplate},
+	"DeleteLaunchTemplateVersions": {withCommon(spec{"LaunchTemplateId": scalar, "LaunchTemplateName": scalar, "LaunchTemplateVersion": list}),
+		(*Handler).deleteLaunchTemplateVersions},
+	"DeleteTags": {withCommon(spec{"ResourceId": list, "Tag": tags}), (*Handler).deleteTags},
 }
 
 // ruleParams are the parameters of Authorize/Revoke SecurityGroupIngress
@@ -218,7 +234,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (any, string, *a
 	if e := h.authorize(r, cred, action, in); e != nil {
 		return nil, action, e
 	}
-	c := &call{ctx: r.Context(), action: action, in: in}
+	c := &call{ctx: r.Context(), action: action, in: in, cred: cred}
 	if dry {
 		// Allowed and well formed: the call would succeed.
 		return nil, action, dryRun()

@@ -227,6 +227,8 @@ func recordKeys(id string) []string {
 		return []string{subnetKey(id)}
 	case strings.HasPrefix(id, "sg-"):
 		return []string{sgKey(id), clusterSGKey(id)}
+	case strings.HasPrefix(id, "lt-"):
+		return []string{launchTemplateKey(id)}
 	}
 	return nil
 }

@@ -360,36 +360,14 @@ func TestNodeRunsPods(t *testing.T) {
 	}
 }
 
-// measureNodeRSS logs the resident memory of the node's agent (kubelet and
-// kube-proxy run in it), containerd and the shims: every process in the
-// node's agent cgroup.
+// measureNodeRSS logs the memory of every process in the node's cgroups
+// (the agent, which runs kubelet and kube-proxy, containerd, shims, pods).
 func measureNodeRSS(t *testing.T, n *testNode, when string) {
 	t.Helper()
-	root := n.cgroupRoot()
-	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", root, "agent", "cgroup.procs"))
+	m, err := node.MemoryOf(n.dir)
 	if err != nil {
-		t.Logf("RSS: %v", err)
+		t.Logf("node memory: %v", err)
 		return
 	}
-	var total int
-	var parts []string
-	for _, f := range strings.Fields(string(b)) {
-		status, err := os.ReadFile("/proc/" + f + "/status")
-		if err != nil {
-			continue
-		}
-		var name string
-		var rss int
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "Name:"); ok {
-				name = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				fmt.Sscanf(strings.TrimSpace(v), "%d", &rss)
-			}
-		}
-		total += rss
-		parts = append(parts, fmt.Sprintf("%s=%d MiB", name, rss/1024))
-	}
-	t.Logf("node RSS (agent cgroup, %s): %d MiB: %s", when, total/1024, strings.Join(parts, " "))
+	t.Logf("node memory (its cgroups, %s): %s", when, m)
 }
