@@ -76,6 +76,9 @@ func handNodes(bc *benchCluster, m *nodenet.Manager, caDir, dir string, n, offse
 			ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile,
 			KubeProxyCertFile: certs.KubeProxyCertFile, KubeProxyKeyFile: certs.KubeProxyKeyFile,
 			ProxyMode: "iptables",
+			// The default root is named after the node alone: another kplane's
+			// node of the same name (same default VPC) would share it.
+			CgroupRoot: node.DefaultCgroupRoot(filepath.Base(dir) + "-" + id),
 			Labels: map[string]string{
 				"eks.amazonaws.com/nodegroup":   "hand",
 				"topology.kubernetes.io/region": "us-west-2",

@@ -103,6 +103,7 @@ func (h *Handler) instanceFields() fields[store.Instance] {
 		"reservation-id":      one(func(i store.Instance) string { return reservationID(i.ID) }),
 		"owner-id":            one(func(store.Instance) string { return h.cfg.AccountID }),
 		"architecture":        one(func(store.Instance) string { return "x86_64" }),
+		"instance.group-id":   func(i store.Instance) []string { return i.SecurityGroupIDs },
 	}
 }
 
@@ -193,6 +194,9 @@ func (h *Handler) instanceItem(i store.Instance) instanceItem {
 		SourceDestCheck: true, Architecture: "x86_64", RootDeviceType: "ebs", RootDeviceName: "/dev/xvda",
 		VirtualizationType: "hvm", Hypervisor: "xen", TagSet: tagSetOf(i.Tags), EbsOptimized: true, EnaSupport: true,
 		PlatformDetails: "Linux/UNIX", UsageOperation: "RunInstances",
+	}
+	for _, g := range i.SecurityGroupIDs {
+		item.Groups = append(item.Groups, groupIdentifier{GroupID: g})
 	}
 	if i.State == store.InstanceTerminated {
 		item.Reason = "User initiated"

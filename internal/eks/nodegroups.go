@@ -48,7 +48,12 @@ func (a *API) createNodegroup(c *call) (any, *Error) {
 		if e := a.checkNodegroupPlacement(c, crec, &req); e != nil {
 			return nil, e
 		}
+		launch, e := a.applyLaunchTemplate(c, cluster, &req)
+		if e != nil {
+			return nil, e
+		}
 		rec := a.newNodegroupRecord(crec, &req, hash)
+		rec.Launch = launch
 		ifAbsent := map[string]any{}
 		if authMode(&crec.Cluster) != "CONFIG_MAP" {
 			// EKS gives the node role an EC2_LINUX access entry when the
@@ -164,6 +169,7 @@ func (a *API) newNodegroupRecord(crec *store.ClusterRecord, req *shapes.CreateNo
 		Taints:           req.Taints,
 		Resources:        &shapes.NodegroupResources{AutoScalingGroups: []shapes.AutoScalingGroup{{Name: "eks-" + name + "-" + id}}},
 		DiskSize:         req.DiskSize,
+		LaunchTemplate:   req.LaunchTemplate,
 		Health:           &shapes.NodegroupHealth{Issues: []shapes.NodegroupIssue{}},
 		UpdateConfig:     req.UpdateConfig,
 		NodeRepairConfig: req.NodeRepairConfig,

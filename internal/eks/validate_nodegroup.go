@@ -114,8 +114,17 @@ func validateCreateNodegroup(cluster string, req *shapes.CreateNodegroupRequest,
 		}
 		seen[s] = true
 	}
-	if req.LaunchTemplate != nil {
-		return bad("kplane does not support launch templates yet: give instanceTypes, amiType and diskSize instead")
+	if lt := req.LaunchTemplate; lt != nil {
+		switch {
+		case lt.ID == "" && lt.Name == "":
+			return bad("Either launch template ID or name must be specified.")
+		case lt.ID != "" && lt.Name != "":
+			return bad("Either launch template ID or name can be specified, but not both.")
+		case req.RemoteAccess != nil:
+			return bad("Remote access configuration cannot be specified with a launch template.")
+		case req.DiskSize != nil:
+			return bad("Disk size must be specified within the launch template.")
+		}
 	}
 	if req.RemoteAccess != nil {
 		return bad("kplane has no EC2 key pairs: remoteAccess is not supported")
@@ -144,7 +153,8 @@ func validateCreateNodegroup(cluster string, req *shapes.CreateNodegroupRequest,
 	if req.CapacityType == "" {
 		req.CapacityType = "ON_DEMAND"
 	}
-	if len(req.InstanceTypes) == 0 {
+	if len(req.InstanceTypes) == 0 && req.LaunchTemplate == nil {
+		// With a launch template, the default comes after its instance type is known (applyLaunchTemplate).
 		req.InstanceTypes = []string{defaultInstanceType}
 	}
 	if req.CapacityType == "ON_DEMAND" && len(req.InstanceTypes) > 1 {
@@ -159,7 +169,7 @@ func validateCreateNodegroup(cluster string, req *shapes.CreateNodegroupRequest,
 	if req.DiskSize != nil && (*req.DiskSize < 1 || *req.DiskSize > 16384) {
 		return bad("diskSize %d is not valid: give 1 to 16384 GiB", *req.DiskSize)
 	}
-	if req.DiskSize == nil {
+	if req.DiskSize == nil && req.LaunchTemplate == nil {
 		req.DiskSize = shapes.Int(defaultDiskSize)
 	}
 	if req.ScalingConfig == nil {

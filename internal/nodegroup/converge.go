@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -260,7 +261,7 @@ func (r *Reconciler) launch(ctx context.Context, crec *store.ClusterRecord, rec 
 	for _, sn := range subnets {
 		inst := store.Instance{
 			ID: newInstanceID(), Cluster: ng.ClusterName, Nodegroup: ng.NodegroupName,
-			InstanceType: ng.InstanceTypes[0], ImageID: rec.ImageID, SubnetID: sn,
+			InstanceType: rec.InstanceType(), ImageID: rec.ImageID, SubnetID: sn, SecurityGroupIDs: instanceGroups(crec, rec),
 			State: store.InstancePending, LaunchTime: r.Now().UTC().Truncate(time.Millisecond),
 			Tags: instanceTags(rec),
 		}
@@ -285,21 +286,39 @@ func (r *Reconciler) launch(ctx context.Context, crec *store.ClusterRecord, rec 
 		Message: "One or more Subnets has insufficient free addresses to launch instances", ResourceIDs: full}, nil
 }
 
-// instanceTags are the tags EKS's Auto Scaling group puts on nodegroup instances.
+// instanceGroups are an instance's security groups: its launch template's,
+// else the cluster's security group, as EKS gives them.
+func instanceGroups(crec *store.ClusterRecord, rec *store.NodegroupRecord) []string {
+	if rec.Launch != nil && len(rec.Launch.SecurityGroupIDs) > 0 {
+		return rec.Launch.SecurityGroupIDs
+	}
+	if vc := crec.Cluster.ResourcesVpcConfig; vc != nil && vc.ClusterSecurityGroupID != "" {
+		return []string{vc.ClusterSecurityGroupID}
+	}
+	return nil
+}
+
+// instanceTags are the tags EKS's Auto Scaling group puts on nodegroup
+// instances, over those of its launch template.
 func instanceTags(rec *store.NodegroupRecord) map[string]string {
 	ng := &rec.Nodegroup
 	asg := ""
 	if ng.Resources != nil && len(ng.Resources.AutoScalingGroups) > 0 {
 		asg = ng.Resources.AutoScalingGroups[0].Name
 	}
-	return map[string]string{
+	tags := map[string]string{}
+	if rec.Launch != nil {
+		maps.Copy(tags, rec.Launch.Tags)
+	}
+	maps.Copy(tags, map[string]string{
 		"eks:cluster-name":                            ng.ClusterName,
 		"eks:nodegroup-name":                          ng.NodegroupName,
 		"kubernetes.io/cluster/" + ng.ClusterName:     "owned",
 		"aws:autoscaling:groupName":                   asg,
 		"k8s.io/cluster-autoscaler/enabled":           "true",
 		"k8s.io/cluster-autoscaler/" + ng.ClusterName: "owned",
-	}
+	})
+	return tags
 }
 
 // newInstanceID is an EC2 instance id: i- and 17 hex digits.

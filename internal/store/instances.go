@@ -77,6 +77,8 @@ type Instance struct {
 	LaunchTime       time.Time         `json:"launchTime"`
 	TerminatedAt     time.Time         `json:"terminatedAt,omitzero"`
 	Tags             map[string]string `json:"tags,omitempty"`
+	// SecurityGroupIDs are the instance's security groups.
+	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
 }
 
 // Live reports whether the instance holds its address (not terminated).

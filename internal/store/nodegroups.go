@@ -53,10 +53,31 @@ type NodegroupRecord struct {
 	ImageID string `json:"imageId"`
 	// RequestHash identifies the CreateNodegroup parameters, for idempotent retries.
 	RequestHash string `json:"requestHash,omitempty"`
+	// Launch is what the nodegroup's instances take from its launch template.
+	Launch *NodegroupLaunch `json:"launch,omitempty"`
 	// ActiveUpdate is the id of the update in progress, "" if none.
 	ActiveUpdate string `json:"activeUpdate,omitempty"`
 	// Revision is etcd's ModRevision of this record when read (not stored).
 	Revision int64 `json:"-"`
+}
+
+// NodegroupLaunch is what a launch template gives a nodegroup's instances.
+type NodegroupLaunch struct {
+	InstanceType     string            `json:"instanceType,omitempty"`
+	SecurityGroupIDs []string          `json:"securityGroupIds,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
+}
+
+// InstanceType is the type of the nodegroup's instances: its first
+// instance type, or its launch template's.
+func (r *NodegroupRecord) InstanceType() string {
+	if len(r.Nodegroup.InstanceTypes) > 0 {
+		return r.Nodegroup.InstanceTypes[0]
+	}
+	if r.Launch != nil {
+		return r.Launch.InstanceType
+	}
+	return ""
 }
 
 // Key names a nodegroup as "CLUSTER/NAME" (the reconciler's work item).
