@@ -1,9 +1,16 @@
 # `make test` is the project's test command (README, .ci/run): unit, e2e, then acceptance.
 .PHONY: build unit e2e acceptance test conformance node-deps
 
-# The kplane binary, for running it by hand: bin/kplane serve.
+# The kplane binary, for running it by hand: bin/kplane serve; beside it, one
+# program per older Kubernetes minor, bin/kplane-k8s-1.NN from the Go module
+# k8s/v1.NN (docs/versions.md), with the build tag k8s1.NN that picks kplane's
+# code for that minor's APIs. Kubernetes compiles run under nice: the machine
+# is shared.
+K8S_MINORS = $(patsubst k8s/v%,%,$(wildcard k8s/v1.*))
 build:
 	go build -o bin/kplane ./cmd/kplane
+	@for m in $(K8S_MINORS); do echo "go build -C k8s/v$$m -tags k8s$$m -o bin/kplane-k8s-$$m"; \
+		nice -n 10 go build -C k8s/v$$m -tags k8s$$m -o ../../bin/kplane-k8s-$$m . || exit 1; done
 
 # Worker nodes run Debian's container runtime and CNI plugins (docs/nodes.md).
 NODE_PACKAGES = containerd runc containernetworking-plugins iptables

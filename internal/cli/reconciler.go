@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/lb"
@@ -19,6 +20,8 @@ type controlPlaneFlags struct {
 	replicas        int
 	privateSources  []string
 	endpointAddress string
+	// updateTimeout bounds a cluster update's roll (0: the reconciler's default).
+	updateTimeout time.Duration
 }
 
 // newReconciler builds the reconciler `kplane serve` runs: control planes as
@@ -55,7 +58,7 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 		// Network namespaces need root; without it no node can run here.
 		NodeNetwork: os.Geteuid() == 0,
 	}
-	return prov, &controlplane.Reconciler{Provisioner: prov, Log: log}, nil
+	return prov, &controlplane.Reconciler{Provisioner: prov, Log: log, UpdateTimeout: f.updateTimeout}, nil
 }
 
 // authenticatorLogFile is a cluster's "authenticator" log and whether it is enabled.

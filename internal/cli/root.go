@@ -2,7 +2,11 @@
 // calls into the package that does the work.
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kplane/kplane/internal/childcmd"
+)
 
 // NewRootCommand returns the kplane command tree.
 func NewRootCommand() *cobra.Command {
@@ -17,11 +21,10 @@ func NewRootCommand() *cobra.Command {
 		newNetworkCommand(),
 		newKubeconfigCommand(),
 		newLogsCommand(),
-		newControlPlaneRunCommand(),
-		newNodeRunCommand(),
 		newImagesCommand(),
 		newVersionCommand(),
 	)
-	addVersionFlags(root, versionText())
+	root.AddCommand(childcmd.Commands()...)
+	addVersionFlags(root, versionText)
 	return root
 }

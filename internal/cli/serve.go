@@ -31,6 +31,7 @@ func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
 	var noReconcile, noNodes bool
+	var versionsFile string
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
 	cmd := &cobra.Command{
@@ -73,6 +74,13 @@ or SIGTERM stops it and the control planes it runs.`,
 				return err
 			}
 			defer lock.Release()
+			var missing []error
+			if cfg.Versions, missing, err = offeredVersions(ctx, versionsFile); err != nil {
+				return err
+			}
+			for _, m := range missing {
+				log.Warn("Kubernetes version not offered", "reason", m.Error())
+			}
 			// A kplane of this directory killed before it closed its egress
 			// sockets left them under /run/kplane; none serves them now.
 			if removed, err := nodenet.New(nodenet.DirFor(dataDir)).RemoveStaleEgressSockets(); err != nil {
@@ -135,6 +143,9 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.IntVar(&cp.replicas, "control-plane-replicas", cp.replicas, "the most control-plane replicas a cluster runs, one per availability zone of its subnets")
 	f.StringVar(&cp.endpointAddress, "endpoint-address", "127.0.0.1", "IP address cluster endpoints listen on, named in each cluster's endpoint (control-plane replicas themselves listen on loopback only)")
 	f.StringSliceVar(&cp.privateSources, "private-sources", nil, "client address ranges that count as inside every VPC for endpoint private access (e.g. 127.0.0.2/32 on one machine)")
+	f.StringVar(&versionsFile, "versions-file", "", "a Kubernetes support calendar (JSON, the form of docs/versions.md) replacing the built-in one")
+	f.DurationVar(&cp.updateTimeout, "update-timeout", 0, "how long a cluster update may take to roll through the replicas before it is Failed and rolled back (default 10m)")
+	f.MarkHidden("update-timeout")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
 	f.MarkHidden("no-reconcile")
 	f.BoolVar(&noNodes, "no-nodes", false, "run no worker nodes: every nodegroup ends CREATE_FAILED (tests of the nodegroup API alone)")

@@ -1,16 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/kplane/kplane/internal/components"
-	"github.com/kplane/kplane/internal/server"
 )
 
 // versionText is what `kplane version` and `--version` print: kplane's own
@@ -20,13 +21,23 @@ func versionText() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kplane %s\n", kplaneVersion())
 	fmt.Fprintf(&b, "Kubernetes components built in: %s\n", components.KubernetesVersion())
+	cal, missing, err := offeredVersions(context.Background(), "")
+	if err != nil {
+		fmt.Fprintf(&b, "No Kubernetes version can run: %v\n", err)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "Kubernetes versions clusters can run (--kubernetes-version):\n")
-	for i, v := range server.Versions {
-		def := ""
-		if i == 0 {
-			def = ", the default"
+	now := time.Now()
+	def := cal.Default(now, nil)
+	for _, m := range cal.Versions {
+		note := ""
+		if m.Version == def {
+			note = ", the default"
 		}
-		fmt.Fprintf(&b, "  %s (%s, platform version %s%s)\n", v.Minor, v.Patch, v.PlatformVersion, def)
+		fmt.Fprintf(&b, "  %s (%s, platform version %s, %s%s)\n", m.Version, m.KubernetesPatchVersion, m.DefaultPlatformVersion, m.Status(now), note)
+	}
+	for _, m := range missing {
+		fmt.Fprintf(&b, "  not offered: %v\n", m)
 	}
 	return b.String()
 }
@@ -75,10 +86,10 @@ func newVersionCommand() *cobra.Command {
 }
 
 // addVersionFlags makes --version, on cmd and every command under it, print
-// text and do nothing else. The flag itself is the one k8s.io/component-base
+// text() and do nothing else. The flag itself is the one k8s.io/component-base
 // registers on pflag.CommandLine (which cobra gives every command); it only
 // records the request, so each command's Args and RunE check it first.
-func addVersionFlags(cmd *cobra.Command, text string) {
+func addVersionFlags(cmd *cobra.Command, text func() string) {
 	if pflag.CommandLine.Lookup("version") == nil {
 		cmd.PersistentFlags().Bool("version", false, "print kplane's version and the Kubernetes versions it carries")
 	}
@@ -93,7 +104,7 @@ func addVersionFlags(cmd *cobra.Command, text string) {
 		}
 		c.RunE = func(c *cobra.Command, a []string) error {
 			if versionRequested(c) {
-				_, err := fmt.Fprint(c.OutOrStdout(), text)
+				_, err := fmt.Fprint(c.OutOrStdout(), text())
 				return err
 			}
 			if run == nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/kplane/kplane/internal/components"
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // output runs the kplane command line and returns what it printed.
@@ -29,8 +29,14 @@ func output(t *testing.T, args ...string) string {
 // the Kubernetes versions it carries, and do nothing else.
 func TestVersion(t *testing.T) {
 	want := []string{"kplane ", "Kubernetes components built in: " + components.KubernetesVersion()}
-	for _, v := range server.Versions {
-		want = append(want, v.Minor+" ("+v.Patch+", platform version "+v.PlatformVersion)
+	// The test binary has no kplane-k8s-1.NN beside it: the built-in minor
+	// is offered and each other minor of the calendar is said to be missing.
+	builtIn, _ := versions.Embedded().Find(versions.BuiltInMinor())
+	want = append(want, builtIn.Version+" ("+versions.BuiltIn+", platform version "+builtIn.DefaultPlatformVersion)
+	for _, m := range versions.Embedded().Versions {
+		if m.Version != builtIn.Version {
+			want = append(want, "not offered: the Kubernetes "+m.Version+" components are missing")
+		}
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	for _, args := range [][]string{{"version"}, {"--version"}, {"serve", "--version", "--data-dir", dataDir}, {"network", "--version"}} {

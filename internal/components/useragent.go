@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/client-go/tools/cache"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 )
@@ -18,12 +17,8 @@ import (
 // outermost handler chain (the aggregator's, which every request passes):
 // upstreamUserAgents.
 func runAPIServer(ctx context.Context, opts apiserveroptions.CompletedOptions) error {
-	if opts.InformerName == nil {
-		name, err := cache.NewInformerName(APIServer)
-		if err != nil {
-			return err
-		}
-		opts.InformerName = name
+	if err := nameInformers(&opts); err != nil {
+		return err
 	}
 	config, err := apiserverapp.NewConfig(opts)
 	if err != nil {

@@ -66,6 +66,8 @@ const stateWatchInterval = 100 * time.Millisecond
 type appliedConfig struct {
 	key     string
 	changed time.Time
+	// before is the config this one replaced (one step back, for a rollback).
+	before *appliedConfig
 }
 
 // Changes implements ChangeNotifier: it sends the name of a cluster whose
@@ -120,14 +122,20 @@ func (p *LocalProvisioner) watchStates(ctx context.Context) {
 
 // noteConfig records cfg's desired state and returns when it last changed.
 func (p *LocalProvisioner) noteConfig(cfg ClusterConfig) time.Time {
-	key := fmt.Sprint(cfg.LogTypes, cfg.SecurePort, cfg.ServiceAccountIssuer, cfg.EtcdServers)
+	key := fmt.Sprint(cfg.LogTypes, cfg.SecurePort, cfg.ServiceAccountIssuer, cfg.EtcdServers, cfg.KubernetesVersion)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.clusterLocked(cfg.ID)
-	if c.applied == nil {
+	switch {
+	case c.applied == nil:
 		c.applied = &appliedConfig{key: key} // first sight: any running process counts
-	} else if c.applied.key != key {
-		c.applied = &appliedConfig{key: key, changed: time.Now()}
+	case c.applied.key == key:
+	case c.applied.before != nil && c.applied.before.key == key:
+		// Back to the config before the last change (a failed update rolled
+		// back): replicas the change never reached still run it.
+		c.applied = c.applied.before
+	default:
+		c.applied = &appliedConfig{key: key, changed: time.Now(), before: &appliedConfig{key: c.applied.key, changed: c.applied.changed}}
 	}
 	return c.applied.changed
 }

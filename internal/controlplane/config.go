@@ -45,6 +45,10 @@ type ClusterConfig struct {
 	// audit-policy.yaml, spec.json and pid.
 	Dir string
 
+	// KubernetesVersion is the cluster's minor ("1.36"): which program runs
+	// the control plane (versions.Executable). "" is the built-in minor.
+	KubernetesVersion string
+
 	// BindAddress is the apiserver listen address, e.g. 127.0.0.1 (default).
 	BindAddress string
 	// AdvertiseAddress is the IP the apiserver advertises (and the default

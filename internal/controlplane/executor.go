@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/supervise"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // Executor runs cluster control planes: each ClusterConfig is one process
@@ -62,9 +63,14 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 	}
 	specJSON, _ := json.Marshal(spec)
 	cfg = cfg.withDefaults()
+	// Each minor other than kplane's own runs from its program beside kplane.
+	exe, err := versions.Executable(e.sup.Executable(), cfg.KubernetesVersion)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	if err := e.sup.Ensure(ctx, supervise.Process{
-		Key: cfg.ProcessKey(), Kind: "control plane", Dir: cfg.ProcessDir(),
+		Key: cfg.ProcessKey(), Kind: "control plane", Dir: cfg.ProcessDir(), Executable: exe,
 		Args: runArgs(cfg.ProcessDir()), Spec: specJSON, Ready: readyzProbe(cfg),
 	}); err != nil {
 		return err

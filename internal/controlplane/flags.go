@@ -160,15 +160,16 @@ func SchedulerArgs(cfg ClusterConfig) []string {
 func BuildProcessSpec(cfg ClusterConfig) ProcessSpec {
 	cfg = cfg.withDefaults()
 	spec := ProcessSpec{
-		ClusterID:        cfg.ID,
-		APIServerArgs:    APIServerArgs(cfg),
-		ReadyzURL:        cfg.LocalEndpoint() + "/readyz",
-		CAFile:           cfg.CertFile(CertCA),
-		ClientCertFile:   cfg.CertFile(CertControllerManager),
-		ClientKeyFile:    cfg.KeyFile(CertControllerManager),
-		GOGC:             DefaultGOGC,
-		StartupGOGC:      DefaultStartupGOGC,
-		MemoryLimitBytes: DefaultMemoryLimitBytes,
+		ClusterID:         cfg.ID,
+		KubernetesVersion: cfg.KubernetesVersion,
+		APIServerArgs:     APIServerArgs(cfg),
+		ReadyzURL:         cfg.LocalEndpoint() + "/readyz",
+		CAFile:            cfg.CertFile(CertCA),
+		ClientCertFile:    cfg.CertFile(CertControllerManager),
+		ClientKeyFile:     cfg.KeyFile(CertControllerManager),
+		GOGC:              DefaultGOGC,
+		StartupGOGC:       DefaultStartupGOGC,
+		MemoryLimitBytes:  DefaultMemoryLimitBytes,
 	}
 	if !cfg.APIServerOnly {
 		spec.ControllerManagerArgs = ControllerManagerArgs(cfg)

@@ -92,7 +92,8 @@ func ConfigFor(rec *store.ClusterRecord, dataDir string) ClusterConfig {
 	c := rec.Cluster
 	cfg := ClusterConfig{
 		Name: c.Name, ID: c.ID, Dir: ClusterDir(dataDir, c.ID), SecurePort: rec.Port,
-		EtcdPrefix: store.ClusterDataPrefix(c.ID),
+		KubernetesVersion: c.Version,
+		EtcdPrefix:        store.ClusterDataPrefix(c.ID),
 	}
 	// The address the endpoint was given (kplane serve --endpoint-address),
 	// for commands beside the server (kplane kubeconfig).

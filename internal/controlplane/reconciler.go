@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,10 +71,17 @@ type Reconciler struct {
 	Resync time.Duration
 	// CreateTimeout is how long a cluster may take to become ready before it is FAILED.
 	CreateTimeout time.Duration
+	// UpdateTimeout is how long an update may take to roll through the
+	// replicas; then it is Failed and the control plane rolls back to the
+	// cluster as it was before.
+	UpdateTimeout time.Duration
 
 	st   *store.Store
 	info runinfo.Info
 	q    *queue
+
+	issuesMu     sync.Mutex
+	updateIssues map[string][]shapes.ClusterIssue // per cluster, while an update waits
 }
 
 // ShutdownTimeout bounds the provisioner's Shutdown once Run's ctx ended.
@@ -142,6 +151,9 @@ func (r *Reconciler) defaults() {
 	}
 	if r.CreateTimeout == 0 {
 		r.CreateTimeout = 5 * time.Minute
+	}
+	if r.UpdateTimeout == 0 {
+		r.UpdateTimeout = 10 * time.Minute
 	}
 }
 
@@ -285,6 +297,12 @@ func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) 
 		var req shapes.UpdateClusterVersionRequest
 		if applyErr = json.Unmarshal(u.Change, &req); applyErr == nil {
 			next.Cluster.Version = req.Version
+			// The platform version moves with the minor (the update's param).
+			for _, p := range u.Update.Params {
+				if p.Type == "PlatformVersion" {
+					next.Cluster.PlatformVersion = p.Value
+				}
+			}
 		}
 	default:
 		var req shapes.UpdateClusterConfigRequest
@@ -292,9 +310,22 @@ func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) 
 			next.Cluster.ApplyConfig(&req)
 		}
 	}
+	if applyErr == nil && time.Since(time.UnixMilli(int64(float64(u.Update.CreatedAt)*1000))) > r.UpdateTimeout {
+		// A replica never got ready with the change: go back to the cluster
+		// as it was (the replicas still on it kept serving), and only once
+		// every replica runs it again end the update Failed.
+		obs, err := r.Provisioner.Ensure(ctx, rec, r.info)
+		if err != nil || !obs.Ready {
+			return err
+		}
+		applyErr = fmt.Errorf("the control plane did not become ready with the change within %v (%s); it runs as before the update",
+			r.UpdateTimeout, issueText(r.lastIssues(rec.Cluster.Name)))
+	}
 	if applyErr == nil {
-		var rolled bool
-		if rolled, applyErr = r.rollOut(ctx, &next); applyErr == nil && !rolled {
+		var obs Observed
+		obs, applyErr = r.Provisioner.Ensure(ctx, &next, r.info)
+		if applyErr == nil && !obs.Ready {
+			r.noteIssues(rec.Cluster.Name, obs.Issues)
 			return nil // not there yet; the worker looks again shortly
 		}
 	}
@@ -313,6 +344,34 @@ func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) 
 		fresh.Cluster.Status = shapes.StatusActive
 		return nil
 	})
+}
+
+// noteIssues keeps what the provisioner last said was in the way of an
+// update, for the error of an update that times out.
+func (r *Reconciler) noteIssues(cluster string, issues []shapes.ClusterIssue) {
+	r.issuesMu.Lock()
+	defer r.issuesMu.Unlock()
+	if r.updateIssues == nil {
+		r.updateIssues = map[string][]shapes.ClusterIssue{}
+	}
+	r.updateIssues[cluster] = issues
+}
+
+func (r *Reconciler) lastIssues(cluster string) []shapes.ClusterIssue {
+	r.issuesMu.Lock()
+	defer r.issuesMu.Unlock()
+	return r.updateIssues[cluster]
+}
+
+func issueText(issues []shapes.ClusterIssue) string {
+	if len(issues) == 0 {
+		return "no replica reported a problem"
+	}
+	var parts []string
+	for _, i := range issues {
+		parts = append(parts, i.Message)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // cloneCluster deep-copies a cluster shape so changes to it do not touch the

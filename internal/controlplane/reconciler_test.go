@@ -330,3 +330,96 @@ func TestReconcilerDelete(t *testing.T) {
 		}
 	}
 }
+
+// A version update whose replicas never get ready is Failed after
+// UpdateTimeout with what was in the way, once the control plane runs the
+// old version again; the cluster is ACTIVE on its old version and platform.
+func TestReconcilerVersionUpdateTimesOutAndRollsBack(t *testing.T) {
+	prov := &fakeProvisioner{ensure: func(rec *store.ClusterRecord) (Observed, error) {
+		if rec.Cluster.Version == "1.37" {
+			return Observed{Port: 1234, Issues: []shapes.ClusterIssue{{Code: "Other", Message: "replica a: exit status 1"}}}, nil
+		}
+		return ready(rec)
+	}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Provisioner: prov, Log: log, Resync: 50 * time.Millisecond, CreateTimeout: time.Minute, UpdateTimeout: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, st, runinfo.Info{DataDir: t.TempDir()}) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st.Close()
+	})
+	e := &reconcilerEnv{t: t, st: st, prov: prov}
+	rec := &store.ClusterRecord{Cluster: shapes.Cluster{
+		Name: "old", ID: "id-old", Status: shapes.StatusActive, Version: "1.36", PlatformVersion: "eks.4", CreatedAt: shapes.Time(time.Now().Unix()),
+	}}
+	if _, _, err := st.CreateCluster(context.Background(), rec, "", 10); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(shapes.UpdateClusterVersionRequest{Version: "1.37"})
+	u := &store.UpdateRecord{Cluster: "old", Change: b, Update: shapes.Update{
+		ID: "u-old", Status: shapes.UpdateInProgress, Type: "VersionUpdate", CreatedAt: shapes.Time(float64(time.Now().UnixMilli()) / 1000),
+		Params: []shapes.UpdateParam{{Type: "Version", Value: "1.37"}, {Type: "PlatformVersion", Value: "eks.1"}},
+	}}
+	if _, _, err := st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
+		rec.Cluster.Status = shapes.StatusUpdating
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// While within the timeout the update waits for the new version.
+	time.Sleep(300 * time.Millisecond)
+	if got, _ := st.GetUpdate(context.Background(), "old", "u-old"); got.Update.Status != shapes.UpdateInProgress {
+		t.Fatalf("update %s before its timeout", got.Update.Status)
+	}
+	end := e.waitCluster("old", "the update's end", func(r *store.ClusterRecord) bool { return r.ActiveUpdate == "" })
+	got, err := st.GetUpdate(context.Background(), "old", "u-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Update.Status != shapes.UpdateFailed || len(got.Update.Errors) != 1 || !strings.Contains(got.Update.Errors[0].ErrorMessage, "replica a: exit status 1") {
+		t.Fatalf("update %+v, want Failed naming the replica's problem", got.Update)
+	}
+	if end.Cluster.Status != shapes.StatusActive || end.Cluster.Version != "1.36" || end.Cluster.PlatformVersion != "eks.4" {
+		t.Fatalf("cluster %s %s %s, want ACTIVE 1.36 eks.4", end.Cluster.Status, end.Cluster.Version, end.Cluster.PlatformVersion)
+	}
+	if last := prov.lastEnsured(); last.Cluster.Version != "1.36" {
+		t.Fatalf("the provisioner was last given version %s, want the old 1.36", last.Cluster.Version)
+	}
+}
+
+// A version update that rolls through moves the cluster's version and
+// platform version together.
+func TestReconcilerVersionUpdateMovesPlatformVersion(t *testing.T) {
+	e := newReconcilerEnv(t, &fakeProvisioner{ensure: ready}, time.Minute)
+	rec := &store.ClusterRecord{Cluster: shapes.Cluster{
+		Name: "up", ID: "id-up", Status: shapes.StatusActive, Version: "1.36", PlatformVersion: "eks.4", CreatedAt: shapes.Time(time.Now().Unix()),
+	}}
+	if _, _, err := e.st.CreateCluster(context.Background(), rec, "", 10); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(shapes.UpdateClusterVersionRequest{Version: "1.37"})
+	u := &store.UpdateRecord{Cluster: "up", Change: b, Update: shapes.Update{
+		ID: "u-up", Status: shapes.UpdateInProgress, Type: "VersionUpdate", CreatedAt: shapes.Time(time.Now().Unix()),
+		Params: []shapes.UpdateParam{{Type: "Version", Value: "1.37"}, {Type: "PlatformVersion", Value: "eks.1"}},
+	}}
+	if _, _, err := e.st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
+		rec.Cluster.Status = shapes.StatusUpdating
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	end := e.waitCluster("up", "the update's end", func(r *store.ClusterRecord) bool { return r.ActiveUpdate == "" })
+	if got, _ := e.st.GetUpdate(context.Background(), "up", "u-up"); got.Update.Status != shapes.UpdateSuccessful {
+		t.Fatalf("update %+v", got.Update)
+	}
+	if end.Cluster.Status != shapes.StatusActive || end.Cluster.Version != "1.37" || end.Cluster.PlatformVersion != "eks.1" {
+		t.Fatalf("cluster %s %s %s, want ACTIVE 1.37 eks.1", end.Cluster.Status, end.Cluster.Version, end.Cluster.PlatformVersion)
+	}
+}

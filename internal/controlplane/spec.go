@@ -13,6 +13,11 @@ import (
 // DIR/spec.json; internal/components.Run executes it. Plain JSON, no k8s types.
 type ProcessSpec struct {
 	ClusterID string `json:"clusterID"`
+	// KubernetesVersion is the minor the process must run ("1.36"); the
+	// program of that minor runs it, and refuses a spec of another minor.
+	// A change of minor is a change of spec: the replica restarts on the
+	// new minor's program.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 
 	// Component command lines (flags only, no program name). Empty
 	// ControllerManagerArgs / SchedulerArgs: that component is not run

@@ -15,6 +15,7 @@ import (
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // Config is what the API needs from the server.
@@ -24,8 +25,9 @@ type Config struct {
 	AccountID string
 	// ClusterQuota is the most clusters the account may have (EKS's default is 100).
 	ClusterQuota int
-	// Versions are the Kubernetes versions clusters can run, newest first.
-	Versions []Version
+	// Versions are the Kubernetes versions clusters can run (the support
+	// calendar narrowed to the minors whose components kplane has).
+	Versions versions.Calendar
 	// UnsupportedZones are availability zones CreateCluster refuses.
 	UnsupportedZones []string
 	// IssuerBase is the URL under which cluster OIDC issuers are served.
@@ -40,14 +42,6 @@ type Config struct {
 	KeyUsable func(ctx context.Context, keyArn string) (problem string, err error)
 	Log       *slog.Logger
 	Now       func() time.Time
-}
-
-// Version is one Kubernetes version kplane can run.
-type Version struct {
-	Minor           string // "1.37"
-	Patch           string // "1.37.2"
-	PlatformVersion string // "eks.1"
-	ReleaseDate     time.Time
 }
 
 // API is the EKS REST API.
@@ -68,10 +62,26 @@ func New(cfg Config) *API {
 		cfg.ClusterQuota = 100
 	}
 	lim := Limits{Region: cfg.Region, UnsupportedZones: cfg.UnsupportedZones, MaxTags: 50}
-	for _, v := range cfg.Versions {
-		lim.Versions = append(lim.Versions, v.Minor)
-	}
 	return &API{cfg: cfg, limits: lim}
+}
+
+// currentLimits are the limits with today's creatable versions: those of the
+// calendar not past their extended support (EKS creates no cluster on an
+// UNSUPPORTED version).
+func (a *API) currentLimits() Limits {
+	lim := a.limits
+	now := a.cfg.Now()
+	for _, m := range a.cfg.Versions.Versions {
+		if m.Status(now) != versions.Unsupported {
+			lim.Versions = append(lim.Versions, m.Version)
+		}
+	}
+	return lim
+}
+
+// defaultVersion is the version a cluster gets when the request names none.
+func (a *API) defaultVersion() string {
+	return a.cfg.Versions.Default(a.cfg.Now(), nil)
 }
 
 // call is one request as the handlers see it.

@@ -40,7 +40,7 @@ func (a *API) createCluster(c *call) (any, *Error) {
 	if nerr != nil {
 		return nil, internal(nerr)
 	}
-	if err := validateCreateCluster(&req, network, a.limits); err != nil {
+	if err := validateCreateCluster(&req, network, a.currentLimits()); err != nil {
 		return nil, err
 	}
 	if a.cfg.RoleExists != nil {
@@ -181,7 +181,7 @@ func (a *API) newClusterRecord(req *shapes.CreateClusterRequest, network *store.
 	}
 	version := req.Version
 	if version == "" {
-		version = a.cfg.Versions[0].Minor
+		version = a.defaultVersion()
 	}
 	tags := req.Tags
 	if tags == nil {
@@ -239,11 +239,11 @@ func (a *API) clusterArn(name string) string {
 	return fmt.Sprintf("arn:aws:eks:%s:%s:cluster/%s", a.cfg.Region, a.cfg.AccountID, name)
 }
 
+// platformVersion is minor's current EKS platform version (eks.N), which a
+// cluster takes at create and at each version update.
 func (a *API) platformVersion(minor string) string {
-	for _, v := range a.cfg.Versions {
-		if v.Minor == minor {
-			return v.PlatformVersion
-		}
+	if m, ok := a.cfg.Versions.Find(minor); ok {
+		return m.DefaultPlatformVersion
 	}
 	return "eks.1"
 }

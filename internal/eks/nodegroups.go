@@ -126,10 +126,8 @@ func (a *API) checkNodegroupPlacement(c *call, crec *store.ClusterRecord, req *s
 // releaseVersion is the node image release kplane runs for Kubernetes minor
 // version v, in EKS's form (1.37.2-20261201).
 func (a *API) releaseVersion(minor string) string {
-	for _, v := range a.cfg.Versions {
-		if v.Minor == minor {
-			return v.Patch + "-" + v.ReleaseDate.Format("20060102")
-		}
+	if m, ok := a.cfg.Versions.Find(minor); ok {
+		return m.KubernetesPatchVersion + "-" + m.ReleaseDate.Format("20060102")
 	}
 	return minor
 }

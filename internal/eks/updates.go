@@ -11,6 +11,7 @@ import (
 
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/store"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // authModeOrder is the only direction EKS lets authenticationMode move.
@@ -57,11 +58,14 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 	if req.Version == "" {
 		return nil, InvalidParam(name, "version is required")
 	}
-	if !isNextMinor(rec.Cluster.Version, req.Version) {
+	if !versions.IsNextMinor(rec.Cluster.Version, req.Version) {
 		return nil, InvalidParam(name, "Unsupported Kubernetes minor version update from %s to %s", rec.Cluster.Version, req.Version)
 	}
-	if !contains(a.limits.Versions, req.Version) {
-		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; %s", req.Version, offeredVersions(a.limits.Versions))
+	if offered := a.currentLimits().Versions; !contains(offered, req.Version) {
+		return nil, InvalidParam(name, "Kubernetes version %s is not available in kplane yet; %s", req.Version, offeredVersions(offered))
+	}
+	if err := a.nodegroupsOnClusterVersion(c, rec); err != nil {
+		return nil, err
 	}
 	change, _ := json.Marshal(&req)
 	params := []shapes.UpdateParam{
@@ -69,6 +73,27 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 		{Type: "PlatformVersion", Value: a.platformVersion(req.Version)},
 	}
 	return a.startUpdate(c, name, req.ClientRequestToken, "VersionUpdate", params, change)
+}
+
+// nodegroupsOnClusterVersion refuses a version update while a managed
+// nodegroup is on an older minor than the cluster, as EKS does (force does
+// not override it: it overrides upgrade insights only).
+func (a *API) nodegroupsOnClusterVersion(c *call, rec *store.ClusterRecord) *Error {
+	ngs, err := a.cfg.Store.ListNodegroups(c.r.Context(), rec.Cluster.Name)
+	if err != nil {
+		return internal(err)
+	}
+	var behind []string
+	for _, ng := range ngs {
+		if ng.Nodegroup.Version != rec.Cluster.Version {
+			behind = append(behind, ng.Nodegroup.NodegroupName)
+		}
+	}
+	if len(behind) > 0 {
+		return Errorf(InvalidRequest, "Nodegroups %s must be updated to match cluster version %s before updating cluster version",
+			strings.Join(behind, ", "), rec.Cluster.Version).With("clusterName", rec.Cluster.Name)
+	}
+	return nil
 }
 
 // startUpdate records an InProgress update for the reconciler to carry out;
@@ -188,18 +213,6 @@ func describeConfigChange(cur *shapes.Cluster, req *shapes.UpdateClusterConfigRe
 		return kinds[0], params, nil
 	}
 	return "", nil, Errorf(InvalidParameter, "Only one type of update can be allowed per request; this one has %s", strings.Join(kinds, ", "))
-}
-
-// isNextMinor reports whether to is exactly one minor version after from.
-func isNextMinor(from, to string) bool {
-	var fMaj, fMin, tMaj, tMin int
-	if _, err := fmt.Sscanf(from, "%d.%d", &fMaj, &fMin); err != nil {
-		return false
-	}
-	if _, err := fmt.Sscanf(to, "%d.%d", &tMaj, &tMin); err != nil || to != fmt.Sprintf("%d.%d", tMaj, tMin) {
-		return false
-	}
-	return tMaj == fMaj && tMin == fMin+1
 }
 
 func (a *API) describeUpdate(c *call) (any, *Error) {

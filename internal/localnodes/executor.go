@@ -17,6 +17,7 @@ import (
 	"github.com/kplane/kplane/internal/nodegroup"
 	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/supervise"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // Config of an Executor.
@@ -130,8 +131,14 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	// the executor applies to the Node object itself.
 	ns.Labels, ns.Taints = nil, nil
 	specBytes, _ := json.Marshal(ns)
+	// The kubelet and kube-proxy of the nodegroup's minor (kubelet may not be
+	// newer than the cluster's apiserver).
+	exe, err := versions.Executable(e.sup.Executable(), spec.KubernetesVersion)
+	if err != nil {
+		return nodegroup.NodeState{Failed: err.Error()}, nil
+	}
 	err = e.sup.Ensure(ctx, supervise.Process{
-		Key: spec.InstanceID, Kind: "node", Dir: dir, Args: agentArgs(dir), Spec: specBytes,
+		Key: spec.InstanceID, Kind: "node", Dir: dir, Args: agentArgs(dir), Spec: specBytes, Executable: exe,
 		// What a dead agent left (containerd, shims, containers in the
 		// node's cgroups) goes before the next one starts.
 		Prepare: func() error { return node.Teardown(dir) },

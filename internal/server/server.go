@@ -33,6 +33,7 @@ import (
 	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/ssm"
 	"github.com/kplane/kplane/internal/store"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // Defaults of `kplane serve`.
@@ -59,7 +60,11 @@ type Config struct {
 	Zones []string
 	// UnsupportedZones are zones CreateCluster refuses (UnsupportedAvailabilityZoneException).
 	UnsupportedZones []string
-	Log              *slog.Logger
+	// Versions are the Kubernetes versions clusters can run: the support
+	// calendar narrowed to the minors whose components kplane has
+	// (versions.Calendar.Offered). Empty: the built-in minor (BuiltInOnly).
+	Versions versions.Calendar
+	Log      *slog.Logger
 	// Deps are the parts the caller wires in; each may be left out.
 	Deps Dependencies
 }
@@ -173,7 +178,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
-		Versions: Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
+		Versions: cfg.Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
 		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable, Authorizer: principals,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
@@ -202,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("cloudwatch logs: %w", err)
 	}
 	// Every JSON 1.1 service is authorized with IAM's policies.
-	params := ssm.New(cfg.Region, ssmVersions())
+	params := ssm.New(cfg.Region, ssmVersions(cfg.Versions))
 	for _, svc := range []*awsjson.Service{keys.Handler(verifier, requestID), logs.Handler(verifier, requestID), params.Handler(verifier, requestID)} {
 		svc.Authorizer = principals
 		h.json = append(h.json, svc)
@@ -276,6 +281,9 @@ func clusterNameByID(st *store.Store) func(string) (string, bool) {
 func (c *Config) defaults() error {
 	if c.DataDir == "" {
 		return errors.New("server: DataDir is required")
+	}
+	if len(c.Versions.Versions) == 0 {
+		c.Versions = BuiltInOnly()
 	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {

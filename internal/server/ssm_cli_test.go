@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kplane/kplane/internal/server"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // The SSM parameters EKS infrastructure code reads for node images, with the
@@ -13,14 +13,14 @@ import (
 func TestSSMParametersWithAWSCLI(t *testing.T) {
 	s := startServer(t, nil)
 	e := newCLIEnv(t, s)
-	minor := server.Versions[0].Minor
+	minor := versions.BuiltInMinor()
 	base := "/aws/service/eks/optimized-ami/" + minor + "/amazon-linux-2023/x86_64/standard/recommended"
 	var got struct {
 		Parameter struct{ Name, Type, Value, ARN, DataType string }
 	}
 	e.ok(&got, "default", "ssm", "get-parameter", "--name", base+"/release_version")
 	if got.Parameter.Name != base+"/release_version" || got.Parameter.Type != "String" ||
-		!strings.HasPrefix(got.Parameter.Value, server.KubernetesVersion+"-") || got.Parameter.ARN != "arn:aws:ssm:"+s.Region+"::parameter"+base+"/release_version" {
+		!strings.HasPrefix(got.Parameter.Value, versions.BuiltIn+"-") || got.Parameter.ARN != "arn:aws:ssm:"+s.Region+"::parameter"+base+"/release_version" {
 		t.Fatalf("get-parameter release_version: %+v", got)
 	}
 	e.ok(&got, "default", "ssm", "get-parameter", "--name", base+"/image_id")

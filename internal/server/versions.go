@@ -1,26 +1,27 @@
 package server
 
 import (
-	"time"
-
-	"github.com/kplane/kplane/internal/eks"
 	"github.com/kplane/kplane/internal/ssm"
+	"github.com/kplane/kplane/internal/versions"
 )
 
-// KubernetesVersion is the release of k8s.io/kubernetes built into kplane
-// (go.mod); a test in internal/components checks the two agree.
-const KubernetesVersion = "1.37.2"
-
-// Versions are the Kubernetes versions clusters can run, newest first.
-var Versions = []eks.Version{
-	{Minor: "1.37", Patch: KubernetesVersion, PlatformVersion: "eks.1", ReleaseDate: time.Date(2026, 8, 26, 0, 0, 0, 0, time.UTC)},
+// BuiltInOnly is the embedded calendar narrowed to the minor built into
+// kplane: what a server offers when its Config names no Versions.
+func BuiltInOnly() versions.Calendar {
+	cal := versions.Embedded()
+	m, ok := cal.Find(versions.BuiltInMinor())
+	if !ok {
+		panic("versions: the embedded calendar lacks the built-in minor " + versions.BuiltInMinor())
+	}
+	m.KubernetesPatchVersion = versions.BuiltIn
+	return versions.Calendar{DefaultAfterDays: cal.DefaultAfterDays, Versions: []versions.Minor{m}}
 }
 
-// ssmVersions are Versions as the SSM parameters of node images name them.
-func ssmVersions() []ssm.Version {
-	out := make([]ssm.Version, 0, len(Versions))
-	for _, v := range Versions {
-		out = append(out, ssm.Version{Minor: v.Minor, Patch: v.Patch, ReleaseDate: v.ReleaseDate})
+// ssmVersions are the offered versions as the SSM parameters of node images name them.
+func ssmVersions(cal versions.Calendar) []ssm.Version {
+	out := make([]ssm.Version, 0, len(cal.Versions))
+	for _, v := range cal.Versions {
+		out = append(out, ssm.Version{Minor: v.Version, Patch: v.KubernetesPatchVersion, ReleaseDate: v.ReleaseDate.Time})
 	}
 	return out
 }

@@ -65,6 +65,8 @@ type Process struct {
 	// Dir is the process's directory: its working directory, DIR/pid and
 	// DIR/logs/process.log. It must exist and have a logs/ directory.
 	Dir string
+	// Executable is the program run; "" is Options.Executable.
+	Executable string
 	// Args follow the executable (a hidden subcommand and its flags). They
 	// also recognise a process left from a previous kplane run (KillStale).
 	Args []string

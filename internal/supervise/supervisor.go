@@ -38,6 +38,9 @@ func New(opts Options) (*Supervisor, error) {
 	return &Supervisor{opts: opts, procs: map[string]*supervised{}}, nil
 }
 
+// Executable is the program a Process without one of its own runs.
+func (s *Supervisor) Executable() string { return s.opts.Executable }
+
 // supervised is one key's process and the goroutine that keeps it running.
 type supervised struct {
 	stop     chan struct{}
@@ -262,7 +265,11 @@ func (v *Supervisor) start(s *supervised, p Process) (*child, error) {
 	defer logf.Close() // the child has its own descriptor
 	fmt.Fprintf(logf, "--- %s kplane: starting %s %s\n", time.Now().Format(time.RFC3339), p.Kind, p.Key)
 
-	cmd := exec.Command(v.opts.Executable, p.Args...)
+	exe := p.Executable
+	if exe == "" {
+		exe = v.opts.Executable
+	}
+	cmd := exec.Command(exe, p.Args...)
 	cmd.Dir = p.Dir
 	cmd.Env = append(append(os.Environ(), v.opts.Env...), ParentPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdout, cmd.Stderr = logf, logf

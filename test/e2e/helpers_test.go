@@ -50,6 +50,8 @@ type kplane struct {
 	logPath string
 	// args are further `kplane serve` flags (startKplaneWith).
 	args []string
+	// extraEnv is further environment of `kplane serve` (fault injectors).
+	extraEnv []string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -65,6 +67,12 @@ func startKplane(t *testing.T) *kplane {
 // startKplaneWith is startKplane with further `kplane serve` flags.
 func startKplaneWith(t *testing.T, args ...string) *kplane {
 	t.Helper()
+	return startKplaneEnv(t, nil, args...)
+}
+
+// startKplaneEnv is startKplaneWith with further environment for kplane.
+func startKplaneEnv(t *testing.T, env []string, args ...string) *kplane {
+	t.Helper()
 	work := t.TempDir()
 	k := &kplane{
 		t:       t,
@@ -73,6 +81,8 @@ func startKplaneWith(t *testing.T, args ...string) *kplane {
 		home:    filepath.Join(work, "home"),
 		logPath: filepath.Join(work, "serve.log"),
 		args:    args,
+
+		extraEnv: env,
 	}
 	if err := os.MkdirAll(k.home, 0o700); err != nil {
 		t.Fatal(err)
@@ -104,7 +114,7 @@ func (k *kplane) start() {
 	defer logf.Close()
 	fmt.Fprintf(logf, "--- e2e: starting kplane serve at %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(kplaneBin, append([]string{"serve", "--data-dir", k.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", k.port)}, k.args...)...)
-	cmd.Env = k.env()
+	cmd.Env = append(k.env(), k.extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If this test binary dies without its cleanups (a -timeout panic), kplane
 	// goes too, and its control planes with it (their own Pdeathsig).

@@ -1,0 +1,22 @@
+//go:build !k8s1.36
+
+package components
+
+import (
+	"k8s.io/client-go/tools/cache"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+)
+
+// nameInformers names the apiserver's informers, as upstream's Run does
+// since 1.37 (older minors have no such option: informers_old.go).
+func nameInformers(opts *apiserveroptions.CompletedOptions) error {
+	if opts.InformerName != nil {
+		return nil
+	}
+	name, err := cache.NewInformerName(APIServer)
+	if err != nil {
+		return err
+	}
+	opts.InformerName = name
+	return nil
+}
