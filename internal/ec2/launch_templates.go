@@ -97,6 +97,19 @@ func (h *Handler) callerArn(c *call) string {
 	return "arn:aws:iam::" + h.cfg.AccountID + ":root"
 }
 
+// versionInput is a call's VersionDescription and LaunchTemplateData, checked.
+func versionInput(c *call) (string, map[string]string, *apiError) {
+	if c.in.trees["LaunchTemplateData"] == nil {
+		return "", nil, missing("LaunchTemplateData")
+	}
+	desc := c.in.str("VersionDescription")
+	if len(desc) > maxVersionDescLn {
+		return "", nil, invalidValue("VersionDescription", printable(desc), "Up to 255 characters.")
+	}
+	data, e := checkLaunchTemplateData(c.in.trees["LaunchTemplateData"])
+	return desc, data, e
+}
+
 func (h *Handler) createLaunchTemplate(c *call) (any, *apiError) {
 	name := c.in.str("LaunchTemplateName")
 	if name == "" {
@@ -105,14 +118,7 @@ func (h *Handler) createLaunchTemplate(c *call) (any, *apiError) {
 	if e := checkTemplateName(name); e != nil {
 		return nil, e
 	}
-	if c.in.trees["LaunchTemplateData"] == nil {
-		return nil, missing("LaunchTemplateData")
-	}
-	desc := c.in.str("VersionDescription")
-	if len(desc) > maxVersionDescLn {
-		return nil, invalidValue("VersionDescription", printable(desc), "Up to 255 characters.")
-	}
-	data, e := checkLaunchTemplateData(c.in.trees["LaunchTemplateData"])
+	desc, data, e := versionInput(c)
 	if e != nil {
 		return nil, e
 	}
@@ -138,14 +144,7 @@ func (h *Handler) createLaunchTemplateVersion(c *call) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	if c.in.trees["LaunchTemplateData"] == nil {
-		return nil, missing("LaunchTemplateData")
-	}
-	desc := c.in.str("VersionDescription")
-	if len(desc) > maxVersionDescLn {
-		return nil, invalidValue("VersionDescription", printable(desc), "Up to 255 characters.")
-	}
-	data, e := checkLaunchTemplateData(c.in.trees["LaunchTemplateData"])
+	desc, data, e := versionInput(c)
 	if e != nil {
 		return nil, e
 	}

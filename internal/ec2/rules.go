@@ -302,24 +302,11 @@ var ruleUpdatesShape = listOf(structOf(map[string]*shape{
 // ruleRequest reads a SecurityGroupRuleRequest: one protocol, port range
 // and peer.
 func (h *Handler) ruleRequest(t *tree, n *store.Network, g store.SecurityGroup) (store.SecurityGroupRule, *apiError) {
-	var r store.SecurityGroupRule
-	raw := t.str("IpProtocol")
-	proto, ok := normalProtocol(raw)
-	if !ok {
-		return r, errorf(codeInvalidParameterValue, "Invalid value '%s' for IP protocol. Unknown protocol.", printable(raw))
-	}
-	from, hasFrom, e := t.integer("FromPort")
+	r, e := protocolAndPorts(t)
 	if e != nil {
 		return r, e
 	}
-	to, hasTo, e := t.integer("ToPort")
-	if e != nil {
-		return r, e
-	}
-	if from, to, e = ports(proto, from, to, hasFrom, hasTo); e != nil {
-		return r, e
-	}
-	r = store.SecurityGroupRule{Protocol: proto, FromPort: from, ToPort: to, Description: t.str("Description")}
+	r.Description = t.str("Description")
 	if e := checkRuleDescription(r.Description); e != nil {
 		return r, e
 	}

@@ -107,6 +107,27 @@ func (h *Handler) peerGroup(n *store.Network, vpcID, id, name, userID string) (s
 	return "", errorf(codeInvalidGroupNotFound, "The security group '%s' does not exist in VPC '%s'", printable(name), vpcID)
 }
 
+// protocolAndPorts reads IpProtocol, FromPort and ToPort of t into a rule.
+func protocolAndPorts(t *tree) (store.SecurityGroupRule, *apiError) {
+	raw := t.str("IpProtocol")
+	proto, ok := normalProtocol(raw)
+	if !ok {
+		return store.SecurityGroupRule{}, errorf(codeInvalidParameterValue, "Invalid value '%s' for IP protocol. Unknown protocol.", printable(raw))
+	}
+	from, hasFrom, e := t.integer("FromPort")
+	if e != nil {
+		return store.SecurityGroupRule{}, e
+	}
+	to, hasTo, e := t.integer("ToPort")
+	if e != nil {
+		return store.SecurityGroupRule{}, e
+	}
+	if from, to, e = ports(proto, from, to, hasFrom, hasTo); e != nil {
+		return store.SecurityGroupRule{}, e
+	}
+	return store.SecurityGroupRule{Protocol: proto, FromPort: from, ToPort: to}, nil
+}
+
 // ipPermissionShape is IpPermission as the ec2 protocol names its members.
 var ipPermissionsShape = listOf(structOf(map[string]*shape{
 	"IpProtocol": scalarShape, "FromPort": scalarShape, "ToPort": scalarShape,
@@ -128,26 +149,14 @@ func (h *Handler) permissionRules(t *tree, egress bool, n *store.Network, g stor
 	}
 	var out []store.SecurityGroupRule
 	for _, p := range perms {
-		raw := p.str("IpProtocol")
 		if !p.has("IpProtocol") {
 			return nil, errorf(codeMissingParameter, "The request must contain the parameter ipProtocol")
 		}
-		proto, ok := normalProtocol(raw)
-		if !ok {
-			return nil, errorf(codeInvalidParameterValue, "Invalid value '%s' for IP protocol. Unknown protocol.", printable(raw))
-		}
-		from, hasFrom, e := p.integer("FromPort")
+		base, e := protocolAndPorts(p)
 		if e != nil {
 			return nil, e
 		}
-		to, hasTo, e := p.integer("ToPort")
-		if e != nil {
-			return nil, e
-		}
-		if from, to, e = ports(proto, from, to, hasFrom, hasTo); e != nil {
-			return nil, e
-		}
-		base := store.SecurityGroupRule{Egress: egress, Protocol: proto, FromPort: from, ToPort: to}
+		base.Egress = egress
 		peers := 0
 		add := func(r store.SecurityGroupRule, desc string) *apiError {
 			if e := checkRuleDescription(desc); e != nil {
