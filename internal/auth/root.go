@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 const (
@@ -21,7 +23,6 @@ const (
 	rootProfile          = "default"
 	keyAccessKeyID       = "aws_access_key_id"
 	keySecretAccessKey   = "aws_secret_access_key"
-	secretFileMode       = 0o600
 	dataDirMode          = 0o700
 	accessKeyIDPrefix    = "AKIA" // what AWS uses for long-term IAM user/root keys
 	accessKeyIDRandom    = 10     // bytes; base32 turns 10 bytes into exactly 16 characters
@@ -81,8 +82,8 @@ func readRootFile(path string) (akid, secret string, err error) {
 	if !info.Mode().IsRegular() {
 		return "", "", fmt.Errorf("auth: %s is not a regular file", path)
 	}
-	if info.Mode().Perm() != secretFileMode {
-		if err := os.Chmod(path, secretFileMode); err != nil {
+	if info.Mode().Perm() != fileutil.SecretMode {
+		if err := os.Chmod(path, fileutil.SecretMode); err != nil {
 			return "", "", fmt.Errorf("auth: tighten permissions of %s: %w", path, err)
 		}
 	}
@@ -147,48 +148,10 @@ func createRootFile(dataDir, path string) (akid, secret string, err error) {
 		"# Use with: AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url <kplane URL> ...\n"+
 		"[%s]\n%s = %s\n%s = %s\n",
 		path, rootProfile, keyAccessKeyID, akid, keySecretAccessKey, secret)
-	if err := writeFileAtomic(path, []byte(content)); err != nil {
+	if err := fileutil.WriteFile(path, []byte(content), fileutil.SecretMode); err != nil {
 		return "", "", err
 	}
 	return akid, secret, nil
-}
-
-// writeFileAtomic writes through a 0600 temp file in the same directory and renames it
-// into place, so a crash leaves either no file or a whole one, never a readable partial.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // CreateTemp uses mode 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(secretFileMode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Persist the rename itself; not every platform can sync a directory, so ignore errors.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // newKeyPair makes an AWS-looking key pair: "AKIA" + 16 base32 characters, and a

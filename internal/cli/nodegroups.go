@@ -50,7 +50,6 @@ type nodegroupRunner struct {
 
 func (n nodegroupRunner) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	err := n.Reconciler.Run(ctx, st, info)
-	n.Reconciler.Wait()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), node.TeardownTimeout+15*time.Second)
 	defer cancel()
 	return errors.Join(err, n.nodes.StopAll(stopCtx))
@@ -60,10 +59,6 @@ func (n nodegroupRunner) Run(ctx context.Context, st *store.Store, info runinfo.
 // reverse order: each one's Run ends only once the ones after it have
 // stopped, so the nodegroups' nodes drain while the control planes run.
 type reconcilers []server.Reconciler
-
-// waiter is a reconciler whose Run returns before all it started has
-// stopped; Wait waits for that.
-type waiter interface{ Wait() }
 
 func (rs reconcilers) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	errs := make([]error, len(rs))
@@ -83,9 +78,6 @@ func (rs reconcilers) Run(ctx context.Context, st *store.Store, info runinfo.Inf
 			defer close(stopped)
 			defer cancel()
 			errs[i] = rs[i].Run(rctx, st, info)
-			if w, ok := rs[i].(waiter); ok {
-				w.Wait()
-			}
 		})
 		after = stopped
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kplane/kplane/internal/access"
 	"github.com/kplane/kplane/internal/authn"
-	pkiutil "github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -25,7 +25,7 @@ const (
 // apiserver flags that use it.
 func webhookArgs(cfg ClusterConfig, kplaneURL string) ([]string, error) {
 	file := filepath.Join(cfg.Dir, "authn-webhook.kubeconfig")
-	if err := pkiutil.WriteFileIfChanged(file, authn.WebhookKubeconfig(kplaneURL+authn.WebhookPath+cfg.ID), 0o600); err != nil {
+	if err := fileutil.WriteFileIfChanged(file, authn.WebhookKubeconfig(kplaneURL+authn.WebhookPath+cfg.ID), 0o600); err != nil {
 		return nil, err
 	}
 	return []string{

@@ -52,7 +52,7 @@ func (e *reconcilerEnv) startAssociate(name string, age time.Duration) string {
 		rec.Cluster.Status = shapes.StatusUpdating
 		rec.PendingEncryption = testEncryption()
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return u.Update.ID

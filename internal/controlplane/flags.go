@@ -2,11 +2,12 @@ package controlplane
 
 import (
 	"fmt"
-	pkiutil "github.com/kplane/kplane/internal/pki"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // Go GC defaults for the control-plane child (see ClusterConfig.GOGC).
@@ -212,11 +213,11 @@ func Prepare(cfg ClusterConfig) (ProcessSpec, *PKI, error) {
 	if err := writeKubeconfigs(cfg); err != nil {
 		return ProcessSpec{}, nil, err
 	}
-	if err := pkiutil.WriteFileIfChanged(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
+	if err := fileutil.WriteFileIfChanged(cfg.AuditPolicyPath(), []byte(auditPolicy), 0o600); err != nil {
 		return ProcessSpec{}, nil, err
 	}
 	if cfg.KMSSocket != "" {
-		if err := pkiutil.WriteFileIfChanged(cfg.EncryptionConfigPath(), []byte(encryptionConfig(cfg.KMSSocket)), 0o600); err != nil {
+		if err := fileutil.WriteFileIfChanged(cfg.EncryptionConfigPath(), []byte(encryptionConfig(cfg.KMSSocket)), 0o600); err != nil {
 			return ProcessSpec{}, nil, err
 		}
 	}

@@ -3,9 +3,10 @@ package controlplane
 import (
 	"encoding/base64"
 	"fmt"
-	pkiutil "github.com/kplane/kplane/internal/pki"
 	"os"
 	"strings"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // userCert maps a kubeconfig user to its certificate pair.
@@ -103,7 +104,7 @@ func writeKubeconfigs(cfg ClusterConfig) error {
 		if err != nil {
 			return err
 		}
-		if err := pkiutil.WriteFileIfChanged(cfg.KubeconfigPath(u), b, 0o600); err != nil {
+		if err := fileutil.WriteFileIfChanged(cfg.KubeconfigPath(u), b, 0o600); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/kplane/kplane/internal/fileutil"
 	pkiutil "github.com/kplane/kplane/internal/pki"
 	"math/big"
 	"net"
@@ -327,10 +328,10 @@ func writePair(certFile, keyFile string, kp keyPair) error {
 	if err != nil {
 		return err
 	}
-	if err := pkiutil.WriteFile(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
+	if err := fileutil.WriteFile(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
 		return err
 	}
-	return pkiutil.WriteFile(certFile, pemEncode("CERTIFICATE", kp.cert.Raw), 0o644)
+	return fileutil.WriteFile(certFile, pemEncode("CERTIFICATE", kp.cert.Raw), 0o644)
 }
 
 // ensureServiceAccountKey keeps or creates the RSA service-account key pair
@@ -348,7 +349,7 @@ func ensureServiceAccountKey(cfg ClusterConfig) (bool, error) {
 				if have, err := os.ReadFile(pubFile); err == nil && bytes.Equal(have, want) {
 					return false, nil
 				}
-				return false, pkiutil.WriteFile(pubFile, want, 0o644)
+				return false, fileutil.WriteFile(pubFile, want, 0o644)
 			}
 		}
 	}
@@ -364,10 +365,10 @@ func ensureServiceAccountKey(cfg ClusterConfig) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := pkiutil.WriteFile(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
+	if err := fileutil.WriteFile(keyFile, pemEncode("PRIVATE KEY", keyDER), 0o600); err != nil {
 		return false, err
 	}
-	return true, pkiutil.WriteFile(pubFile, pemEncode("PUBLIC KEY", pubDER), 0o644)
+	return true, fileutil.WriteFile(pubFile, pemEncode("PUBLIC KEY", pubDER), 0o644)
 }
 
 func pemEncode(typ string, der []byte) []byte {

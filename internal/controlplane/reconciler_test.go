@@ -206,7 +206,7 @@ func (e *reconcilerEnv) startUpdate(name string, change shapes.UpdateClusterConf
 	if _, _, err := e.st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return u.Update.ID
@@ -370,7 +370,7 @@ func TestReconcilerVersionUpdateTimesOutAndRollsBack(t *testing.T) {
 	if _, _, err := st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// While within the timeout the update waits for the new version.
@@ -412,7 +412,7 @@ func TestReconcilerVersionUpdateMovesPlatformVersion(t *testing.T) {
 	if _, _, err := e.st.StartUpdate(context.Background(), u, "", func(rec *store.ClusterRecord) error {
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	end := e.waitCluster("up", "the update's end", func(r *store.ClusterRecord) bool { return r.ActiveUpdate == "" })

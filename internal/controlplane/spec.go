@@ -3,9 +3,10 @@ package controlplane
 import (
 	"encoding/json"
 	"fmt"
-	pkiutil "github.com/kplane/kplane/internal/pki"
 	"os"
 	"path/filepath"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // ProcessSpec is what one cluster's control-plane process
@@ -66,7 +67,7 @@ func WriteProcessSpec(dir string, spec ProcessSpec) error {
 		return err
 	}
 	b = append(b, '\n')
-	return pkiutil.WriteFileIfChanged(SpecPath(dir), b, 0o600)
+	return fileutil.WriteFileIfChanged(SpecPath(dir), b, 0o600)
 }
 
 // ReadProcessSpec reads DIR/spec.json.

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/kplane/kplane/internal/fileutil"
 	"github.com/kplane/kplane/internal/lb"
 	"github.com/kplane/kplane/internal/nodenet"
-	pkiutil "github.com/kplane/kplane/internal/pki"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -106,7 +106,7 @@ func (p *LocalProvisioner) vpcEndpoint(rec *store.ClusterRecord, n *store.Networ
 		return nil, fmt.Errorf("egress proxy: %w", err)
 	}
 	file := filepath.Join(base.Dir, "egress-selector.yaml")
-	if err := pkiutil.WriteFileIfChanged(file, nodenet.EgressSelectorConfig(sock), 0o600); err != nil {
+	if err := fileutil.WriteFileIfChanged(file, nodenet.EgressSelectorConfig(sock), 0o600); err != nil {
 		return nil, err
 	}
 	base.ExtraAPIServerArgs = append(base.ExtraAPIServerArgs, "--egress-selector-config-file="+file)

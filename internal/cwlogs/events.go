@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // Event files. Each log group has a directory DATA_DIR/cloudwatch-logs/ID;
@@ -101,12 +103,7 @@ func (s *eventStore) readMeta(groupID, stream string) (*streamMeta, error) {
 
 func (s *eventStore) writeMeta(groupID string, m *streamMeta) error {
 	b, _ := json.Marshal(m)
-	p := s.path(groupID, m.Name, ".meta")
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
+	return fileutil.WriteFile(s.path(groupID, m.Name, ".meta"), b, 0o600)
 }
 
 // segments lists a stream's segments by base.

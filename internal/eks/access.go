@@ -1,7 +1,6 @@
 package eks
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -124,20 +123,6 @@ func (a *API) creatorEntry(rec *store.ClusterRecord, mode string) *store.AccessE
 	admin := shapes.AssociatedAccessPolicy{PolicyArn: access.PolicyArnPrefix + "AmazonEKSClusterAdminPolicy",
 		AccessScope: shapes.AccessScope{Type: "cluster"}, AssociatedAt: entry.CreatedAt, ModifiedAt: entry.CreatedAt}
 	return &store.AccessEntryRecord{Entry: entry, Policies: []shapes.AssociatedAccessPolicy{admin}}
-}
-
-// bootstrapCreator writes the creator's entry (creatorEntry) when the
-// cluster's authentication mode moves to one where access entries count,
-// unless the creator has one already.
-func (a *API) bootstrapCreator(ctx context.Context, rec *store.ClusterRecord, mode string) error {
-	e := a.creatorEntry(rec, mode)
-	if e == nil {
-		return nil
-	}
-	if err := a.cfg.Store.CreateAccessEntry(ctx, e); !errors.Is(err, store.ErrExists) {
-		return err
-	}
-	return nil
 }
 
 func validatePrincipal(cluster, arn string) *Error {

@@ -66,7 +66,7 @@ func (a *API) associateEncryptionConfig(c *call) (any, *Error) {
 	v, _ := json.Marshal(req.EncryptionConfig)
 	change, _ := json.Marshal(map[string]any{"encryptionConfig": req.EncryptionConfig})
 	params := []shapes.UpdateParam{{Type: "EncryptionConfig", Value: string(v)}}
-	return a.startUpdate(c, name, req.ClientRequestToken, "AssociateEncryptionConfig", params, change, func(fresh *store.ClusterRecord) error {
+	return a.startUpdate(c, name, req.ClientRequestToken, "AssociateEncryptionConfig", params, change, nil, func(fresh *store.ClusterRecord) error {
 		if len(fresh.Cluster.EncryptionConfig) > 0 {
 			return encryptionAlreadyOn(name)
 		}

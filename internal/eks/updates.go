@@ -35,14 +35,13 @@ func (a *API) updateClusterConfig(c *call) (any, *Error) {
 		return nil, err.With("clusterName", name)
 	}
 	change, _ := json.Marshal(&req)
-	out, err := a.startUpdate(c, name, req.ClientRequestToken, typ, params, change)
-	if err == nil && typ == "AccessConfigUpdate" {
-		// The creator's admin rights move from implicit to an access entry.
-		if berr := a.bootstrapCreator(c.r.Context(), rec, req.AccessConfig.AuthenticationMode); berr != nil {
-			return nil, internal(berr)
-		}
+	var creator *store.AccessEntryRecord
+	if typ == "AccessConfigUpdate" {
+		// The creator's admin rights move from implicit to an access entry,
+		// in the update's own transaction.
+		creator = a.creatorEntry(rec, req.AccessConfig.AuthenticationMode)
 	}
-	return out, err
+	return a.startUpdate(c, name, req.ClientRequestToken, typ, params, change, creator)
 }
 
 func (a *API) updateClusterVersion(c *call) (any, *Error) {
@@ -72,7 +71,7 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 		{Type: "Version", Value: req.Version},
 		{Type: "PlatformVersion", Value: a.platformVersion(req.Version)},
 	}
-	return a.startUpdate(c, name, req.ClientRequestToken, "VersionUpdate", params, change)
+	return a.startUpdate(c, name, req.ClientRequestToken, "VersionUpdate", params, change, nil)
 }
 
 // nodegroupsOnClusterVersion refuses a version update while a managed
@@ -96,9 +95,10 @@ func (a *API) nodegroupsOnClusterVersion(c *call, rec *store.ClusterRecord) *Err
 	return nil
 }
 
-// startUpdate records an InProgress update for the reconciler to carry out;
-// also, if given, checks and marks the cluster in the same write.
-func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.UpdateParam, change []byte, also ...func(*store.ClusterRecord) error) (any, *Error) {
+// startUpdate records an InProgress update for the reconciler to carry out,
+// with the creator's access entry (nil: none) in the same write; also, if
+// given, checks and marks the cluster in that write.
+func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.UpdateParam, change []byte, entry *store.AccessEntryRecord, also ...func(*store.ClusterRecord) error) (any, *Error) {
 	u := &store.UpdateRecord{
 		Cluster: name,
 		Update: shapes.Update{
@@ -119,7 +119,7 @@ func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.Upda
 		}
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil
-	})
+	}, entry)
 	if err != nil {
 		return nil, storeError(err, name)
 	}

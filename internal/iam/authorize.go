@@ -1,12 +1,9 @@
 package iam
 
 import (
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/policy"
@@ -21,14 +18,24 @@ func (s *Service) Authorize(r *http.Request, cred *auth.Credential, req *policy.
 	if s.isRoot(cred) {
 		return nil
 	}
-	ps := s.principalPolicies(cred)
-	req.Context = s.withPrincipalKeys(r, cred, ps, req.Context)
+	keys := s.callerKeys(r, cred)
+	if req.Global == nil {
+		req.Global = keys
+	}
+	ps := keys.ps
 	d, bySession := policy.Evaluate(ps.identity, ps.session, req)
+	by := policy.IdentityPolicies
+	if bySession {
+		by = policy.SessionPolicies
+	}
+	if ps.hasBoundary {
+		d, by = policy.Bound(d, by, ps.boundary, req)
+	}
 	if d == policy.Allow {
 		return nil
 	}
 	return &policy.Refusal{Decision: d,
-		Message: policy.DenialMessage(cred.Arn, req.Action, req.Resource, d, bySession)}
+		Message: policy.DenialMessage(cred.Arn, req.Action, req.Resource, d, by)}
 }
 
 func (s *Service) isRoot(cred *auth.Credential) bool {
@@ -37,25 +44,31 @@ func (s *Service) isRoot(cred *auth.Credential) bool {
 
 // principalPolicies are what decides a principal's calls.
 type principalPolicies struct {
-	identity []*policy.Policy
-	session  []*policy.Policy // nil: no session policy
-	tags     []store.IAMTag
-	kind     string // aws:PrincipalType: User, AssumedRole
-	arn      string // aws:PrincipalArn: the user's, or the role's for a session
-	userName string
+	identity      []*policy.Policy
+	session       []*policy.Policy // nil: no session policy
+	boundary      *policy.Policy   // the permissions boundary; nil with hasBoundary: one that allows nothing
+	hasBoundary   bool
+	tags          []store.IAMTag
+	kind          string // aws:PrincipalType: User, AssumedRole
+	arn           string // aws:PrincipalArn: the user's, or the role's for a session
+	userName      string
+	userID        string
+	sessionRecord *store.IAMSession // the session it was made for, if any
 }
 
-func (s *Service) principalPolicies(cred *auth.Credential) principalPolicies {
+func (s *Service) principalPolicies(cred *auth.Credential) *principalPolicies {
 	if cred.SessionToken != "" {
-		ps := principalPolicies{kind: "AssumedRole"}
+		ps := &principalPolicies{kind: "AssumedRole"}
 		sess := s.index.Session(cred.AccessKeyID)
 		if sess == nil {
 			return ps
 		}
+		ps.sessionRecord = sess
 		ps.arn = sess.RoleArn
 		if role := s.index.Role(sess.RoleName); role != nil && role.RoleID == sess.RoleID {
 			ps.identity = s.entityPolicies(role.AttachedPolicies, role.InlinePolicies, ps.identity)
 			ps.tags = role.Tags
+			ps.setBoundary(s, role.PermissionsBoundary)
 		}
 		if sess.HasSessionPolicy {
 			ps.session = []*policy.Policy{}
@@ -68,12 +81,13 @@ func (s *Service) principalPolicies(cred *auth.Credential) principalPolicies {
 		return ps
 	}
 	name := cred.Arn[strings.LastIndexByte(cred.Arn, '/')+1:]
-	ps := principalPolicies{kind: "User", arn: cred.Arn, userName: name}
+	ps := &principalPolicies{kind: "User", arn: cred.Arn, userName: name, userID: cred.UserID}
 	u := s.index.User(name)
 	if u == nil || u.UserID != cred.UserID {
 		return ps
 	}
 	ps.tags = u.Tags
+	ps.setBoundary(s, u.PermissionsBoundary)
 	ps.identity = s.entityPolicies(u.AttachedPolicies, u.InlinePolicies, ps.identity)
 	for _, g := range u.Groups {
 		if grp := s.index.Group(g); grp != nil {
@@ -81,6 +95,13 @@ func (s *Service) principalPolicies(cred *auth.Credential) principalPolicies {
 		}
 	}
 	return ps
+}
+
+// setBoundary sets the permissions boundary of ARN arn ("" for none).
+func (ps *principalPolicies) setBoundary(s *Service, arn string) {
+	if arn != "" {
+		ps.hasBoundary, ps.boundary = true, s.managedPolicy(arn)
+	}
 }
 
 // entityPolicies appends the parsed attached and inline policies of a user,
@@ -153,35 +174,6 @@ func (s *Service) parsed(doc string) *policy.Policy {
 	c.m[doc] = p
 	c.mu.Unlock()
 	return p
-}
-
-// withPrincipalKeys adds the global condition keys of the caller and the
-// request to keys (which the service filled with the call's own).
-func (s *Service) withPrincipalKeys(r *http.Request, cred *auth.Credential, ps principalPolicies, keys map[string][]string) map[string][]string {
-	if keys == nil {
-		keys = make(map[string][]string, 12+len(ps.tags))
-	}
-	now := s.now().UTC()
-	keys["aws:principalarn"] = []string{ps.arn}
-	keys["aws:principalaccount"] = []string{s.accountID}
-	keys["aws:principaltype"] = []string{ps.kind}
-	keys["aws:userid"] = []string{cred.UserID}
-	if ps.userName != "" {
-		keys["aws:username"] = []string{ps.userName}
-	}
-	for _, t := range ps.tags {
-		keys["aws:principaltag/"+strings.ToLower(t.Key)] = []string{t.Value}
-	}
-	keys["aws:currenttime"] = []string{now.Format(time.RFC3339)}
-	keys["aws:epochtime"] = []string{strconv.FormatInt(now.Unix(), 10)}
-	keys["aws:requestedregion"] = []string{s.region}
-	if r != nil {
-		keys["aws:securetransport"] = []string{strconv.FormatBool(r.TLS != nil)}
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			keys["aws:sourceip"] = []string{host}
-		}
-	}
-	return keys
 }
 
 // userResource is the ARN of the named user (with its path), for authorizing a call on it.

@@ -13,6 +13,7 @@ type entity struct {
 	attached *[]string
 	inline   *[]store.IAMInlinePolicy
 	tags     *[]store.IAMTag // nil for groups
+	boundary *string         // the permissions boundary's ARN; nil for groups
 	// holders is what else hangs on the entity (keys, groups, users,
 	// instance profiles), in the order IAM's DeleteX checks it.
 	holders []holder
@@ -44,7 +45,7 @@ var kindUserEntity = &entityKind{word: "user", param: "UserName", field: "userNa
 		if err != nil {
 			return nil, err
 		}
-		return &entity{arn: u.Arn, attached: &u.AttachedPolicies, inline: &u.InlinePolicies, tags: &u.Tags, put: func() { tx.PutUser(u) },
+		return &entity{arn: u.Arn, attached: &u.AttachedPolicies, inline: &u.InlinePolicies, tags: &u.Tags, boundary: &u.PermissionsBoundary, put: func() { tx.PutUser(u) },
 			holders: []holder{
 				{len(u.AccessKeys), "Cannot delete entity, must delete access keys first."},
 				{len(u.Groups), "Cannot delete entity, must remove user from all groups first."},
@@ -59,7 +60,7 @@ var kindRoleEntity = &entityKind{word: "role", param: "RoleName", field: "roleNa
 		if err != nil {
 			return nil, err
 		}
-		return &entity{arn: r.Arn, attached: &r.AttachedPolicies, inline: &r.InlinePolicies, tags: &r.Tags, put: func() { tx.PutRole(r) },
+		return &entity{arn: r.Arn, attached: &r.AttachedPolicies, inline: &r.InlinePolicies, tags: &r.Tags, boundary: &r.PermissionsBoundary, put: func() { tx.PutRole(r) },
 			holders: []holder{{len(r.InstanceProfiles), "Cannot delete entity, must remove roles from instance profile first."}}}, nil
 	},
 	del: store.IAMTx.DeleteRole,
@@ -214,6 +215,8 @@ func entityOps(ops map[string]func(*Service, *call) (any, *apiError)) map[string
 			ops["Tag"+K] = with(func(s *Service, c *call, k *entityKind) (any, *apiError) { return s.tagEntity(c, k, true) })
 			ops["Untag"+K] = with(func(s *Service, c *call, k *entityKind) (any, *apiError) { return s.tagEntity(c, k, false) })
 			ops["List"+K+"Tags"] = with((*Service).listEntityTags)
+			ops["Put"+K+"PermissionsBoundary"] = with(func(s *Service, c *call, k *entityKind) (any, *apiError) { return s.setBoundary(c, k, true) })
+			ops["Delete"+K+"PermissionsBoundary"] = with(func(s *Service, c *call, k *entityKind) (any, *apiError) { return s.setBoundary(c, k, false) })
 		}
 	}
 	return ops

@@ -15,13 +15,14 @@ func TestEntityOpsCoverEveryKind(t *testing.T) {
 		"DeleteUserPolicy", "DeleteRolePolicy", "DeleteGroupPolicy",
 		"ListUserPolicies", "ListRolePolicies", "ListGroupPolicies",
 		"TagUser", "UntagUser", "ListUserTags", "TagRole", "UntagRole", "ListRoleTags",
+		"PutUserPermissionsBoundary", "PutRolePermissionsBoundary", "DeleteUserPermissionsBoundary", "DeleteRolePermissionsBoundary",
 	}
 	for _, op := range want {
 		if iamAPI.ops[op] == nil {
 			t.Errorf("no handler for %s", op)
 		}
 	}
-	for _, op := range []string{"TagGroup", "UntagGroup", "ListGroupTags"} {
+	for _, op := range []string{"TagGroup", "UntagGroup", "ListGroupTags", "PutGroupPermissionsBoundary"} {
 		if iamAPI.ops[op] != nil {
 			t.Errorf("%s has a handler; IAM has no such call", op)
 		}

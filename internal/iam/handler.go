@@ -110,9 +110,14 @@ var iamAPI = &api{signingName: "iam", namespace: iamNamespace, version: iamVersi
 
 var stsAPI = &api{signingName: "sts", namespace: stsNamespace, version: stsVersion, internal: "InternalFailure",
 	ops: map[string]func(*Service, *call) (any, *apiError){
-		"GetCallerIdentity": (*Service).getCallerIdentity,
-		"AssumeRole":        (*Service).assumeRole,
+		"GetCallerIdentity":         (*Service).getCallerIdentity,
+		"AssumeRole":                (*Service).assumeRole,
+		"AssumeRoleWithWebIdentity": (*Service).assumeRoleWithWebIdentity,
 	}}
+
+// unsigned are the STS calls made without AWS credentials: the token they
+// carry is the caller's proof.
+var unsigned = map[string]bool{"AssumeRoleWithWebIdentity": true}
 
 // call is one authenticated query-protocol call.
 type call struct {
@@ -172,13 +177,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a == iamAPI && h.global != nil && region == iamSigningRegion {
 		v = h.global
 	}
-	cred, rej := v.Verify(r, body, a.signingName)
-	if rej != nil {
-		writeError(w, a, reqID, newError(rej.Status, rej.Code, rej.Message))
-		return
+	p := queryParams(r, body)
+	var cred *auth.Credential
+	if a != stsAPI || !unsigned[p.get("Action")] || isSigned(r) {
+		var rej *auth.Rejection
+		if cred, rej = v.Verify(r, body, a.signingName); rej != nil {
+			writeError(w, a, reqID, newError(rej.Status, rej.Code, rej.Message))
+			return
+		}
 	}
 
-	p := queryParams(r, body)
 	action := p.get("Action")
 	if action == "" {
 		writeError(w, a, reqID, newError(400, "MissingAction", "Missing Action"))
@@ -199,6 +207,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResult(w, a, action, reqID, result)
+}
+
+// isSigned reports whether r carries a SigV4 signature (header or presigned).
+func isSigned(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.URL != nil && r.URL.Query().Get("X-Amz-Signature") != ""
 }
 
 // readQueryBody reads at most maxQueryBody bytes, with a deadline so a slow

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -32,20 +33,22 @@ func (s *Service) createRole(c *call) (any, *apiError) {
 		return nil, e
 	}
 	ctx := c.r.Context()
-	policy, msg := parseTrustPolicy(doc)
+	trust, msg := parseTrustPolicy(doc)
 	if msg != "" {
 		return nil, newError(400, "MalformedPolicyDocument", msg)
 	}
-	if e := s.checkPrincipals(ctx, policy); e != nil {
+	if e := s.checkPrincipals(ctx, trust); e != nil {
 		return nil, e
 	}
 	if hasBoundary {
-		return nil, noSuchBoundary(boundary)
+		if e := s.checkBoundary(boundary); e != nil {
+			return nil, e
+		}
 	}
 	r := &store.IAMRole{
 		RoleName: name, RoleID: newID(prefixRoleID), Path: path, Arn: arn,
 		CreateDate: s.now().UTC().Truncate(time.Second), AssumeRolePolicyDocument: doc,
-		Description: desc, MaxSessionDuration: maxDur, Tags: toStoreTags(tags),
+		Description: desc, MaxSessionDuration: maxDur, Tags: toStoreTags(tags), PermissionsBoundary: boundary,
 	}
 	switch err := s.st.CreateIAMRole(ctx, r); {
 	case errors.Is(err, store.ErrExists):
@@ -58,13 +61,13 @@ func (s *Service) createRole(c *call) (any, *apiError) {
 
 // checkPrincipals refuses, as IAM does, a trust policy that names a user or
 // role of this account that does not exist.
-func (s *Service) checkPrincipals(ctx context.Context, p *trustPolicy) *apiError {
-	for _, st := range p.statements {
-		for _, pr := range []*principal{st.principal, st.notPrincipal} {
+func (s *Service) checkPrincipals(ctx context.Context, p *policy.Policy) *apiError {
+	for _, st := range p.Statements {
+		for _, pr := range []*policy.Principals{st.Principal, st.NotPrincipal} {
 			if pr == nil {
 				continue
 			}
-			for _, a := range pr.aws {
+			for _, a := range pr.AWS {
 				ok, err := s.principalExists(ctx, a)
 				if err != nil {
 					return s.failure(err)

@@ -7,11 +7,10 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // MasterKeyFile is the name, inside the data directory, of the key every IAM
@@ -19,9 +18,7 @@ import (
 const MasterKeyFile = "iam-master.key"
 
 const (
-	masterKeySize  = 32
-	secretFileMode = 0o600
-	dataDirMode    = 0o700
+	masterKeySize = 32
 
 	secretChars    = 40  // like AWS secret access keys
 	tokenBytes     = 240 // a 320-character session token, about AWS's size
@@ -34,83 +31,13 @@ const (
 )
 
 // loadOrCreateMasterKey reads DATA_DIR/iam-master.key or, at first start,
-// makes it: 32 random bytes, mode 0600, written to a temporary file and linked
-// into place, so a crash leaves no partial file and two processes starting at
-// once agree on one key. Errors never contain key material.
+// makes it: 32 random bytes, mode 0600 (fileutil.LoadOrCreateKey).
 func loadOrCreateMasterKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, MasterKeyFile)
-	key, err := readMasterKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	if err := os.MkdirAll(dataDir, dataDirMode); err != nil {
-		return nil, err
-	}
-	fresh := make([]byte, masterKeySize)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
-	}
-	if err := createFileOnce(path, fresh); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return readMasterKey(path) // another process made it first
-		}
-		return nil, fmt.Errorf("iam: create %s: %w", path, err)
-	}
-	return fresh, nil
-}
-
-func readMasterKey(path string) ([]byte, error) {
-	info, err := os.Lstat(path)
+	key, err := fileutil.LoadOrCreateKey(filepath.Join(dataDir, MasterKeyFile), masterKeySize)
 	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("iam: %s is not a regular file", path)
-	}
-	if info.Mode().Perm() != secretFileMode {
-		if err := os.Chmod(path, secretFileMode); err != nil {
-			return nil, fmt.Errorf("iam: tighten permissions of %s: %w", path, err)
-		}
-	}
-	key, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(key) != masterKeySize {
-		return nil, fmt.Errorf("iam: %s holds %d bytes, want %d", path, len(key), masterKeySize)
+		return nil, fmt.Errorf("iam: %w", err)
 	}
 	return key, nil
-}
-
-// createFileOnce writes data to a new file at path, or fails with fs.ErrExist
-// if there is one. The content is complete and synced before the name appears.
-func createFileOnce(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after the link, only the temporary name goes
-	if err = f.Chmod(secretFileMode); err == nil {
-		if _, err = f.Write(data); err == nil {
-			err = f.Sync()
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return err // fs.ErrExist when another process won
-	}
-	if d, derr := os.Open(dir); derr == nil { // persist the new name; not every platform can
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // deriver turns the master key into per-key secrets: HMAC-SHA256(master,

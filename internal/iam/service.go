@@ -56,6 +56,8 @@ type Service struct {
 	derived map[string]derivedCredential // by access key id
 
 	parsedDocs parsedCache
+	principals principalCache
+	issuerKeys IssuerKeys // nil: no web identity is verifiable
 }
 
 // derivedCredential caches the Credential made from one index record, so a

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/internal/auth"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -19,25 +20,28 @@ type tagList struct {
 }
 
 type userShape struct {
-	Path       string   `xml:"Path,omitempty"`
-	UserName   string   `xml:"UserName,omitempty"`
-	UserID     string   `xml:"UserId"`
-	Arn        string   `xml:"Arn"`
-	CreateDate string   `xml:"CreateDate,omitempty"`
-	Tags       *tagList `xml:"Tags,omitempty"`
+	Path       string `xml:"Path,omitempty"`
+	UserName   string `xml:"UserName,omitempty"`
+	UserID     string `xml:"UserId"`
+	Arn        string `xml:"Arn"`
+	CreateDate string `xml:"CreateDate,omitempty"`
+	// PermissionsBoundary is in GetUser and CreateUser only, as in IAM.
+	PermissionsBoundary *boundaryShape `xml:"PermissionsBoundary,omitempty"`
+	Tags                *tagList       `xml:"Tags,omitempty"`
 }
 
 type roleShape struct {
-	Path                     string    `xml:"Path"`
-	RoleName                 string    `xml:"RoleName"`
-	RoleID                   string    `xml:"RoleId"`
-	Arn                      string    `xml:"Arn"`
-	CreateDate               string    `xml:"CreateDate"`
-	AssumeRolePolicyDocument string    `xml:"AssumeRolePolicyDocument"`
-	Description              string    `xml:"Description,omitempty"`
-	MaxSessionDuration       int       `xml:"MaxSessionDuration"`
-	Tags                     *tagList  `xml:"Tags,omitempty"`
-	RoleLastUsed             *struct{} `xml:"RoleLastUsed,omitempty"`
+	Path                     string         `xml:"Path"`
+	RoleName                 string         `xml:"RoleName"`
+	RoleID                   string         `xml:"RoleId"`
+	Arn                      string         `xml:"Arn"`
+	CreateDate               string         `xml:"CreateDate"`
+	AssumeRolePolicyDocument string         `xml:"AssumeRolePolicyDocument"`
+	Description              string         `xml:"Description,omitempty"`
+	MaxSessionDuration       int            `xml:"MaxSessionDuration"`
+	PermissionsBoundary      *boundaryShape `xml:"PermissionsBoundary,omitempty"`
+	Tags                     *tagList       `xml:"Tags,omitempty"`
+	RoleLastUsed             *struct{}      `xml:"RoleLastUsed,omitempty"`
 }
 
 type accessKeyShape struct {
@@ -103,6 +107,23 @@ type assumeRoleResult struct {
 	} `xml:"Credentials"`
 }
 
+func (r *assumeRoleResult) set(cred *auth.Credential) {
+	r.AssumedRoleUser.Arn = cred.Arn
+	r.AssumedRoleUser.AssumedRoleID = cred.UserID
+	r.Credentials.AccessKeyID = cred.AccessKeyID
+	r.Credentials.SecretAccessKey = cred.SecretAccessKey
+	r.Credentials.SessionToken = cred.SessionToken
+	r.Credentials.Expiration = isoTime(cred.Expires)
+}
+
+// assumeRoleWithWebIdentityResult is AssumeRoleWithWebIdentity's answer.
+type assumeRoleWithWebIdentityResult struct {
+	assumeRoleResult
+	SubjectFromWebIdentityToken string `xml:"SubjectFromWebIdentityToken"`
+	Provider                    string `xml:"Provider"`
+	Audience                    string `xml:"Audience"`
+}
+
 // isoTime is AWS's timestamp form in query-protocol responses.
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
@@ -133,6 +154,7 @@ func userOf(u *store.IAMUser, withTags bool) userShape {
 	sh := userShape{Path: u.Path, UserName: u.UserName, UserID: u.UserID, Arn: u.Arn, CreateDate: isoTime(u.CreateDate)}
 	if withTags {
 		sh.Tags = tagsShape(u.Tags)
+		sh.PermissionsBoundary = boundaryOf(u.PermissionsBoundary)
 	}
 	return sh
 }
@@ -146,6 +168,7 @@ func roleOf(r *store.IAMRole, full bool) roleShape {
 	}
 	if full {
 		sh.Tags = tagsShape(r.Tags)
+		sh.PermissionsBoundary = boundaryOf(r.PermissionsBoundary)
 	}
 	return sh
 }

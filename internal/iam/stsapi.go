@@ -1,13 +1,14 @@
 package iam
 
 import (
-	"strconv"
-
+	"context"
 	"errors"
-	iampolicy "github.com/kplane/kplane/internal/policy"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/internal/auth"
+	iampolicy "github.com/kplane/kplane/internal/policy"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -44,10 +45,13 @@ func validDigits(s string) bool {
 	return true
 }
 
-// assumeRole is STS AssumeRole. The session's policies (Policy, PolicyArns)
-// are kept with the session and bound what it may do. Tags, ExternalId and
-// MFA parameters are checked for shape and otherwise ignored, and
-// trust-policy statements with conditions never allow (see trustPolicy.allows).
+// assumeRole is STS AssumeRole. The role's trust policy decides, with its
+// conditions (sts:ExternalId, sts:RoleSessionName, sts:SourceIdentity and the
+// caller's global keys: aws:PrincipalArn, aws:PrincipalTag/*,
+// aws:SourceIdentity, ...); a SourceIdentity needs sts:SetSourceIdentity too.
+// The session's policies (Policy, PolicyArns) are kept with the session and
+// bound what it may do. Tags and MFA parameters are checked for shape and
+// otherwise ignored.
 func (s *Service) assumeRole(c *call) (any, *apiError) {
 	v := validator{p: c.p}
 	roleArnIn, _ := v.str("RoleArn", "roleArn", true, 20, 2048, validArnText, patArn)
@@ -55,10 +59,10 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	secs, hasSecs := v.integer("DurationSeconds", "durationSeconds", 900, 43200)
 	sessionDoc, hasSessionDoc := v.str("Policy", "policy", false, 1, 2048, validPolicyText, patPolicy)
 	policyArns := readPolicyArns(&v)
-	v.str("ExternalId", "externalId", false, 2, 1224, validExternalID, `[\w+=,.@:\/-]*`)
+	externalID, hasExternalID := v.str("ExternalId", "externalId", false, 2, 1224, validExternalID, `[\w+=,.@:\/-]*`)
 	v.str("SerialNumber", "serialNumber", false, 9, 256, validExternalID, `[\w+=/:,.@-]*`)
 	v.str("TokenCode", "tokenCode", false, 6, 6, validDigits, `[\d]*`)
-	v.str("SourceIdentity", "sourceIdentity", false, 2, 64, validSessionName, `[\w+=,.@-]*`)
+	sourceIdentity, hasSourceIdentity := v.str("SourceIdentity", "sourceIdentity", false, 2, 64, validSessionName, `[\w+=,.@-]*`)
 	if e := v.err(); e != nil {
 		return nil, e
 	}
@@ -88,38 +92,50 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	if role.Path != path {
 		return nil, denied
 	}
-	policy, msg := parseTrustPolicy(role.AssumeRolePolicyDocument)
+	trust, msg := parseTrustPolicy(role.AssumeRolePolicyDocument)
 	if msg != "" {
 		return nil, denied // stored by hand or by an older kplane: trust nobody
 	}
-	who2 := caller{arn: who.arn, account: s.accountID}
+	who2 := &iampolicy.Caller{Arn: who.arn, Account: s.accountID}
+	inherited := ""
 	if who.session != nil {
-		who2.roleArn = who.session.RoleArn
+		who2.RoleArn = who.session.RoleArn
+		inherited = who.session.SourceIdentity
 	}
-	allowed, byArn := policy.allows(who2, "sts:AssumeRole")
-	if !allowed {
-		return nil, denied
+	keys := map[string][]string{"sts:rolesessionname": {sessionName}}
+	if hasExternalID {
+		keys["sts:externalid"] = []string{externalID}
 	}
-	// A trust policy that names the caller itself is enough, as in AWS; one
-	// that trusts the account leaves it to the caller's own policies.
-	if !byArn {
-		if ref := s.Authorize(c.r, c.cred, &iampolicy.Request{Action: "sts:AssumeRole", Resource: role.Arn}); ref != nil {
-			return nil, newError(403, "AccessDenied", ref.Message)
+	if hasSourceIdentity {
+		if inherited != "" && sourceIdentity != inherited {
+			return nil, denied // a source identity, once set, stays through role chaining
+		}
+		keys["sts:sourceidentity"] = []string{sourceIdentity}
+	} else {
+		sourceIdentity = inherited
+	}
+	actions := []string{"sts:AssumeRole"}
+	if hasSourceIdentity && inherited == "" {
+		actions = append(actions, "sts:SetSourceIdentity")
+	}
+	global := s.callerKeys(c.r, c.cred)
+	for _, action := range actions {
+		req := &iampolicy.Request{Action: action, Resource: role.Arn, Context: keys, Global: global}
+		d, byArn := trust.EvaluateTrust(who2, req)
+		if d != iampolicy.Allow {
+			return nil, newError(403, "AccessDenied", "User: "+who.arn+" is not authorized to perform: "+action+" on resource: "+roleArnIn)
+		}
+		// A trust policy that names the caller itself is enough, as in AWS; one
+		// that trusts the account leaves it to the caller's own policies.
+		if !byArn {
+			if ref := s.Authorize(c.r, c.cred, req); ref != nil {
+				return nil, newError(403, "AccessDenied", ref.Message)
+			}
 		}
 	}
-	var sessionPolicies []string
-	if hasSessionDoc {
-		if _, err := iampolicy.Parse(sessionDoc); err != nil {
-			return nil, newError(400, "MalformedPolicyDocument", err.Error())
-		}
-		sessionPolicies = append(sessionPolicies, sessionDoc)
-	}
-	for _, arn := range policyArns {
-		doc, ok := s.policyDocument(arn)
-		if !ok {
-			return nil, newError(400, "InvalidParameterValue", "Policy "+arn+" does not exist or is not attachable.")
-		}
-		sessionPolicies = append(sessionPolicies, doc)
+	sessionPolicies, e := s.sessionPolicies(sessionDoc, hasSessionDoc, policyArns)
+	if e != nil {
+		return nil, e
 	}
 
 	duration := defaultSessionDuration
@@ -136,11 +152,23 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	now := s.now().UTC().Truncate(time.Second)
 	sess := &store.IAMSession{
 		RoleArn: role.Arn, RoleID: role.RoleID, RoleName: role.RoleName,
-		SessionName: sessionName, SourceArn: who.arn, Expiration: now.Add(duration),
+		SessionName: sessionName, SourceArn: who.arn, SourceIdentity: sourceIdentity, Expiration: now.Add(duration),
 		SessionPolicies: sessionPolicies, HasSessionPolicy: hasSessionDoc || len(policyArns) > 0,
 	}
+	cred, e := s.startSession(ctx, sess, duration)
+	if e != nil {
+		return nil, e
+	}
+	res := &assumeRoleResult{}
+	res.set(cred)
+	return res, nil
+}
 
+// startSession stores sess under a new access key id, on a lease a little
+// longer than duration, and returns its credentials once the index has it.
+func (s *Service) startSession(ctx context.Context, sess *store.IAMSession, duration time.Duration) (*auth.Credential, *apiError) {
 	var rev int64
+	var err error
 	for attempt := 0; ; attempt++ {
 		sess.AccessKeyID = newID(prefixSessionKey)
 		rev, err = s.st.PutIAMSession(ctx, sess, duration+sessionGrace)
@@ -153,16 +181,26 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	}
 	// The credentials work once the index has them; clients use them at once.
 	s.index.WaitFor(ctx, rev)
+	return s.sessionCredential(sess), nil
+}
 
-	cred := s.sessionCredential(sess)
-	res := &assumeRoleResult{}
-	res.AssumedRoleUser.Arn = cred.Arn
-	res.AssumedRoleUser.AssumedRoleID = cred.UserID
-	res.Credentials.AccessKeyID = cred.AccessKeyID
-	res.Credentials.SecretAccessKey = cred.SecretAccessKey
-	res.Credentials.SessionToken = cred.SessionToken
-	res.Credentials.Expiration = isoTime(cred.Expires)
-	return res, nil
+// sessionPolicies are the documents of a session's Policy and PolicyArns.
+func (s *Service) sessionPolicies(doc string, hasDoc bool, arns []string) ([]string, *apiError) {
+	var out []string
+	if hasDoc {
+		if _, err := iampolicy.Parse(doc); err != nil {
+			return nil, newError(400, "MalformedPolicyDocument", err.Error())
+		}
+		out = append(out, doc)
+	}
+	for _, arn := range arns {
+		d, ok := s.policyDocument(arn)
+		if !ok {
+			return nil, newError(400, "InvalidParameterValue", "Policy "+arn+" does not exist or is not attachable.")
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // readPolicyArns reads PolicyArns.member.N.arn (at most 10).

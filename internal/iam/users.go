@@ -29,11 +29,13 @@ func (s *Service) createUser(c *call) (any, *apiError) {
 		return nil, e
 	}
 	if hasBoundary {
-		return nil, noSuchBoundary(boundary)
+		if e := s.checkBoundary(boundary); e != nil {
+			return nil, e
+		}
 	}
 	u := &store.IAMUser{
 		UserName: name, UserID: newID(prefixUserID), Path: path, Arn: arn,
-		CreateDate: s.now().UTC().Truncate(time.Second), Tags: toStoreTags(tags),
+		CreateDate: s.now().UTC().Truncate(time.Second), Tags: toStoreTags(tags), PermissionsBoundary: boundary,
 	}
 	switch err := s.st.CreateIAMUser(c.r.Context(), u); {
 	case errors.Is(err, store.ErrExists):
@@ -44,8 +46,7 @@ func (s *Service) createUser(c *call) (any, *apiError) {
 	return &userResult{User: userOf(u, true)}, nil
 }
 
-// noSuchBoundary answers a permissions boundary: kplane has no managed
-// policies, so none can be attached.
+// noSuchBoundary answers a permissions boundary that is no managed policy.
 func noSuchBoundary(arn string) *apiError {
 	return newError(404, "NoSuchEntity", "Scope ARN: "+arn+" does not exist or is not attachable.")
 }

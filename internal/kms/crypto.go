@@ -7,10 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // MasterKeyFile is the name, inside the data directory, of the key that
@@ -32,66 +32,11 @@ const (
 var ErrInvalidCiphertext = errors.New("kms: invalid ciphertext")
 
 // loadOrCreateMasterKey reads DATA_DIR/kms-master.key or, at first start,
-// makes it: 32 random bytes, mode 0600, complete before its name appears (a
-// temporary file linked into place), so a crash leaves no partial key and
-// two processes starting at once agree on one.
+// makes it: 32 random bytes, mode 0600 (fileutil.LoadOrCreateKey).
 func loadOrCreateMasterKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, MasterKeyFile)
-	key, err := readMasterKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, err
-	}
-	fresh := make([]byte, keyBytes)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dataDir, "."+MasterKeyFile+".tmp-*") // mode 0600
+	key, err := fileutil.LoadOrCreateKey(filepath.Join(dataDir, MasterKeyFile), keyBytes)
 	if err != nil {
-		return nil, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(fresh)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return readMasterKey(path) // another process made it first
-		}
-		return nil, err
-	}
-	return fresh, nil
-}
-
-func readMasterKey(path string) ([]byte, error) {
-	info, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("kms: %s is not a regular file", path)
-	}
-	if info.Mode().Perm() != 0o600 {
-		if err := os.Chmod(path, 0o600); err != nil {
-			return nil, fmt.Errorf("kms: tighten permissions of %s: %w", path, err)
-		}
-	}
-	key, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(key) != keyBytes {
-		return nil, fmt.Errorf("kms: %s holds %d bytes, want %d", path, len(key), keyBytes)
+		return nil, fmt.Errorf("kms: %w", err)
 	}
 	return key, nil
 }

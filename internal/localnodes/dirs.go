@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/kplane/kplane/internal/controlplane"
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // maxNodeDirLen keeps DIR/c.sock (containerd's socket) inside the 100
@@ -80,7 +80,7 @@ func writeOwner(dir string, o owner) error {
 	if err != nil {
 		return err
 	}
-	return pki.WriteFileIfChanged(ownerPath(dir), append(b, '\n'), 0o600)
+	return fileutil.WriteFileIfChanged(ownerPath(dir), append(b, '\n'), 0o600)
 }
 
 func readOwner(dir string) (owner, bool) {

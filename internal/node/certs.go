@@ -4,6 +4,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/kplane/kplane/internal/fileutil"
 	"github.com/kplane/kplane/internal/pki"
 )
 
@@ -36,7 +37,7 @@ func IssueCertificates(caCert, caKey, dir, name, ip string) (Certificates, error
 		KubeProxyCertFile: filepath.Join(d, "kube-proxy.crt"),
 		KubeProxyKeyFile:  filepath.Join(d, "kube-proxy.key"),
 	}
-	if err := pki.WriteFileIfChanged(c.CAFile, ca.CertPEM, 0o644); err != nil {
+	if err := fileutil.WriteFileIfChanged(c.CAFile, ca.CertPEM, 0o644); err != nil {
 		return c, err
 	}
 	if _, err := pki.LoadOrIssue(c.ServingCertFile, c.ServingKeyFile, ca, pki.Spec{

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // CgroupMount is where the host mounts its cgroup hierarchies.
@@ -135,7 +135,7 @@ func setupCgroups(p Paths, root string) error {
 	st.Root = root
 	save := func() error {
 		b, _ := json.MarshalIndent(st, "", "  ")
-		return pki.WriteFile(p.CgroupsFile(), b, 0o600)
+		return fileutil.WriteFile(p.CgroupsFile(), b, 0o600)
 	}
 	own := ownCgroups()
 	for _, h := range hier {

@@ -10,7 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // SandboxImage is the pod sandbox (pause) image kplane builds and imports
@@ -295,7 +295,7 @@ func WriteConfigs(spec Spec, p Paths, cgroupRoot string) error {
 		if err := os.MkdirAll(dirOf(name), 0o700); err != nil {
 			return err
 		}
-		if err := pki.WriteFileIfChanged(name, b, 0o600); err != nil {
+		if err := fileutil.WriteFileIfChanged(name, b, 0o600); err != nil {
 			return err
 		}
 	}

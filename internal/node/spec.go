@@ -29,7 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // Spec is what one node runs. The caller (the nodegroup reconciler, or a
@@ -121,7 +121,7 @@ func WriteSpec(dir string, spec Spec) error {
 	if err != nil {
 		return err
 	}
-	return pki.WriteFileIfChanged(SpecPath(dir), append(b, '\n'), 0o600)
+	return fileutil.WriteFileIfChanged(SpecPath(dir), append(b, '\n'), 0o600)
 }
 
 // ReadSpec reads and validates DIR/spec.json.

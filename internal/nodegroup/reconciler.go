@@ -49,13 +49,15 @@ type Reconciler struct {
 	wg   sync.WaitGroup
 }
 
-// Run reconciles until ctx ends.
+// Run reconciles until ctx ends, and returns once every worker it started
+// has stopped.
 func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	r.defaults()
 	r.st, r.info = st, info
 	r.q = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodegroups"})
+	defer r.wg.Wait()
 	defer r.q.ShutDown()
 	changes := st.WatchNodegroups(ctx)
 	r.resync(ctx)
@@ -78,9 +80,6 @@ func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info
 		}
 	}
 }
-
-// Wait returns once every worker has stopped.
-func (r *Reconciler) Wait() { r.wg.Wait() }
 
 func (r *Reconciler) resync(ctx context.Context) {
 	all, err := r.st.AllNodegroups(ctx)

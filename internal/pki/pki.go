@@ -17,9 +17,10 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // Validity of what this package issues; a pair this close to expiry is renewed.
@@ -124,10 +125,10 @@ func create(certFile, keyFile string, spec Spec, ca *Pair) (*Pair, error) {
 		return nil, err
 	}
 	p := &Pair{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	if err := WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := fileutil.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return nil, err
 	}
-	if err := WriteFile(certFile, p.CertPEM, 0o644); err != nil {
+	if err := fileutil.WriteFile(certFile, p.CertPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -198,45 +199,6 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	ad, err1 := x509.MarshalPKIXPublicKey(a)
 	bd, err2 := x509.MarshalPKIXPublicKey(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ad, bd)
-}
-
-// WriteFileIfChanged is WriteFile unless name already holds exactly data
-// (no write, no fsync: callers run it on every reconcile).
-func WriteFileIfChanged(name string, data []byte, perm os.FileMode) error {
-	if old, err := os.ReadFile(name); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
-	return WriteFile(name, data, perm)
-}
-
-// WriteFile writes data to name atomically (a temporary file renamed over
-// it) with mode perm, making the directory (0700) if needed.
-func WriteFile(name string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }
 
 // Load reads the pair at certFile/keyFile (for example a cluster's CA, to

@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -46,36 +45,5 @@ func TestCAAndLeavesAreKeptAndRenewed(t *testing.T) {
 	reissued, _ := LoadOrIssue(p("s.crt"), p("s.key"), other, spec)
 	if reissued.Cert.CheckSignatureFrom(other.Cert) != nil {
 		t.Error("a leaf of another CA was kept")
-	}
-}
-
-// WriteFileIfChanged leaves a file holding the same bytes alone (same inode:
-// no rename, no fsync) and replaces one that differs, keeping the mode.
-func TestWriteFileIfChanged(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "f")
-	inode := func() uint64 {
-		fi, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Sys().(*syscall.Stat_t).Ino
-	}
-	if err := WriteFileIfChanged(name, []byte("a"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	first := inode()
-	if err := WriteFileIfChanged(name, []byte("a"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if inode() != first {
-		t.Error("same bytes: the file was replaced")
-	}
-	if err := WriteFileIfChanged(name, []byte("b"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(name)
-	fi, _ := os.Stat(name)
-	if string(b) != "b" || inode() == first || fi.Mode().Perm() != 0o600 {
-		t.Errorf("changed bytes: content %q, mode %v, replaced %v", b, fi.Mode().Perm(), inode() != first)
 	}
 }

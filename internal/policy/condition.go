@@ -135,8 +135,8 @@ func conditionValues(raw json.RawMessage) ([]string, error) {
 
 // matches evaluates c against the request's context.
 func (c *Condition) matches(req *Request, vars bool) bool {
-	got, present := req.Context[c.Key]
-	present = present && len(got) > 0
+	got := req.values(c.Key)
+	present := len(got) > 0
 	if c.Op == "Null" {
 		want := len(c.Values) > 0 && strings.EqualFold(c.Values[0], "true")
 		return want != present

@@ -9,6 +9,26 @@ type Request struct {
 	// Context holds the condition keys, lower-cased ("aws:principalarn",
 	// "aws:requesttag/team"), each with its values.
 	Context map[string][]string
+	// Global, if not nil, answers the keys Context does not hold (the
+	// caller's and the request's global keys), only when a statement reads
+	// one: most calls read none, so none is built.
+	Global Keys
+}
+
+// Keys gives a condition key's values (nil: the key is absent).
+type Keys interface {
+	Values(key string) []string
+}
+
+// values are key's values in the request: Context first, then Global.
+func (r *Request) values(key string) []string {
+	if v, ok := r.Context[key]; ok {
+		return v
+	}
+	if r.Global != nil {
+		return r.Global.Values(key)
+	}
+	return nil
 }
 
 // Decision is the outcome of evaluating a request.
@@ -32,13 +52,12 @@ func (d Decision) String() string {
 
 // Evaluate decides req against one policy.
 func (p *Policy) Evaluate(req *Request) Decision {
-	action := strings.ToLower(req.Action)
 	vars := p.Version == "2012-10-17"
 	d := ImplicitDeny
-	for i := range p.Statements {
+	for _, i := range p.statementsFor(req.Action) {
 		st := &p.Statements[i]
 		if !st.Allow || d == ImplicitDeny { // an Allow needs no second look once allowed
-			if st.applies(action, req, vars) {
+			if st.appliesTo(req, vars) {
 				if !st.Allow {
 					return ExplicitDeny
 				}
@@ -82,14 +101,18 @@ func Evaluate(identity, sessionPolicies []*Policy, req *Request) (d Decision, by
 	return d, false
 }
 
-func (st *Statement) applies(action string, req *Request, vars bool) bool {
+// coversAction reports whether the statement's Action (or NotAction) admits
+// action, lower-cased.
+func (st *Statement) coversAction(action string) bool {
 	if st.Actions != nil {
-		if !anyGlob(st.Actions, action) {
-			return false
-		}
-	} else if anyGlob(st.NotActions, action) {
-		return false
+		return anyGlob(st.Actions, action)
 	}
+	return !anyGlob(st.NotActions, action)
+}
+
+// appliesTo reports whether the statement, whose action already matched,
+// applies to the request's resource and conditions.
+func (st *Statement) appliesTo(req *Request, vars bool) bool {
 	if st.Resources != nil {
 		if !st.anyResource(st.Resources, req, vars) {
 			return false
@@ -189,7 +212,7 @@ func substitute(p string, req *Request) (string, bool) {
 		case "*", "?", "$":
 			b.WriteString(name)
 		default:
-			v := req.Context[strings.ToLower(name)]
+			v := req.values(strings.ToLower(name))
 			switch {
 			case len(v) == 1:
 				b.WriteString(v[0])
@@ -203,19 +226,50 @@ func substitute(p string, req *Request) (string, bool) {
 	}
 }
 
+// Refuser is the kind of policy that refused a call, as AWS's message names it.
+type Refuser int
+
+const (
+	IdentityPolicies Refuser = iota
+	SessionPolicies
+	PermissionsBoundary
+)
+
+// Bound applies a permissions boundary to the decision of the identity (and
+// session) policies: the call needs the boundary's Allow too, and a Deny in
+// the boundary wins. boundary nil, with hasBoundary, is one that allows
+// nothing (its policy is gone).
+func Bound(d Decision, by Refuser, boundary *Policy, req *Request) (Decision, Refuser) {
+	bd := ImplicitDeny
+	if boundary != nil {
+		bd = boundary.Evaluate(req)
+	}
+	switch {
+	case d == ExplicitDeny:
+		return d, by
+	case bd == ExplicitDeny, d == Allow && bd != Allow:
+		return bd, PermissionsBoundary
+	}
+	return d, by
+}
+
 // DenialMessage is AWS's wording of a refusal: who, what, on which resource
 // and why.
-func DenialMessage(principalArn, action, resource string, d Decision, bySession bool) string {
+func DenialMessage(principalArn, action, resource string, d Decision, by Refuser) string {
 	msg := "User: " + principalArn + " is not authorized to perform: " + action + " on resource: " + resource
-	kind := "an identity-based policy"
-	if bySession {
-		kind = "a session policy"
+	kind := "identity-based policy"
+	switch by {
+	case SessionPolicies:
+		kind = "session policy"
+	case PermissionsBoundary:
+		kind = "permissions boundary"
 	}
 	if d == ExplicitDeny {
-		return msg + " with an explicit deny in " + kind
+		article := "a "
+		if by == IdentityPolicies {
+			article = "an "
+		}
+		return msg + " with an explicit deny in " + article + kind
 	}
-	if bySession {
-		return msg + " because no session policy allows the " + action + " action"
-	}
-	return msg + " because no identity-based policy allows the " + action + " action"
+	return msg + " because no " + kind + " allows the " + action + " action"
 }

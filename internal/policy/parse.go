@@ -17,6 +17,8 @@ import (
 type Policy struct {
 	Version    string
 	Statements []Statement
+
+	byAction actionIndex // filled as calls come
 }
 
 // Statement is one statement, with patterns ready to match.
@@ -28,6 +30,10 @@ type Statement struct {
 	Resources    []string // nil when NotResource is used
 	NotResources []string
 	Conditions   []Condition
+	// Principal and NotPrincipal are a trust policy's (ParseTrust); an
+	// identity policy has neither.
+	Principal    *Principals
+	NotPrincipal *Principals
 }
 
 // MalformedError is IAM's MalformedPolicyDocument, with IAM's message.
@@ -55,6 +61,11 @@ const (
 // PutUserPolicy and for session policies, and returns it ready to evaluate.
 // The error is a *MalformedError.
 func Parse(doc string) (*Policy, error) {
+	return parse(doc, false)
+}
+
+// parse reads an identity policy or, if trust, a trust policy.
+func parse(doc string, trust bool) (*Policy, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(doc), &top); err != nil || top == nil {
 		return nil, malformed(MsgInvalidJSON)
@@ -90,11 +101,11 @@ func Parse(doc string) (*Policy, error) {
 	}
 	sids := map[string]bool{}
 	for _, r := range raws {
-		st, err := parseStatement(r)
+		st, err := parseStatement(r, trust)
 		if err != nil {
 			return nil, err
 		}
-		if st.Sid != "" {
+		if st.Sid != "" && !trust {
 			if sids[st.Sid] {
 				return nil, malformed(MsgDuplicateSid)
 			}
@@ -105,7 +116,7 @@ func Parse(doc string) (*Policy, error) {
 	return p, nil
 }
 
-func parseStatement(raw json.RawMessage) (Statement, error) {
+func parseStatement(raw json.RawMessage, trust bool) (Statement, error) {
 	var st Statement
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil || m == nil {
@@ -113,15 +124,21 @@ func parseStatement(raw json.RawMessage) (Statement, error) {
 	}
 	for k := range m {
 		switch k {
-		case "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition":
+		case "Sid", "Effect", "Action", "NotAction", "Condition":
+		case "Resource", "NotResource":
+			if trust {
+				return st, malformed(MsgProhibitedResource)
+			}
 		case "Principal", "NotPrincipal":
-			return st, malformed(MsgPrincipal)
+			if !trust {
+				return st, malformed(MsgPrincipal)
+			}
 		default:
 			return st, malformed(MsgSyntax)
 		}
 	}
 	if raw, ok := m["Sid"]; ok {
-		if json.Unmarshal(raw, &st.Sid) != nil || !validSid(st.Sid) {
+		if json.Unmarshal(raw, &st.Sid) != nil || !trust && !validSid(st.Sid) {
 			return st, malformed(MsgSyntax)
 		}
 	}
@@ -136,18 +153,34 @@ func parseStatement(raw json.RawMessage) (Statement, error) {
 	st.Allow = e == "Allow"
 
 	var err error
-	if st.Actions, st.NotActions, err = either(m, "Action", "NotAction", MsgMissingAction); err != nil {
-		return st, err
-	}
-	for _, a := range append(append([]string(nil), st.Actions...), st.NotActions...) {
-		if a != "*" && !validAction(a) {
-			return st, malformed(MsgVendor)
+	if trust {
+		if err = st.parsePrincipal(m); err != nil {
+			return st, err
+		}
+		if st.Actions, st.NotActions, err = either(m, "Action", "NotAction", MsgMissingTrustAction); err != nil {
+			return st, err
+		}
+		for _, a := range append(append([]string(nil), st.Actions...), st.NotActions...) {
+			if a != "*" && !strings.HasPrefix(strings.ToLower(a), "sts:") {
+				return st, malformed(MsgNotSTSAction)
+			}
+		}
+	} else {
+		if st.Actions, st.NotActions, err = either(m, "Action", "NotAction", MsgMissingAction); err != nil {
+			return st, err
+		}
+		for _, a := range append(append([]string(nil), st.Actions...), st.NotActions...) {
+			if a != "*" && !validAction(a) {
+				return st, malformed(MsgVendor)
+			}
 		}
 	}
 	lower(st.Actions)
 	lower(st.NotActions)
-	if st.Resources, st.NotResources, err = either(m, "Resource", "NotResource", MsgMissingResource); err != nil {
-		return st, err
+	if !trust {
+		if st.Resources, st.NotResources, err = either(m, "Resource", "NotResource", MsgMissingResource); err != nil {
+			return st, err
+		}
 	}
 	for _, r := range append(append([]string(nil), st.Resources...), st.NotResources...) {
 		if r != "*" && !strings.HasPrefix(r, "arn:") {
@@ -163,6 +196,24 @@ func parseStatement(raw json.RawMessage) (Statement, error) {
 		}
 	}
 	return st, nil
+}
+
+// parsePrincipal reads a trust statement's Principal or NotPrincipal: exactly one.
+func (st *Statement) parsePrincipal(m map[string]json.RawMessage) error {
+	raw, has := m["Principal"]
+	notRaw, hasNot := m["NotPrincipal"]
+	var err error
+	switch {
+	case has && hasNot:
+		return malformed(MsgSyntax)
+	case !has && !hasNot:
+		return malformed(MsgMissingPrincipal)
+	case has:
+		st.Principal, err = parsePrincipals(raw)
+	default:
+		st.NotPrincipal, err = parsePrincipals(notRaw)
+	}
+	return err
 }
 
 // either reads the element name or its Not form: exactly one must be there.

@@ -224,17 +224,19 @@ func TestParseErrors(t *testing.T) {
 func TestDenialMessage(t *testing.T) {
 	const who = "arn:aws:iam::000000000000:user/alice"
 	cases := []struct {
-		d         Decision
-		bySession bool
-		want      string
+		d    Decision
+		by   Refuser
+		want string
 	}{
-		{ImplicitDeny, false, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " because no identity-based policy allows the eks:DescribeCluster action"},
-		{ExplicitDeny, false, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " with an explicit deny in an identity-based policy"},
-		{ImplicitDeny, true, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " because no session policy allows the eks:DescribeCluster action"},
-		{ExplicitDeny, true, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " with an explicit deny in a session policy"},
+		{ImplicitDeny, IdentityPolicies, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " because no identity-based policy allows the eks:DescribeCluster action"},
+		{ExplicitDeny, IdentityPolicies, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " with an explicit deny in an identity-based policy"},
+		{ImplicitDeny, SessionPolicies, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " because no session policy allows the eks:DescribeCluster action"},
+		{ExplicitDeny, SessionPolicies, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " with an explicit deny in a session policy"},
+		{ImplicitDeny, PermissionsBoundary, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " because no permissions boundary allows the eks:DescribeCluster action"},
+		{ExplicitDeny, PermissionsBoundary, "User: " + who + " is not authorized to perform: eks:DescribeCluster on resource: " + clusterA + " with an explicit deny in a permissions boundary"},
 	}
 	for _, c := range cases {
-		if got := DenialMessage(who, "eks:DescribeCluster", clusterA, c.d, c.bySession); got != c.want {
+		if got := DenialMessage(who, "eks:DescribeCluster", clusterA, c.d, c.by); got != c.want {
 			t.Errorf("got %q\nwant %q", got, c.want)
 		}
 	}
@@ -256,5 +258,33 @@ func BenchmarkEvaluate200Statements(b *testing.B) {
 		if d, _ := Evaluate(policies, nil, req); d != Allow {
 			b.Fatal(d)
 		}
+	}
+}
+
+// TestPermissionsBoundary: a boundary limits what identity policies allow
+// and never grants on its own; its Deny wins.
+func TestPermissionsBoundary(t *testing.T) {
+	identity := []*Policy{mustParse(t, doc(stmt("Allow", `["eks:*","iam:GetUser"]`, `"*"`, "")))}
+	boundary := mustParse(t, doc(stmt("Allow", `["eks:Describe*","eks:List*","ec2:*"]`, `"*"`, ""), stmt("Deny", `"eks:ListClusters"`, `"*"`, "")))
+	for _, c := range []struct {
+		action string
+		want   Decision
+		by     Refuser
+	}{
+		{"eks:DescribeCluster", Allow, IdentityPolicies},
+		{"eks:DeleteCluster", ImplicitDeny, PermissionsBoundary}, // allowed by identity, outside the boundary
+		{"ec2:DescribeVpcs", ImplicitDeny, IdentityPolicies},     // inside the boundary, allowed by nothing
+		{"eks:ListClusters", ExplicitDeny, PermissionsBoundary},  // the boundary's Deny
+		{"iam:GetUser", ImplicitDeny, PermissionsBoundary},
+	} {
+		req := &Request{Action: c.action, Resource: clusterA}
+		d, _ := Evaluate(identity, nil, req)
+		d, by := Bound(d, IdentityPolicies, boundary, req)
+		if d != c.want || by != c.by {
+			t.Errorf("%s: %v by %v, want %v by %v", c.action, d, by, c.want, c.by)
+		}
+	}
+	if d, by := Bound(Allow, IdentityPolicies, nil, &Request{Action: "eks:DescribeCluster"}); d != ImplicitDeny || by != PermissionsBoundary {
+		t.Errorf("a boundary whose policy is gone allows nothing: %v %v", d, by)
 	}
 }

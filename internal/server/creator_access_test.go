@@ -88,3 +88,40 @@ func TestCreatorAccessSurvivesKillAfterCreateCluster(t *testing.T) {
 		t.Fatalf("the creator maps to %+v (mapped %v, %v), want group %s bound to cluster-admin", user, ok, err, admin.ClusterGroup())
 	}
 }
+
+// UpdateClusterConfig's move to an API authentication mode writes the
+// creator's access entry in the update's own transaction: when kplane fails
+// right after that transaction, before it answers, the entry is there
+// already.
+func TestCreatorAccessWrittenWithAccessConfigUpdate(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := context.Background()
+	in := s.createInput("modes")
+	in.AccessConfig = &ekstypes.CreateAccessConfigRequest{AuthenticationMode: ekstypes.AuthenticationModeConfigMap}
+	if _, err := s.eks.CreateCluster(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	s.activate("modes")
+	creator := "arn:aws:iam::" + server.DefaultAccountID + ":root"
+	if _, err := s.eks.DescribeAccessEntry(ctx, &eks.DescribeAccessEntryInput{ClusterName: in.Name, PrincipalArn: aws.String(creator)}); err == nil {
+		t.Fatal("the creator has an access entry in CONFIG_MAP mode")
+	}
+	s.Store.InjectFault(store.FaultAfterStartUpdate, func() error { return errors.New("injected: kplane died here") })
+	up := &eks.UpdateClusterConfigInput{Name: in.Name, ClientRequestToken: aws.String("modes-1"),
+		AccessConfig: &ekstypes.UpdateAccessConfigRequest{AuthenticationMode: ekstypes.AuthenticationModeApiAndConfigMap}}
+	if _, err := s.eks.UpdateClusterConfig(ctx, up); err == nil {
+		t.Fatal("UpdateClusterConfig answered although it was to fail after its transaction")
+	}
+	s.Store.InjectFault(store.FaultAfterStartUpdate, nil)
+	// The mode itself changes when the reconciler finishes the update; the
+	// entry is in the store from the update's start.
+	entry, err := s.Store.GetAccessEntry(ctx, "modes", creator)
+	if err != nil || len(entry.Policies) != 1 || entry.Policies[0].PolicyArn != access.PolicyArnPrefix+"AmazonEKSClusterAdminPolicy" {
+		t.Fatalf("after the failed answer the creator's entry is %+v (%v), want one with AmazonEKSClusterAdminPolicy", entry, err)
+	}
+	// The client's retry replays the update.
+	out, err := s.eks.UpdateClusterConfig(ctx, up)
+	if err != nil || out.Update.Type != ekstypes.UpdateTypeAccessConfigUpdate {
+		t.Fatalf("retry with the same token: %+v %v", out, err)
+	}
+}

@@ -28,7 +28,6 @@ func (b bothReconcilers) Run(ctx context.Context, st *store.Store, info runinfo.
 	go func() { defer wg.Done(); removeDeleted{}.Run(ctx, st, info) }()
 	err := b.ng.Run(ctx, st, info)
 	wg.Wait()
-	b.ng.Wait() // server.Reconciler: Run returns once all it started has stopped
 	return err
 }
 

@@ -81,6 +81,21 @@ func (h *oidcHandler) cluster(issuer string) *store.ClusterRecord {
 	return nil
 }
 
+// issuerKey is the public key that signs the service-account tokens of
+// issuer, one of kplane's clusters' (STS AssumeRoleWithWebIdentity checks
+// tokens with it, as AWS does with the issuer's JWKS).
+func (h *oidcHandler) issuerKey(issuer string) (crypto.PublicKey, bool) {
+	if h.key == nil {
+		return nil, false
+	}
+	rec := h.cluster(strings.TrimSuffix(issuer, "/"))
+	if rec == nil {
+		return nil, false
+	}
+	k, err := h.key(rec)
+	return k, err == nil
+}
+
 // rsaJWK is pub as a JWK, with the key id kube-apiserver puts in the tokens
 // it signs (base64url of the SHA-256 of the PKIX DER).
 func rsaJWK(pub crypto.PublicKey) (map[string]string, error) {

@@ -194,7 +194,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		authLog = slog.New(&authenticatorLog{next: log.Handler(), file: file, mu: &sync.Mutex{}})
 	}
 	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.Deps.ReadAwsAuth}, authLog)
-	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.Deps.ServiceAccountKey}, log)
+	issuers := &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.Deps.ServiceAccountKey}
+	principals.SetIssuerKeys(issuers.issuerKey)
+	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, issuers, log)
 	h.internal.Handle(authn.WebhookPath, http.StripPrefix(strings.TrimSuffix(authn.WebhookPath, "/"), webhook))
 	for _, c := range cfg.Deps.Metrics {
 		if err := h.metrics.Register(c); err != nil {

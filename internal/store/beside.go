@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // Commands run beside `kplane serve` (kplane network, kplane kubeconfig) find
@@ -37,7 +37,7 @@ func RememberExternal(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := pki.WriteFile(filepath.Join(cfg.DataDir, externalFile), append(b, '\n'), 0o600); err != nil {
+	if err := fileutil.WriteFile(filepath.Join(cfg.DataDir, externalFile), append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	return removeIfExists(filepath.Join(cfg.DataDir, endpointFile))

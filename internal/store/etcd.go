@@ -23,6 +23,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/kplane/kplane/internal/fileutil"
 	"github.com/kplane/kplane/internal/pki"
 )
 
@@ -224,7 +225,7 @@ func startEmbeddedOnce(ctx context.Context, cfg Config, p *etcdPKI, dir, addr st
 		return nil, "", fmt.Errorf("store: embedded etcd: %w", ctx.Err())
 	}
 	// Commands run beside the server (kplane network, kubeconfig) find it here.
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, endpointFile), []byte(clientURL.String()), 0o600); err != nil {
+	if err := fileutil.WriteFile(filepath.Join(cfg.DataDir, endpointFile), []byte(clientURL.String()), 0o600); err != nil {
 		e.Close()
 		return nil, "", err
 	}

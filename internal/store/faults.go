@@ -11,6 +11,10 @@ type FaultPoint string
 // committed, before the caller hears of it.
 const FaultAfterCreateCluster FaultPoint = "after CreateCluster's transaction"
 
+// FaultAfterStartUpdate is right after StartUpdate's transaction committed,
+// before the caller hears of it.
+const FaultAfterStartUpdate FaultPoint = "after StartUpdate's transaction"
+
 // faults holds the injected failures; the zero value injects none.
 type faults struct {
 	mu sync.Mutex

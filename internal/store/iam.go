@@ -57,6 +57,9 @@ type IAMUser struct {
 	Groups           []string          `json:"groups,omitempty"`
 	AttachedPolicies []string          `json:"attachedPolicies,omitempty"` // managed policy ARNs
 	InlinePolicies   []IAMInlinePolicy `json:"inlinePolicies,omitempty"`
+	// PermissionsBoundary is the ARN of the managed policy that bounds the
+	// user's permissions, or "".
+	PermissionsBoundary string `json:"permissionsBoundary,omitempty"`
 }
 
 // IAMRole is an IAM role.
@@ -75,6 +78,9 @@ type IAMRole struct {
 	InstanceProfiles         []string          `json:"instanceProfiles,omitempty"` // names of the profiles holding the role
 	// ServiceLinked names the service of a service-linked role (eks.amazonaws.com).
 	ServiceLinked string `json:"serviceLinked,omitempty"`
+	// PermissionsBoundary is the ARN of the managed policy that bounds the
+	// role's permissions (and its sessions'), or "".
+	PermissionsBoundary string `json:"permissionsBoundary,omitempty"`
 }
 
 // IAMAccessKey is an IAM user's access key, without its secret. The user's
@@ -92,13 +98,16 @@ type IAMAccessKey struct {
 // IAMSession is a set of temporary credentials made by STS AssumeRole,
 // without its secret or token.
 type IAMSession struct {
-	AccessKeyID string    `json:"accessKeyId"`
-	RoleArn     string    `json:"roleArn"`
-	RoleID      string    `json:"roleId"`
-	RoleName    string    `json:"roleName"`
-	SessionName string    `json:"sessionName"`
-	SourceArn   string    `json:"sourceArn"` // the principal that assumed the role
-	Expiration  time.Time `json:"expiration"`
+	AccessKeyID string `json:"accessKeyId"`
+	RoleArn     string `json:"roleArn"`
+	RoleID      string `json:"roleId"`
+	RoleName    string `json:"roleName"`
+	SessionName string `json:"sessionName"`
+	SourceArn   string `json:"sourceArn"` // the principal that assumed the role
+	// SourceIdentity is the identity set at AssumeRole (or inherited from
+	// the session that assumed it): aws:SourceIdentity of its calls.
+	SourceIdentity string    `json:"sourceIdentity,omitempty"`
+	Expiration     time.Time `json:"expiration"`
 	// SessionPolicies are the documents of the session's Policy and
 	// PolicyArns (nil when none was given: then the role's policies alone apply).
 	SessionPolicies []string `json:"sessionPolicies,omitempty"`

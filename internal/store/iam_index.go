@@ -22,6 +22,9 @@ type IAMIndex struct {
 	keys       map[string]*IAMAccessKey
 	sessions   map[string]*IAMSession
 	principals IAMPrincipals
+	// principalsRev is the revision of the last change to a user, role,
+	// group or policy seen: what decides calls is unchanged while it is.
+	principalsRev int64
 }
 
 // OpenIAMIndex reads every access key and session and keeps following them.
@@ -57,6 +60,15 @@ func (x *IAMIndex) Session(id string) *IAMSession {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return x.sessions[id]
+}
+
+// PrincipalsRevision moves whenever a user, role, group or customer managed
+// policy changes (or the index relists): a result derived from them is
+// current as long as it has not moved.
+func (x *IAMIndex) PrincipalsRevision() int64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.principalsRev
 }
 
 // Len is the number of access keys and sessions known.
@@ -99,6 +111,7 @@ func (x *IAMIndex) relist(ctx context.Context) (int64, error) {
 	}
 	x.mu.Lock()
 	x.keys, x.sessions, x.principals = keys, sessions, principals
+	x.principalsRev = txn.Header.Revision
 	x.advanceLocked(txn.Header.Revision)
 	x.mu.Unlock()
 	return txn.Header.Revision, nil
@@ -128,7 +141,9 @@ func (x *IAMIndex) apply(resp clientv3.WatchResponse) {
 				x.sessions[id] = &s
 			}
 		default:
-			x.principals.applyPrincipal(key, ev.Kv.Value, del)
+			if x.principals.applyPrincipal(key, ev.Kv.Value, del) {
+				x.principalsRev = max(x.principalsRev, resp.Header.Revision)
+			}
 		}
 	}
 	x.advanceLocked(resp.Header.Revision)

@@ -15,9 +15,11 @@ var ErrUpdateInProgress = errors.New("store: an update is in progress")
 
 // StartUpdate records u as the cluster's update in progress, in one
 // transaction with check(rec), which may refuse it (e.g. the cluster is not
-// ACTIVE) or change the cluster (e.g. its status). token makes it idempotent
+// ACTIVE) or change the cluster (e.g. its status), and with entry (if not
+// nil), an access entry made unless its principal has one (the creator's,
+// when the authentication mode moves to API). token makes it idempotent
 // like CreateCluster: a replay returns the update it made.
-func (s *Store) StartUpdate(ctx context.Context, u *UpdateRecord, token string, check func(*ClusterRecord) error) (out *UpdateRecord, replayed bool, err error) {
+func (s *Store) StartUpdate(ctx context.Context, u *UpdateRecord, token string, check func(*ClusterRecord) error, entry *AccessEntryRecord) (out *UpdateRecord, replayed bool, err error) {
 	op := "Update:" + u.Cluster
 	if token != "" {
 		prior, err := s.replay(ctx, op, token, u.RequestHash)
@@ -53,9 +55,18 @@ func (s *Store) StartUpdate(ctx context.Context, u *UpdateRecord, token string, 
 		if token != "" {
 			ops = append(ops, tok)
 		}
+		if entry != nil {
+			key := accessKey(u.Cluster, entry.Entry.PrincipalArn)
+			ops = append(ops, clientv3.OpTxn(
+				[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+				[]clientv3.Op{putJSON(key, entry)}, nil))
+		}
 		return ops
 	})
 	if err != nil {
+		return nil, false, err
+	}
+	if err := s.fault(FaultAfterStartUpdate); err != nil {
 		return nil, false, err
 	}
 	return u, false, nil

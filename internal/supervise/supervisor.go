@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kplane/kplane/internal/pki"
+	"github.com/kplane/kplane/internal/fileutil"
 )
 
 // Supervisor runs one child process per key and keeps it running. Children
@@ -281,7 +281,7 @@ func (v *Supervisor) start(s *supervised, p Process) (*child, error) {
 		return nil, err
 	}
 	now := time.Now()
-	_ = pki.WriteFile(PIDPath(p.Dir), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
+	_ = fileutil.WriteFile(PIDPath(p.Dir), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
 	c := &child{cmd: cmd, waitErr: make(chan error, 1), logFile: logPath, logOffset: off, startedAt: now}
 	go func() { c.waitErr <- cmd.Wait() }()
 	s.update(func(st *State) {
