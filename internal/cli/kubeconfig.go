@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kplane/kplane/internal/controlplane"
+	"github.com/kplane/kplane/internal/cwlogs"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -44,31 +45,34 @@ func newLogsCommand() *cobra.Command {
 	var etcd etcdFlags
 	cmd := &cobra.Command{
 		Use:   "logs NAME TYPE",
-		Short: "Print cluster NAME's log of TYPE (api, audit, authenticator, controllerManager, scheduler)",
+		Short: "Print cluster NAME's log of TYPE (api, audit, authenticator, controllerManager, scheduler), as shipped to CloudWatch Logs",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dataDir = absDir(dataDir)
-			rec, err := findCluster(cmd, dataDir, &etcd, args[0])
+			st, err := openStore(cmd.Context(), dataDir, &etcd)
 			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rec, err := st.GetCluster(cmd.Context(), args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no cluster found for name: %s", args[0])
+			} else if err != nil {
 				return err
 			}
 			cfg := controlplane.ConfigFor(rec, dataDir)
 			if !cfg.LogEnabled(args[1]) {
 				return fmt.Errorf("log type %q is not enabled on cluster %s (enabled: %v); enable it with aws eks update-cluster-config --logging", args[1], args[0], cfg.LogTypes)
 			}
-			// Each replica writes its own file; kplane writes the authenticator's.
-			files := controlplane.LogFiles(cfg.Dir, args[1])
-			if len(files) == 0 {
+			// The events of the type's streams in /aws/eks/NAME/cluster
+			// (one per replica), merged by time, a message per line: the
+			// lines the components wrote (audit lines are JSON), as
+			// CloudWatch Logs serves them.
+			err = cwlogs.New(st, dataDir, "", "").WriteLog(cmd.Context(), cmd.OutOrStdout(), args[0], args[1])
+			if errors.Is(err, cwlogs.ErrNoLog) {
 				return fmt.Errorf("cluster %s has no %s log yet", args[0], args[1])
 			}
-			// One file after another, no headers: the lines stay what the
-			// components wrote (audit lines are JSON).
-			for _, f := range files {
-				if err := copyFile(cmd.OutOrStdout(), f); err != nil {
-					return err
-				}
-			}
-			return nil
+			return err
 		},
 	}
 	storeFlags(cmd, &dataDir, &etcd)

@@ -128,6 +128,11 @@ func adminRequest(ctx context.Context, cfg ClusterConfig, method, path string, i
 		return 0, err
 	}
 	defer c.CloseIdleConnections()
+	return requestWith(ctx, c, cfg, method, path, in, out)
+}
+
+// requestWith is adminRequest on a client the caller keeps (for many calls).
+func requestWith(ctx context.Context, c *http.Client, cfg ClusterConfig, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)

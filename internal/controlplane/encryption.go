@@ -1,11 +1,21 @@
 package controlplane
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/kplane/kplane/internal/nodenet"
+)
 
 // KMSSocketPath is where kplane serves cluster id's KMS v2 plugin:
-// DATA_DIR/kms/ID.sock (short: a unix socket path has at most 108 bytes).
+// DATA_DIR/kms/ID.sock, or, when that is too long for a unix socket (108
+// bytes), /run/kplane/HASH/kms-ID.sock beside the egress sockets
+// (nodenet.DirFor: HASH names the data directory).
 func KMSSocketPath(dataDir, id string) string {
-	return filepath.Join(dataDir, "kms", id+".sock")
+	p := filepath.Join(dataDir, "kms", id+".sock")
+	if len(p) > 100 {
+		p = filepath.Join(filepath.Dir(nodenet.DirFor(dataDir)), "kms-"+id+".sock")
+	}
+	return p
 }
 
 // EncryptionConfigPath is PROCESS_DIR/encryption-config.yaml.

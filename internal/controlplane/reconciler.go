@@ -204,6 +204,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) (time.Duration,
 	if err != nil {
 		return 0, err
 	}
+	obs.Issues = append(obs.Issues, r.keyIssues(ctx, rec)...)
 	return r.record(ctx, rec, obs)
 }
 
@@ -290,6 +291,8 @@ func (r *Reconciler) applyUpdate(ctx context.Context, rec *store.ClusterRecord) 
 	next.Cluster = cloneCluster(rec.Cluster)
 	var applyErr error
 	switch u.Update.Type {
+	case "AssociateEncryptionConfig":
+		return r.associateEncryption(ctx, u, &next)
 	case "VersionUpdate":
 		var req shapes.UpdateClusterVersionRequest
 		if applyErr = json.Unmarshal(u.Change, &req); applyErr == nil {

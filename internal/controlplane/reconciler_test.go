@@ -69,7 +69,12 @@ type reconcilerEnv struct {
 	prov *fakeProvisioner
 }
 
-func newReconcilerEnv(t *testing.T, prov *fakeProvisioner, createTimeout time.Duration) *reconcilerEnv {
+func newReconcilerEnv(t *testing.T, prov Provisioner, createTimeout time.Duration) *reconcilerEnv {
+	t.Helper()
+	return newReconcilerEnvInfo(t, prov, createTimeout, runinfo.Info{DataDir: t.TempDir()})
+}
+
+func newReconcilerEnvInfo(t *testing.T, prov Provisioner, createTimeout time.Duration, info runinfo.Info) *reconcilerEnv {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), Logger: log})
@@ -79,7 +84,7 @@ func newReconcilerEnv(t *testing.T, prov *fakeProvisioner, createTimeout time.Du
 	r := &Reconciler{Provisioner: prov, Log: log, Resync: 50 * time.Millisecond, CreateTimeout: createTimeout}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, st, runinfo.Info{DataDir: t.TempDir()}) }()
+	go func() { done <- r.Run(ctx, st, info) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -87,7 +92,8 @@ func newReconcilerEnv(t *testing.T, prov *fakeProvisioner, createTimeout time.Du
 		}
 		st.Close()
 	})
-	return &reconcilerEnv{t: t, st: st, prov: prov}
+	fake, _ := prov.(*fakeProvisioner)
+	return &reconcilerEnv{t: t, st: st, prov: fake}
 }
 
 // create records a cluster as CreateCluster does, with status.

@@ -78,11 +78,7 @@ func (e *testEnv) put(group, stream string, t0 int64, msgs ...string) {
 	for i, m := range msgs {
 		evs = append(evs, Event{Timestamp: t0 + int64(i), Ingestion: t0 + int64(i), Message: m})
 	}
-	meta, err := e.svc.events.readMeta(g.ID, stream)
-	if err != nil {
-		meta = &streamMeta{Name: stream, CreationTime: t0}
-	}
-	if err := e.svc.events.append(g.ID, meta, evs); err != nil {
+	if err := e.svc.events.append(g.ID, stream, t0, evs); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -230,7 +226,7 @@ func TestShipper(t *testing.T) {
 	ship := func() {
 		sh := &Shipper{Service: e.svc, Store: e.st, Files: func(*store.ClusterRecord) map[string][]string {
 			return map[string][]string{"api": {src}}
-		}, last: map[string]int64{}}
+		}}
 		if err := sh.ShipCluster(context.Background(), rec); err != nil {
 			t.Fatal(err)
 		}

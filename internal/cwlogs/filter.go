@@ -55,6 +55,30 @@ func parsePattern(s string) (p pattern, ok bool) {
 	return p, true
 }
 
+// matchRaw is match on an undecoded event: a plain term missing from the
+// raw line rules it out without decoding its message. ok is false when the
+// message cannot be decoded.
+func (p pattern) matchRaw(r *rawEvent) (msg string, match, ok bool) {
+	for _, t := range p.all {
+		if !r.mayContain(t) {
+			return "", false, true
+		}
+	}
+	if len(p.any) > 0 {
+		some := false
+		for _, t := range p.any {
+			some = some || r.mayContain(t)
+		}
+		if !some {
+			return "", false, true
+		}
+	}
+	if msg, ok = r.message(); !ok {
+		return "", false, false
+	}
+	return msg, p.match(msg), true
+}
+
 func (p pattern) match(msg string) bool {
 	for _, t := range p.none {
 		if strings.Contains(msg, t) {

@@ -196,7 +196,7 @@ func (s *Service) getLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 			endAt = off
 		}
 	}
-	cur, size, err := s.events.open(g.ID, *in.LogStreamName)
+	cur, err := s.events.open(g.ID, *in.LogStreamName)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -208,7 +208,7 @@ func (s *Service) getLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 		if startAt >= 0 {
 			cur.seek(startAt)
 		} else {
-			cur.seekTime(size, from)
+			cur.seekTime(from)
 		}
 		for {
 			ev, at, ok := cur.next()
@@ -317,13 +317,6 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 	if in.EndTime != nil {
 		to = *in.EndTime
 	}
-	type head struct {
-		name string
-		cur  *cursor
-		ev   Event
-		at   int64
-		ok   bool
-	}
 	var heads []*head
 	defer func() {
 		for _, h := range heads {
@@ -335,7 +328,7 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 		if in.NextToken != nil && !resumed {
 			continue // finished on an earlier page
 		}
-		cur, size, err := s.events.open(g.ID, n)
+		cur, err := s.events.open(g.ID, n)
 		if err != nil {
 			return nil, unavailable(err)
 		}
@@ -345,10 +338,10 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 		if resumed {
 			cur.seek(off)
 		} else {
-			cur.seekTime(size, from)
+			cur.seekTime(from)
 		}
 		h := &head{name: n, cur: cur}
-		h.ev, h.at, h.ok = cur.next()
+		h.ev, h.at, h.ok = cur.nextRaw()
 		heads = append(heads, h)
 	}
 	events := []filteredEvent{}
@@ -356,7 +349,7 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 	for len(events) < limit && scanned < scanBudget {
 		var best *head
 		for _, h := range heads {
-			if h.ok && h.ev.Timestamp <= to && (best == nil || h.ev.Timestamp < best.ev.Timestamp) {
+			if h.ok && h.ev.ts <= to && (best == nil || h.ev.ts < best.ev.ts) {
 				best = h
 			}
 		}
@@ -364,16 +357,18 @@ func (s *Service) filterLogEvents(c *awsjson.Call) (any, *awsjson.Error) {
 			break
 		}
 		scanned++
-		if best.ev.Timestamp >= from && pat.match(best.ev.Message) {
-			events = append(events, filteredEvent{best.name, best.ev.Timestamp, best.ev.Message, best.ev.Ingestion,
-				hex.EncodeToString([]byte(best.name))[:min(16, 2*len(best.name))] + fmt.Sprintf("%016d", best.at)})
+		if best.ev.ts >= from {
+			if msg, match, ok := pat.matchRaw(&best.ev); ok && match {
+				events = append(events, filteredEvent{best.name, best.ev.ts, msg, best.ev.ingestion,
+					hex.EncodeToString([]byte(best.name))[:min(16, 2*len(best.name))] + fmt.Sprintf("%016d", best.at)})
+			}
 		}
-		best.ev, best.at, best.ok = best.cur.next()
+		best.ev, best.at, best.ok = best.cur.nextRaw()
 	}
 	var next *string
 	rest := map[string]int64{}
 	for _, h := range heads {
-		if h.ok && h.ev.Timestamp <= to {
+		if h.ok && h.ev.ts <= to {
 			rest[h.name] = h.at
 		}
 	}

@@ -401,13 +401,17 @@ func (s *Service) putRetentionPolicy(c *awsjson.Call) (any, *awsjson.Error) {
 }
 
 func (s *Service) setRetention(ctx context.Context, name string, days *int) *awsjson.Error {
-	_, err := s.st.UpdateLogGroup(ctx, name, func(g *store.LogGroup) error {
+	g, err := s.st.UpdateLogGroup(ctx, name, func(g *store.LogGroup) error {
 		g.RetentionInDays = days
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return groupNotFound()
 	} else if err != nil {
+		return unavailable(err)
+	}
+	// Expired events go from disk at once (reads already hide them).
+	if err := s.trimGroup(g); err != nil {
 		return unavailable(err)
 	}
 	return nil

@@ -38,8 +38,9 @@ func GroupName(cluster string) string { return "/aws/eks/" + cluster + "/cluster
 // group, one stream per log type and replica, named as EKS names them
 // (kube-apiserver-HEX, kube-apiserver-audit-HEX, ...). It polls the files
 // the components write; how far each file has been shipped is kept in the
-// stream's meta file, so a restart of kplane ships each line once (a crash
-// between an append and its meta write can ship a batch twice).
+// stream itself (the newest event carries its source position), so a
+// restart of kplane, even after a crash in the middle of an append, ships
+// each line exactly once.
 type Shipper struct {
 	Service *Service
 	Store   *store.Store
@@ -48,7 +49,7 @@ type Shipper struct {
 	Interval time.Duration
 	Log      *slog.Logger
 
-	last map[string]int64 // newest timestamp per group/stream
+	state map[string]*shipState // by group id/stream
 }
 
 // Run ships until ctx ends.
@@ -59,10 +60,16 @@ func (s *Shipper) Run(ctx context.Context) {
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
-	s.last = map[string]int64{}
 	tick := time.NewTicker(s.Interval)
 	defer tick.Stop()
+	trimmed := time.Time{}
 	for {
+		if time.Since(trimmed) > trimInterval {
+			if err := s.Service.Trim(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Warn("cloudwatch logs: retention trim failed", "err", err)
+			}
+			trimmed = time.Now()
+		}
 		for _, rec := range s.Store.Clusters() {
 			if err := s.ShipCluster(ctx, rec); err != nil && ctx.Err() == nil {
 				s.Log.Warn("cloudwatch logs: shipping failed", "cluster", rec.Cluster.Name, "err", err)
@@ -104,13 +111,51 @@ func (s *Shipper) ShipCluster(ctx context.Context, rec *store.ClusterRecord) err
 	return nil
 }
 
+// shipState is how far a source file has been shipped into its stream.
+type shipState struct {
+	offset int64 // in the source file
+	last   int64 // the stream's newest timestamp
+}
+
+// resume reads where a stream's shipping stopped: the position its newest
+// event carries (written with the events, so a crash cannot separate them),
+// else the meta's (a legacy stream, or one retention emptied).
+func (s *Shipper) resume(groupID, stream string) (*shipState, error) {
+	st := &shipState{}
+	if m, err := s.Service.events.readMeta(groupID, stream); err == nil {
+		st.offset = m.Offset
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	c, err := s.Service.events.open(groupID, stream)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	if c != nil {
+		if ev, ok := c.lastEvent(); ok {
+			st.last = ev.Timestamp
+			if ev.Position > 0 {
+				st.offset = ev.Position
+			}
+		}
+	}
+	return st, nil
+}
+
 func (s *Shipper) shipFile(g *store.LogGroup, stream, path string) error {
 	ev := s.Service.events
-	meta, err := ev.readMeta(g.ID, stream)
-	if errors.Is(err, fs.ErrNotExist) {
-		meta = &streamMeta{Name: stream, CreationTime: s.Service.now().UnixMilli(), Source: path}
-	} else if err != nil {
-		return err
+	key := g.ID + "/" + stream
+	if s.state == nil {
+		s.state = map[string]*shipState{}
+	}
+	st := s.state[key]
+	if st == nil {
+		var err error
+		if st, err = s.resume(g.ID, stream); err != nil {
+			return err
+		}
+		s.state[key] = st
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -123,17 +168,15 @@ func (s *Shipper) shipFile(g *store.LogGroup, stream, path string) error {
 	if err != nil {
 		return err
 	}
-	if info.Size() < meta.Offset { // the file was truncated or replaced: read it anew
-		meta.Offset = 0
+	if info.Size() < st.offset { // the file was truncated or replaced: read it anew
+		st.offset = 0
 	}
-	if info.Size() == meta.Offset {
-		if _, err := ev.readMeta(g.ID, stream); errors.Is(err, fs.ErrNotExist) {
-			return ev.append(g.ID, meta, nil) // the stream exists from its first sight
-		}
-		return nil
+	now := s.Service.now().UnixMilli()
+	if info.Size() == st.offset {
+		return ev.ensureStream(g.ID, stream, path, now) // the stream exists from its first sight
 	}
-	buf := make([]byte, min(info.Size()-meta.Offset, maxRead))
-	n, err := f.ReadAt(buf, meta.Offset)
+	buf := make([]byte, min(info.Size()-st.offset, maxRead))
+	n, err := f.ReadAt(buf, st.offset)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -145,27 +188,28 @@ func (s *Shipper) shipFile(g *store.LogGroup, stream, path string) error {
 		}
 		end = len(buf) - 1 // one line longer than a read: ship what there is
 	}
-	key := g.ID + "/" + stream
-	ts, ok := s.last[key]
-	if !ok {
-		_, ts, _, _ = ev.edges(g.ID, stream)
-	}
-	now := s.Service.now().UnixMilli()
-	ts = max(ts, now) // timestamps never go back within a stream
+	ts := max(st.last, now) // timestamps never go back within a stream
+	// Each event carries the source position after its line: a batch a
+	// crash tore keeps its whole lines, and each says how far it got.
 	var events []Event
+	pos := st.offset
 	for _, line := range bytes.Split(buf[:end], []byte{'\n'}) {
+		pos += int64(len(line)) + 1
 		if len(line) == 0 {
 			continue
 		}
 		if len(line) > maxMessage {
 			line = line[:maxMessage]
 		}
-		events = append(events, Event{Timestamp: ts, Ingestion: now, Message: string(line)})
+		events = append(events, Event{Timestamp: ts, Ingestion: now, Message: string(line), Position: pos})
 	}
-	meta.Offset += int64(end + 1)
-	if err := ev.append(g.ID, meta, events); err != nil {
+	next := st.offset + int64(end+1)
+	if err := ev.ensureStream(g.ID, stream, path, now); err != nil {
 		return err
 	}
-	s.last[key] = ts
+	if err := ev.append(g.ID, stream, now, events); err != nil {
+		return err
+	}
+	st.offset, st.last = next, ts
 	return nil
 }

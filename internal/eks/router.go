@@ -36,7 +36,7 @@ var routes = []route{
 	r("TagResource", "POST", "/tags/{resourceArn}", (*API).tagResource),
 	r("UntagResource", "DELETE", "/tags/{resourceArn}", (*API).untagResource),
 	r("ListTagsForResource", "GET", "/tags/{resourceArn}", (*API).listTagsForResource),
-	r("AssociateEncryptionConfig", "POST", "/clusters/{name}/encryption-config/associate", nil),
+	r("AssociateEncryptionConfig", "POST", "/clusters/{name}/encryption-config/associate", (*API).associateEncryptionConfig),
 	r("RegisterCluster", "POST", "/cluster-registrations", nil),
 	r("DeregisterCluster", "DELETE", "/cluster-registrations/{name}", nil),
 	r("CreateNodegroup", "POST", "/clusters/{name}/node-groups", (*API).createNodegroup),

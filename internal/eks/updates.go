@@ -95,8 +95,10 @@ func (a *API) nodegroupsOnClusterVersion(c *call, rec *store.ClusterRecord) *Err
 	return nil
 }
 
-// startUpdate records an InProgress update for the reconciler to carry out.
-func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.UpdateParam, change []byte, entry *store.AccessEntryRecord) (any, *Error) {
+// startUpdate records an InProgress update for the reconciler to carry out,
+// with the creator's access entry (nil: none) in the same write; also, if
+// given, checks and marks the cluster in that write.
+func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.UpdateParam, change []byte, entry *store.AccessEntryRecord, also ...func(*store.ClusterRecord) error) (any, *Error) {
 	u := &store.UpdateRecord{
 		Cluster: name,
 		Update: shapes.Update{
@@ -109,6 +111,11 @@ func (a *API) startUpdate(c *call, name, token, typ string, params []shapes.Upda
 	out, _, err := a.cfg.Store.StartUpdate(c.r.Context(), u, token, func(rec *store.ClusterRecord) error {
 		if rec.Cluster.Status != shapes.StatusActive {
 			return Errorf(ResourceInUse, "Cluster %s is in %s state and cannot be updated until it is ACTIVE", name, rec.Cluster.Status).With("clusterName", name)
+		}
+		for _, f := range also {
+			if err := f(rec); err != nil {
+				return err
+			}
 		}
 		rec.Cluster.Status = shapes.StatusUpdating
 		return nil

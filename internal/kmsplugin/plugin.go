@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	kmsservice "k8s.io/kms/pkg/service"
 
+	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/kms"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -105,32 +107,45 @@ func (s *Server) Run(ctx context.Context) {
 }
 
 func (s *Server) sync() {
-	want := map[string]*store.ClusterRecord{}
+	want := map[string]string{} // key ARN by cluster id
 	for _, rec := range s.Store.Clusters() {
-		if ec := rec.Cluster.EncryptionConfig; len(ec) > 0 && ec[0].Provider != nil && rec.Cluster.ID != "" {
-			want[rec.Cluster.ID] = rec
+		if arn := KeyArn(rec); arn != "" && rec.Cluster.ID != "" {
+			want[rec.Cluster.ID] = arn
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, sv := range s.serving {
-		if rec, ok := want[id]; !ok || rec.Cluster.EncryptionConfig[0].Provider.KeyArn != sv.keyArn {
+		if arn, ok := want[id]; !ok || arn != sv.keyArn {
 			sv.svc.Close()
 			os.Remove(sv.socket)
 			delete(s.serving, id)
 		}
 	}
-	for id, rec := range want {
-		if _, ok := s.serving[id]; ok {
+	for _, rec := range s.Store.Clusters() {
+		arn, ok := want[rec.Cluster.ID]
+		if _, serving := s.serving[rec.Cluster.ID]; !ok || serving {
 			continue
 		}
-		if err := s.start(rec); err != nil {
+		if err := s.start(rec, arn); err != nil {
 			s.Log.Warn("kms plugin: cannot serve", "cluster", rec.Cluster.Name, "err", err)
 		}
 	}
 }
 
-func (s *Server) start(rec *store.ClusterRecord) error {
+// KeyArn is the KMS key a cluster's Secrets are encrypted with: its
+// encryptionConfig's, or the one an AssociateEncryptionConfig in progress
+// turns on ("" if none).
+func KeyArn(rec *store.ClusterRecord) string {
+	for _, ec := range [][]shapes.EncryptionConfig{rec.Cluster.EncryptionConfig, rec.PendingEncryption} {
+		if len(ec) > 0 && ec[0].Provider != nil {
+			return ec[0].Provider.KeyArn
+		}
+	}
+	return ""
+}
+
+func (s *Server) start(rec *store.ClusterRecord, arn string) error {
 	socket := s.Socket(rec)
 	if len(socket) > 100 {
 		return fmt.Errorf("socket path %s is longer than a unix socket allows", socket)
@@ -141,7 +156,6 @@ func (s *Server) start(rec *store.ClusterRecord) error {
 	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	arn := rec.Cluster.EncryptionConfig[0].Provider.KeyArn
 	svc := kmsservice.NewGRPCService(socket, 10*time.Second, &plugin{kms: s.KMS, keyArn: arn, clusterID: rec.Cluster.ID})
 	s.serving[rec.Cluster.ID] = &served{svc: svc, socket: socket, keyArn: arn}
 	go func() {
@@ -159,5 +173,9 @@ func (s *Server) stopAll() {
 		sv.svc.Close()
 		os.Remove(sv.socket)
 		delete(s.serving, id)
+		// Its directory, and /run/kplane above it, go when nothing else is in them.
+		if os.Remove(filepath.Dir(sv.socket)) == nil && strings.HasPrefix(sv.socket, "/run/kplane/") {
+			os.Remove("/run/kplane")
+		}
 	}
 }

@@ -23,4 +23,8 @@ type Info struct {
 	// EC2 instance (session named sessionName), as an instance profile gives
 	// them; an error wrapping iam.ErrRoleNotFound when the role is gone.
 	InstanceCredentials func(ctx context.Context, roleArn, sessionName string, d time.Duration) (*auth.Credential, error)
+	// KMSKeyIssue says what is wrong with a cluster's encryption key, as an
+	// EKS health issue code and message ("" while it is usable); nil when
+	// kplane runs no KMS.
+	KMSKeyIssue func(ctx context.Context, keyArn string) (code, message string)
 }

@@ -244,7 +244,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.reconciled = make(chan struct{})
 	if cfg.Deps.Reconciler != nil {
 		info := runinfo.Info{DataDir: cfg.DataDir, Region: cfg.Region, AccountID: cfg.AccountID, URL: s.URL, Root: root,
-			InstanceCredentials: principals.InstanceSession}
+			InstanceCredentials: principals.InstanceSession, KMSKeyIssue: keys.ClusterKeyIssue}
 		go func() {
 			defer close(s.reconciled)
 			if err := cfg.Deps.Reconciler.Run(rctx, st, info); err != nil && rctx.Err() == nil {

@@ -18,6 +18,9 @@ type ClusterRecord struct {
 	ActiveUpdate string `json:"activeUpdate,omitempty"`
 	// Port is the allocated apiserver port, kept so the endpoint survives restarts.
 	Port int `json:"port,omitempty"`
+	// PendingEncryption is the encryptionConfig an AssociateEncryptionConfig
+	// update in progress is turning on (its KMS plugin serves meanwhile).
+	PendingEncryption []shapes.EncryptionConfig `json:"pendingEncryption,omitempty"`
 	// Revision is etcd's ModRevision of this record when read (not stored).
 	Revision int64 `json:"-"`
 	// DescribeJSON is {"cluster": Cluster} encoded once when the cache read
