@@ -40,7 +40,7 @@ func Executable(exe, minor string) (string, error) {
 	}
 	prog := filepath.Join(filepath.Dir(exe), ProgramName(minor))
 	if fi, err := os.Stat(prog); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("the Kubernetes %s components are missing: %s is not an executable program (`make build` builds it beside kplane; see docs/versions.md)", minor, prog)
+		return "", fmt.Errorf("the Kubernetes %s components are missing: %s is not an executable program (`make build` builds it beside kplane from the module k8s/v%s, where the source tree has one; see docs/versions.md)", minor, prog, minor)
 	}
 	return prog, nil
 }
