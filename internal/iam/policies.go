@@ -113,12 +113,16 @@ func (s *Service) createPolicy(c *call) (any, *apiError) {
 	p := &store.IAMPolicy{PolicyName: name, PolicyID: newID(prefixPolicyID), Path: path, Arn: arn, Description: desc,
 		CreateDate: now, UpdateDate: now, DefaultVersionID: "v1", NextVersion: 2,
 		Versions: []store.IAMPolicyVersion{{VersionID: "v1", Document: doc, CreateDate: now}}, Tags: toStoreTags(tags)}
-	switch err := s.st.CreateIAMPolicy(c.r.Context(), p); {
+	rev, err := s.st.CreateIAMPolicy(c.r.Context(), p)
+	switch {
 	case errors.Is(err, store.ErrExists):
 		return nil, newError(409, "EntityAlreadyExists", "A policy called "+name+" already exists. Duplicate names are not allowed.")
 	case err != nil:
 		return nil, s.failure(err)
 	}
+	// The next call may name the policy (attach it, or set it as a
+	// boundary), which reads the index.
+	s.index.WaitFor(c.r.Context(), rev)
 	return &policyResult{Policy: policyOf(p, true)}, nil
 }
 

@@ -361,15 +361,21 @@ func (s *Store) PutIAMSession(ctx context.Context, sess *IAMSession, ttl time.Du
 
 // createIfAbsent writes v at key unless the key exists (ErrExists).
 func (s *Store) createIfAbsent(ctx context.Context, key string, v any) error {
+	_, err := s.createIfAbsentRev(ctx, key, v)
+	return err
+}
+
+// createIfAbsentRev is createIfAbsent that also gives the write's revision.
+func (s *Store) createIfAbsentRev(ctx context.Context, key string, v any) (int64, error) {
 	txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(putJSON(key, v)).Commit()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !txn.Succeeded {
-		return ErrExists
+		return 0, ErrExists
 	}
-	return nil
+	return txn.Header.Revision, nil
 }
 
 func listJSON[T any](ctx context.Context, s *Store, prefix string) ([]*T, error) {

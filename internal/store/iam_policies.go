@@ -172,8 +172,8 @@ func (s *Store) CreateIAMGroup(ctx context.Context, g *IAMGroup) error {
 }
 
 // CreateIAMPolicy stores a new customer managed policy; ErrExists if the name is taken.
-func (s *Store) CreateIAMPolicy(ctx context.Context, p *IAMPolicy) error {
-	return s.createIfAbsent(ctx, iamPolicyKey(p.PolicyName), p)
+func (s *Store) CreateIAMPolicy(ctx context.Context, p *IAMPolicy) (rev int64, err error) {
+	return s.createIfAbsentRev(ctx, iamPolicyKey(p.PolicyName), p)
 }
 
 // CreateIAMInstanceProfile stores a new instance profile; ErrExists if the name is taken.
