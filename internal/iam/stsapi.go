@@ -138,12 +138,9 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 		return nil, e
 	}
 
-	duration := defaultSessionDuration
-	if hasSecs {
-		duration = time.Duration(secs) * time.Second
-	}
-	if hasSecs && duration > time.Duration(role.MaxSessionDuration)*time.Second {
-		return nil, validationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+	duration, e := sessionDuration(role, secs, hasSecs)
+	if e != nil {
+		return nil, e
 	}
 	if who.kind == kindSession && duration > chainedSessionLimit {
 		return nil, validationError("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
@@ -164,23 +161,25 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 	return res, nil
 }
 
-// startSession stores sess under a new access key id, on a lease a little
-// longer than duration, and returns its credentials once the index has it.
-func (s *Service) startSession(ctx context.Context, sess *store.IAMSession, duration time.Duration) (*auth.Credential, *apiError) {
-	var rev int64
-	var err error
-	for attempt := 0; ; attempt++ {
-		sess.AccessKeyID = newID(prefixSessionKey)
-		rev, err = s.st.PutIAMSession(ctx, sess, duration+sessionGrace)
-		if !errors.Is(err, store.ErrExists) || attempt == 3 {
-			break
-		}
+// sessionDuration is how long a session of role lasts: DurationSeconds when
+// given (at most the role's MaxSessionDuration), else the default.
+func sessionDuration(role *store.IAMRole, secs int, hasSecs bool) (time.Duration, *apiError) {
+	if !hasSecs {
+		return defaultSessionDuration, nil
 	}
-	if err != nil {
+	d := time.Duration(secs) * time.Second
+	if d > time.Duration(role.MaxSessionDuration)*time.Second {
+		return 0, validationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+	}
+	return d, nil
+}
+
+// startSession is putSession for an STS call: its credentials, or the
+// call's error.
+func (s *Service) startSession(ctx context.Context, sess *store.IAMSession, duration time.Duration) (*auth.Credential, *apiError) {
+	if err := s.putSession(ctx, sess, duration); err != nil {
 		return nil, s.failure(err)
 	}
-	// The credentials work once the index has them; clients use them at once.
-	s.index.WaitFor(ctx, rev)
 	return s.sessionCredential(sess), nil
 }
 

@@ -88,12 +88,9 @@ func (s *Service) assumeRoleWithWebIdentity(c *call) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	duration := defaultSessionDuration
-	if hasSecs {
-		duration = time.Duration(secs) * time.Second
-		if duration > time.Duration(role.MaxSessionDuration)*time.Second {
-			return nil, validationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-		}
+	duration, e := sessionDuration(role, secs, hasSecs)
+	if e != nil {
+		return nil, e
 	}
 	sess := &store.IAMSession{
 		RoleArn: role.Arn, RoleID: role.RoleID, RoleName: role.RoleName,
