@@ -63,11 +63,7 @@ func (s *Service) attach(c *call, k *entityKind, add bool) (any, *apiError) {
 }
 
 func (s *Service) listAttached(c *call, k *entityKind) (any, *apiError) {
-	var l listing
-	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
-		l = readListing(v, true)
-		return nil
-	})
+	name, l, e := s.listingCall(c, k, true)
 	if e != nil {
 		return nil, e
 	}
@@ -186,11 +182,7 @@ func (s *Service) deleteInline(c *call, k *entityKind) (any, *apiError) {
 }
 
 func (s *Service) listInline(c *call, k *entityKind) (any, *apiError) {
-	var l listing
-	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
-		l = readListing(v, false)
-		return nil
-	})
+	name, l, e := s.listingCall(c, k, false)
 	if e != nil {
 		return nil, e
 	}

@@ -177,6 +177,17 @@ func (s *Service) updateEntityTx(c *call, k *entityKind, name string, fn func(st
 	return ae
 }
 
+// listingCall is entityCall for a List call: the entity's name and the
+// listing's parameters (Marker, MaxItems, and PathPrefix when withPath).
+func (s *Service) listingCall(c *call, k *entityKind, withPath bool) (string, listing, *apiError) {
+	var l listing
+	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
+		l = readListing(v, withPath)
+		return nil
+	})
+	return name, l, e
+}
+
 // readEntity reads an entity's record for a List or Get call.
 func (s *Service) readEntity(c *call, k *entityKind, name string) (*entity, *apiError) {
 	var ent *entity

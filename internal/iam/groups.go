@@ -48,11 +48,7 @@ func (s *Service) createGroup(c *call) (any, *apiError) {
 }
 
 func (s *Service) getGroup(c *call) (any, *apiError) {
-	var l listing
-	name, e := s.entityCall(c, kindGroupEntity, func(v *validator) map[string][]string {
-		l = readListing(v, false)
-		return nil
-	})
+	name, l, e := s.listingCall(c, kindGroupEntity, false)
 	if e != nil {
 		return nil, e
 	}
@@ -157,11 +153,7 @@ func (s *Service) membership(c *call, add bool) (any, *apiError) {
 }
 
 func (s *Service) listGroupsForUser(c *call) (any, *apiError) {
-	var l listing
-	uname, e := s.entityCall(c, kindUserEntity, func(v *validator) map[string][]string {
-		l = readListing(v, false)
-		return nil
-	})
+	uname, l, e := s.listingCall(c, kindUserEntity, false)
 	if e != nil {
 		return nil, e
 	}

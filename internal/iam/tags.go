@@ -121,11 +121,7 @@ func (s *Service) tagEntity(c *call, k *entityKind, add bool) (any, *apiError) {
 }
 
 func (s *Service) listEntityTags(c *call, k *entityKind) (any, *apiError) {
-	var l listing
-	name, e := s.entityCall(c, k, func(v *validator) map[string][]string {
-		l = readListing(v, false)
-		return nil
-	})
+	name, l, e := s.listingCall(c, k, false)
 	if e != nil {
 		return nil, e
 	}
