@@ -198,8 +198,13 @@ func nodegroupRound(ctx context.Context, cfg config, r *report, srv *serve, bc *
 	if err != nil {
 		return err
 	}
-	r.nodegroups = append(r.nodegroups, ng)
 	logf("round %d: nodegroup ACTIVE after %v, nodes Ready after %v", round+1, ng.Active, ng.Ready)
+	if bd, berr := readBreakdown(srv.logPath, srv.dataDir, name, "us-west-2", ng.Start, ng); berr != nil {
+		logf("round %d: no breakdown: %v", round+1, berr)
+	} else {
+		ng.Breakdown = bd
+	}
+	r.nodegroups = append(r.nodegroups, ng)
 	ps, err := deploymentPodStart(ctx, bc, fmt.Sprintf("ngpods-%d", round+1), cfg.replicas, ng.Nodes)
 	if err != nil {
 		return err
@@ -229,11 +234,16 @@ func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchC
 		return err
 	}
 	logf("round %d: starting %d nodes by hand", round+1, len(nodes))
-	ready, err := startAndWaitReady(ctx, bc, bin, nodes)
+	start, ready, err := startAndWaitReady(ctx, bc, bin, nodes)
 	if err != nil {
 		return err
 	}
 	r.floorReady = append(r.floorReady, ready)
+	steps, err := floorBreakdown(nodes, start, ready)
+	if err != nil {
+		logf("round %d: no breakdown of the floor: %v", round+1, err)
+	}
+	r.floorSteps = append(r.floorSteps, steps)
 	logf("round %d: Ready after %v", round+1, ready)
 	select {
 	case <-ctx.Done():

@@ -52,5 +52,6 @@ func (e *Executor) ensureRoleCredentials(ctx context.Context, spec nodegroup.Nod
 	if err != nil {
 		return nodegroup.NodeState{}, false
 	}
+	e.step(spec, "credentials minted")
 	return nodegroup.NodeState{}, true
 }

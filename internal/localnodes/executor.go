@@ -41,6 +41,10 @@ type Executor struct {
 
 	mu      sync.Mutex
 	clients map[string]*clusterClient // by cluster id
+	changes chan string               // keys of nodegroups whose Nodes changed (NodeChanges)
+	// reached is the last step (stepRegistered, stepReady) each instance's
+	// Node was seen at, for the step log.
+	reached map[string]string
 	// instanceCredentials mints node-role credentials (Bind); nil = nodes
 	// join with a client certificate signed by the cluster CA.
 	instanceCredentials func(ctx context.Context, roleArn, sessionName string, d time.Duration) (*auth.Credential, error)
@@ -75,7 +79,7 @@ func New(cfg Config) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}}
+	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}, changes: make(chan string, 256), reached: map[string]string{}}
 	e.cleanLeftovers()
 	return e, nil
 }
@@ -119,6 +123,7 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err := e.ensureNetwork(spec); err != nil {
 		return nodegroup.NodeState{Problem: "Could not make the instance's network: " + err.Error()}, nil
 	}
+	e.step(spec, "network ready")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nodegroup.NodeState{}, err
 	}
@@ -132,6 +137,7 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err != nil {
 		return nodegroup.NodeState{Problem: err.Error()}, nil
 	}
+	e.step(spec, "certificates issued")
 	if err := node.Check(ns, node.Paths{Dir: dir}); err != nil {
 		return nodegroup.NodeState{Failed: "The node cannot run on this host: " + err.Error()}, nil
 	}
@@ -160,6 +166,7 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err != nil {
 		e.cfg.Log.Warn("node agent start", "instance", spec.InstanceID, "err", err)
 	}
+	e.step(spec, "agent started")
 	return nodegroup.NodeState{}, nil
 }
 
@@ -250,12 +257,42 @@ func (e *Executor) observe(ctx context.Context, spec nodegroup.NodeSpec, dir str
 		out.Problem = "Cannot reach the cluster: " + err.Error()
 		return out
 	}
-	ready, err := c.syncNode(ctx, spec, st.StartedAt)
+	e.track(spec.ClusterID, spec.InstanceID, true)
+	registered, ready, err := c.syncNode(ctx, spec, st.StartedAt)
 	if err != nil {
 		e.cfg.Log.Debug("reading node", "node", spec.NodeName, "err", err)
 	}
+	switch {
+	case ready:
+		e.reach(spec, stepReady)
+	case registered:
+		e.reach(spec, stepRegistered)
+	}
 	out.Ready = ready
 	return out
+}
+
+// Steps of a node's start seen through its Node object.
+const (
+	stepRegistered = "node registered seen"
+	stepReady      = "node ready seen"
+)
+
+// reach logs step for spec's node the first time it is seen there.
+func (e *Executor) reach(spec nodegroup.NodeSpec, step string) {
+	e.mu.Lock()
+	last := e.reached[spec.InstanceID]
+	e.reached[spec.InstanceID] = step
+	e.mu.Unlock()
+	if last != step && last != stepReady {
+		e.step(spec, step)
+	}
+}
+
+// step logs, at debug level, that a node reached a step of its start:
+// bench/nodebench reads these lines to break a CreateNodegroup down.
+func (e *Executor) step(spec nodegroup.NodeSpec, name string) {
+	e.cfg.Log.Debug(node.StepMessage, "cluster", spec.ClusterName, "nodegroup", spec.Nodegroup, "instance", spec.InstanceID, "step", name)
 }
 
 // RemoveNode implements nodegroup.NodeExecutor: drain (a refusal by a
@@ -282,13 +319,26 @@ func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) erro
 	if err := node.Delete(dir); err != nil {
 		return err
 	}
-	return e.cfg.Net.RemoveNode(spec.InstanceID)
+	if err := e.cfg.Net.RemoveNode(spec.InstanceID); err != nil {
+		return err
+	}
+	e.track(spec.ClusterID, spec.InstanceID, false)
+	e.mu.Lock()
+	delete(e.reached, spec.InstanceID)
+	e.mu.Unlock()
+	return nil
 }
 
 // StopAll stops every node (a clean stop of kplane): agents tear their
 // nodes down; directories, Node objects and networks stay, so the nodes
 // come back when kplane starts again.
 func (e *Executor) StopAll(ctx context.Context) error {
+	e.mu.Lock()
+	for id, c := range e.clients {
+		c.close()
+		delete(e.clients, id)
+	}
+	e.mu.Unlock()
 	err := e.sup.StopAll(ctx)
 	for _, dir := range NodeDirs(e.cfg.DataDir) {
 		err = errors.Join(err, node.Teardown(dir))
