@@ -213,14 +213,10 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		ns.Taints = append(ns.Taints, node.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
 	if e.joinsThroughIAM() {
-		exe := e.cfg.Executable
-		if exe == "" {
-			if exe, err = os.Executable(); err != nil {
-				return node.Spec{}, err
-			}
-		}
-		ns.Exec = &node.ExecConfig{Command: exe, Args: []string{"node", "token",
-			"--credentials", nodecreds.Path(dir), "--cluster", spec.ClusterName, "--region", spec.Region}}
+		// The agent signs the token itself: no credential program starts
+		// before the kubelet can register.
+		ns.NodeRoleToken = &node.NodeRoleToken{CredentialsFile: nodecreds.Path(dir), TokenFile: nodecreds.TokenPath(dir),
+			Cluster: spec.ClusterName, Region: spec.Region}
 	} else {
 		ns.ClientCertFile, ns.ClientKeyFile = certs.ClientCertFile, certs.ClientKeyFile
 	}
