@@ -174,7 +174,7 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	checkJoinedThroughIAM(t, localnodesDirs(t, localnodes.NodesDir(k.dataDir)))
 
 	if mode == "API" {
-		scaleWithoutNodeRoleMapping(t, k, cs, kc, name, pods[0].Name,
+		scaleWithoutNodeRoleMapping(t, k, cs, name,
 			func() { k.mustAWS("eks", "delete-access-entry", "--cluster-name", name, "--principal-arn", nodeRole) },
 			func() {
 				k.mustAWS("eks", "create-access-entry", "--cluster-name", name, "--principal-arn", nodeRole, "--type", "EC2_LINUX")
@@ -185,7 +185,7 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 		restartsNodesAndKplane(t, k, cs, name)
 		// After the restart too, kplane does not map the role again.
 		var saved string
-		scaleWithoutNodeRoleMapping(t, k, cs, kc, name, pods[0].Name,
+		scaleWithoutNodeRoleMapping(t, k, cs, name,
 			func() { saved = unmapNodeRole(t, cs, nodeRole) },
 			func() { setMapRoles(t, cs, saved) })
 	}
