@@ -210,7 +210,7 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		CgroupRoot: node.DefaultCgroupRoot(spec.InstanceID),
 		Labels:     spec.Labels,
 	}
-	if dns := clusterDNS(spec.ServiceIPv4CIDR); dns != "" {
+	if dns := ClusterDNS(spec.ServiceIPv4CIDR); dns != "" {
 		ns.ClusterDNS = []string{dns}
 	}
 	for _, t := range spec.Taints {
@@ -231,8 +231,8 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 	return ns, nil
 }
 
-// clusterDNS is the service CIDR's .10, where EKS puts the cluster's DNS.
-func clusterDNS(serviceCIDR string) string {
+// ClusterDNS is the service CIDR's .10, where EKS puts the cluster's DNS.
+func ClusterDNS(serviceCIDR string) string {
 	p, err := netip.ParsePrefix(serviceCIDR)
 	if err != nil || !p.Addr().Is4() {
 		return ""
