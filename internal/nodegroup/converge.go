@@ -401,29 +401,6 @@ func (r *Reconciler) setHealth(ctx context.Context, rec *store.NodegroupRecord, 
 
 var errStale = errors.New("nodegroup: changed meanwhile")
 
-// ensureJoin maps the node role in aws-auth for CONFIG_MAP clusters (API
-// modes got their EC2_LINUX access entry with CreateNodegroup), once per
-// nodegroup, as EKS does: the store remembers it was done, so a mapping the
-// operator removed stays removed and keeps new nodes out.
-func (r *Reconciler) ensureJoin(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord) error {
-	if r.Joiner == nil || rec.AwsAuthMapped || crec.Cluster.Status != shapes.StatusActive && crec.Cluster.Status != shapes.StatusUpdating {
-		return nil
-	}
-	if ac := crec.Cluster.AccessConfig; ac != nil && ac.AuthenticationMode != "" && ac.AuthenticationMode != "CONFIG_MAP" {
-		return nil
-	}
-	if err := r.Joiner.EnsureNodeRoleMapped(ctx, crec, rec.Nodegroup.NodeRole); err != nil {
-		return err
-	}
-	ng := &rec.Nodegroup
-	_, err := r.st.UpdateNodegroup(ctx, ng.ClusterName, ng.NodegroupName, func(fresh *store.NodegroupRecord) error {
-		fresh.AwsAuthMapped = true
-		return nil
-	})
-	rec.AwsAuthMapped = err == nil
-	return err
-}
-
 // spec is the NodeSpec of inst: where it joins and the labels and taints EKS gives it.
 func (r *Reconciler) spec(crec *store.ClusterRecord, rec *store.NodegroupRecord, inst store.Instance) NodeSpec {
 	ng := &rec.Nodegroup
