@@ -223,6 +223,12 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	if err != nil || len(list.Items) != 0 {
 		t.Errorf("Node objects after delete: %v %d", err, len(list.Items))
 	}
+	if mode == "CONFIG_MAP" {
+		// EKS removes the entry it added with the nodegroup.
+		if cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "aws-auth", metav1.GetOptions{}); err != nil || strings.Contains(cm.Data["mapRoles"], nodeRole) {
+			t.Errorf("aws-auth after the nodegroup's delete: %v %q", err, cm.Data["mapRoles"])
+		}
+	}
 	k.mustAWS("eks", "delete-cluster", "--name", name)
 	k.waitGone(name)
 	_ = c
