@@ -121,8 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if cfg.RoleArn != "" {
+		// Renewed 10 minutes before they expire: the file written each
+		// minute never holds credentials about to lapse.
 		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleArn,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = cfg.NodeName; o.Duration = time.Hour }))
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = cfg.NodeName; o.Duration = time.Hour }),
+			func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 10 * time.Minute })
 	}
 	who, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
