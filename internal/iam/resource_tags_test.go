@@ -59,13 +59,22 @@ func TestResourceTagConditions(t *testing.T) {
 		what string
 		call func(name string) error
 	}{
-		{"GetRole", func(n string) error { _, err := dev.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(n)}); return err }},
+		{"GetRole", func(n string) error {
+			_, err := dev.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(n)})
+			return err
+		}},
 		{"ListRoleTags (iam:ResourceTag)", func(n string) error {
 			_, err := dev.ListRoleTags(ctx, &iam.ListRoleTagsInput{RoleName: aws.String(n)})
 			return err
 		}},
-		{"GetUser", func(n string) error { _, err := dev.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(n)}); return err }},
-		{"GetPolicy", func(n string) error { _, err := dev.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: policyArn(n)}); return err }},
+		{"GetUser", func(n string) error {
+			_, err := dev.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(n)})
+			return err
+		}},
+		{"GetPolicy", func(n string) error {
+			_, err := dev.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: policyArn(n)})
+			return err
+		}},
 		{"AssumeRole", func(n string) error {
 			_, err := e.sts(creds).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: roleArn(n), RoleSessionName: aws.String("s1")})
 			return err

@@ -19,7 +19,9 @@ func TestEC2ResourceTagConditionsWithAWSCLI(t *testing.T) {
 	var vpc struct{ Vpc struct{ VpcId string } }
 	var subnet struct{ Subnet struct{ SubnetId string } }
 	var group struct{ GroupId string }
-	var lt struct{ LaunchTemplate struct{ LaunchTemplateId string } }
+	var lt struct {
+		LaunchTemplate struct{ LaunchTemplateId string }
+	}
 	ids := map[string]map[string]string{}
 	for _, tag := range []string{"a", "b"} {
 		e.ok(&vpc, "default", "ec2", "create-vpc", "--cidr-block", map[string]string{"a": "10.10.0.0/16", "b": "10.20.0.0/16"}[tag],
@@ -53,7 +55,9 @@ func TestEC2ResourceTagConditionsWithAWSCLI(t *testing.T) {
 			}
 			return []string{"ec2", "modify-launch-template", "--launch-template-name", name, "--default-version", "1"}
 		}},
-		{"delete-subnet", func(id map[string]string) []string { return []string{"ec2", "delete-subnet", "--subnet-id", id["subnet"]} }},
+		{"delete-subnet", func(id map[string]string) []string {
+			return []string{"ec2", "delete-subnet", "--subnet-id", id["subnet"]}
+		}},
 		{"create-tags on the VPC", func(id map[string]string) []string {
 			return []string{"ec2", "create-tags", "--resources", id["vpc"], "--tags", "Key=owner,Value=netops"}
 		}},
