@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // otherHost is a network namespace standing in for another machine: its
@@ -65,30 +66,19 @@ func newOtherHost(t *testing.T) *otherHost {
 // for another machine (it reaches kplane's EKS API and the cluster endpoint,
 // both listening on the host's end of its veth, only through that veth),
 // joins a cluster with the credentials of an IAM user allowed to assume the
-// node role, mapped by a HYBRID_LINUX access entry: its node is Ready, a
-// pod runs on it, and when it is stopped (leave) its directory, processes,
-// cgroups and mounts are gone.
+// node role, mapped as hybrid nodes' roles are (API: a HYBRID_LINUX access
+// entry; CONFIG_MAP: aws-auth with system:node:{{SessionName}}): its node
+// is Ready, a pod runs on it, and when it is stopped (leave) its directory,
+// processes, cgroups and mounts are gone.
 func TestNodeJoin(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: nodes make namespaces, cgroups and mounts")
 	}
 	other := newOtherHost(t)
 	k := startKplaneOn(t, other.hostAddr, nil, "--control-plane-replicas", "1", "--endpoint-address", other.hostAddr)
-	c := k.createActive("joined")
-	if !strings.Contains(c.Endpoint, other.hostAddr) {
-		t.Fatalf("cluster endpoint %s is not on %s", c.Endpoint, other.hostAddr)
-	}
-	k.mustAWS("eks", "update-cluster-config", "--name", "joined", "--access-config", "authenticationMode=API_AND_CONFIG_MAP")
-	eventually(t, 2*time.Minute, time.Second, "access config updated", func() error {
-		out := k.mustAWS("eks", "describe-cluster", "--name", "joined", "--query", "cluster.[status,accessConfig.authenticationMode]", "--output", "text")
-		if !strings.Contains(out, "ACTIVE") || !strings.Contains(out, "API_AND_CONFIG_MAP") {
-			return fmt.Errorf("%s", out)
-		}
-		return nil
-	})
 
 	// The operator: a node role the joining user may assume, allowed to
-	// describe clusters, mapped as hybrid nodes' roles are.
+	// describe clusters.
 	var acct struct{ Account string }
 	mustUnmarshal(t, k.mustAWS("sts", "get-caller-identity"), &acct)
 	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}`, acct.Account)
@@ -98,19 +88,50 @@ func TestNodeJoin(t *testing.T) {
 	k.mustAWS("iam", "create-user", "--user-name", "node-joiner")
 	k.mustAWS("iam", "put-user-policy", "--user-name", "node-joiner", "--policy-name", "assume-node-role",
 		"--policy-document", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"`+role.Role.Arn+`"}]}`)
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	mustUnmarshal(t, k.mustAWS("iam", "create-access-key", "--user-name", "node-joiner"), &key)
-	k.mustAWS("eks", "create-access-entry", "--cluster-name", "joined", "--principal-arn", role.Role.Arn, "--type", "HYBRID_LINUX")
+	creds := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey}
 
+	for _, mode := range []string{"API", "CONFIG_MAP"} {
+		t.Run(mode, func(t *testing.T) {
+			name := "joined-" + strings.ToLower(strings.ReplaceAll(mode, "_", "-"))
+			k.mustAWS("eks", "create-cluster", "--name", name, "--role-arn", roleArn,
+				"--resources-vpc-config", "subnetIds="+k.subnetIDs(), "--access-config", "authenticationMode="+mode)
+			c, _ := k.waitActive(name, 3*time.Minute)
+			if !strings.Contains(c.Endpoint, other.hostAddr) {
+				t.Fatalf("cluster endpoint %s is not on %s", c.Endpoint, other.hostAddr)
+			}
+			cs := clientset(t, k.kubeconfig(name))
+			if mode == "API" {
+				k.mustAWS("eks", "create-access-entry", "--cluster-name", name, "--principal-arn", role.Role.Arn, "--type", "HYBRID_LINUX")
+			} else {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "aws-auth", Namespace: "kube-system"}, Data: map[string]string{
+					"mapRoles": "- rolearn: " + role.Role.Arn + "\n  username: system:node:{{SessionName}}\n  groups: [system:bootstrappers, system:nodes]\n"}}
+				if _, err := cs.CoreV1().ConfigMaps("kube-system").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			joinAndLeave(t, k, other, cs, name, role.Role.Arn, creds)
+			k.mustAWS("eks", "delete-cluster", "--name", name)
+			k.waitGone(name)
+		})
+	}
+}
+
+// joinAndLeave runs `kplane node join` on the other host into cluster,
+// checks its node and a pod on it, stops it and checks nothing is left.
+func joinAndLeave(t *testing.T, k *kplane, other *otherHost, cs *kubernetes.Clientset, cluster, nodeRole string, creds []string) {
+	t.Helper()
 	// The other machine: only its own credentials and kplane's URL.
-	dir := filepath.Join(k.work, "joined-node")
+	dir := filepath.Join(k.work, "node-of-"+cluster)
 	join := exec.Command("nsenter", "--net="+other.path, kplaneBin, "node", "join",
-		"--cluster", "joined", "--endpoint", k.url, "--region", region, "--role-arn", role.Role.Arn, "--dir", dir)
-	join.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(k.work, "other-home"),
-		"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey}
+		"--cluster", cluster, "--endpoint", k.url, "--region", region, "--role-arn", nodeRole, "--dir", dir)
+	join.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(k.work, "other-home")}, creds...)
 	join.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, _ := join.StdoutPipe()
-	logPath := filepath.Join(k.work, "join.log")
+	logPath := filepath.Join(k.work, "join-"+cluster+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +172,7 @@ func TestNodeJoin(t *testing.T) {
 	name := "ip-" + strings.ReplaceAll(other.ownAddr, ".", "-") + "." + region + ".compute.internal"
 	select {
 	case line := <-lines:
-		if want := "node " + name + " is Ready in cluster joined"; line != want {
+		if want := "node " + name + " is Ready in cluster " + cluster; line != want {
 			t.Fatalf("kplane node join said %q, want %q", line, want)
 		}
 	case err := <-exited:
@@ -159,7 +180,6 @@ func TestNodeJoin(t *testing.T) {
 	case <-time.After(4 * time.Minute):
 		t.Fatalf("no Ready node after 4 minutes; log:\n%s", tailFile(logPath, 40))
 	}
-	cs := clientset(t, k.kubeconfig("joined"))
 	n := waitNodeReady(t, cs, name, time.Minute)
 	if ip := nodeInternalIP(n); ip != other.ownAddr {
 		t.Errorf("node address %q, want %s (the other host's)", ip, other.ownAddr)
