@@ -11,13 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // otherHost is a network namespace standing in for another machine: its
@@ -65,30 +68,19 @@ func newOtherHost(t *testing.T) *otherHost {
 // for another machine (it reaches kplane's EKS API and the cluster endpoint,
 // both listening on the host's end of its veth, only through that veth),
 // joins a cluster with the credentials of an IAM user allowed to assume the
-// node role, mapped by a HYBRID_LINUX access entry: its node is Ready, a
-// pod runs on it, and when it is stopped (leave) its directory, processes,
-// cgroups and mounts are gone.
+// node role, mapped as hybrid nodes' roles are (API: a HYBRID_LINUX access
+// entry; CONFIG_MAP: aws-auth with system:node:{{SessionName}}): its node
+// is Ready, a pod runs on it, and when it is stopped (leave) its directory,
+// processes, cgroups and mounts are gone.
 func TestNodeJoin(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: nodes make namespaces, cgroups and mounts")
 	}
 	other := newOtherHost(t)
 	k := startKplaneOn(t, other.hostAddr, nil, "--control-plane-replicas", "1", "--endpoint-address", other.hostAddr)
-	c := k.createActive("joined")
-	if !strings.Contains(c.Endpoint, other.hostAddr) {
-		t.Fatalf("cluster endpoint %s is not on %s", c.Endpoint, other.hostAddr)
-	}
-	k.mustAWS("eks", "update-cluster-config", "--name", "joined", "--access-config", "authenticationMode=API_AND_CONFIG_MAP")
-	eventually(t, 2*time.Minute, time.Second, "access config updated", func() error {
-		out := k.mustAWS("eks", "describe-cluster", "--name", "joined", "--query", "cluster.[status,accessConfig.authenticationMode]", "--output", "text")
-		if !strings.Contains(out, "ACTIVE") || !strings.Contains(out, "API_AND_CONFIG_MAP") {
-			return fmt.Errorf("%s", out)
-		}
-		return nil
-	})
 
 	// The operator: a node role the joining user may assume, allowed to
-	// describe clusters, mapped as hybrid nodes' roles are.
+	// describe clusters.
 	var acct struct{ Account string }
 	mustUnmarshal(t, k.mustAWS("sts", "get-caller-identity"), &acct)
 	trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}`, acct.Account)
@@ -98,19 +90,59 @@ func TestNodeJoin(t *testing.T) {
 	k.mustAWS("iam", "create-user", "--user-name", "node-joiner")
 	k.mustAWS("iam", "put-user-policy", "--user-name", "node-joiner", "--policy-name", "assume-node-role",
 		"--policy-document", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"`+role.Role.Arn+`"}]}`)
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
 	mustUnmarshal(t, k.mustAWS("iam", "create-access-key", "--user-name", "node-joiner"), &key)
-	k.mustAWS("eks", "create-access-entry", "--cluster-name", "joined", "--principal-arn", role.Role.Arn, "--type", "HYBRID_LINUX")
+	creds := []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey}
 
+	for _, mode := range []string{"API", "CONFIG_MAP"} {
+		t.Run(mode, func(t *testing.T) {
+			name := "joined-" + strings.ToLower(strings.ReplaceAll(mode, "_", "-"))
+			k.mustAWS("eks", "create-cluster", "--name", name, "--role-arn", roleArn,
+				"--resources-vpc-config", "subnetIds="+k.subnetIDs(), "--access-config", "authenticationMode="+mode)
+			c, _ := k.waitActive(name, 3*time.Minute)
+			if !strings.Contains(c.Endpoint, other.hostAddr) {
+				t.Fatalf("cluster endpoint %s is not on %s", c.Endpoint, other.hostAddr)
+			}
+			cs := clientset(t, k.kubeconfig(name))
+			var extra []string
+			if mode == "API" {
+				k.mustAWS("eks", "create-access-entry", "--cluster-name", name, "--principal-arn", role.Role.Arn, "--type", "HYBRID_LINUX")
+				// kube-proxy too, with the node's identity bound to system:node-proxier.
+				crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "hybrid-node-proxier"},
+					RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node-proxier"},
+					Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:nodes"}}}
+				if _, err := cs.RbacV1().ClusterRoleBindings().Create(context.Background(), crb, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				extra = []string{"--proxy-mode", "iptables"}
+			} else {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "aws-auth", Namespace: "kube-system"}, Data: map[string]string{
+					"mapRoles": "- rolearn: " + role.Role.Arn + "\n  username: system:node:{{SessionName}}\n  groups: [system:bootstrappers, system:nodes]\n"}}
+				if _, err := cs.CoreV1().ConfigMaps("kube-system").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			joinAndLeave(t, k, other, cs, name, role.Role.Arn, creds, extra...)
+			k.mustAWS("eks", "delete-cluster", "--name", name)
+			k.waitGone(name)
+		})
+	}
+}
+
+// joinAndLeave runs `kplane node join` on the other host into cluster,
+// checks its node and a pod on it, stops it and checks nothing is left.
+func joinAndLeave(t *testing.T, k *kplane, other *otherHost, cs *kubernetes.Clientset, cluster, nodeRole string, creds []string, extra ...string) {
+	t.Helper()
 	// The other machine: only its own credentials and kplane's URL.
-	dir := filepath.Join(k.work, "joined-node")
-	join := exec.Command("nsenter", "--net="+other.path, kplaneBin, "node", "join",
-		"--cluster", "joined", "--endpoint", k.url, "--region", region, "--role-arn", role.Role.Arn, "--dir", dir)
-	join.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(k.work, "other-home"),
-		"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey}
+	dir := filepath.Join(k.work, "node-of-"+cluster)
+	join := exec.Command("nsenter", append([]string{"--net=" + other.path, kplaneBin, "node", "join",
+		"--cluster", cluster, "--endpoint", k.url, "--region", region, "--role-arn", nodeRole, "--dir", dir}, extra...)...)
+	join.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(k.work, "other-home")}, creds...)
 	join.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, _ := join.StdoutPipe()
-	logPath := filepath.Join(k.work, "join.log")
+	logPath := filepath.Join(k.work, "join-"+cluster+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +183,7 @@ func TestNodeJoin(t *testing.T) {
 	name := "ip-" + strings.ReplaceAll(other.ownAddr, ".", "-") + "." + region + ".compute.internal"
 	select {
 	case line := <-lines:
-		if want := "node " + name + " is Ready in cluster joined"; line != want {
+		if want := "node " + name + " is Ready in cluster " + cluster; line != want {
 			t.Fatalf("kplane node join said %q, want %q", line, want)
 		}
 	case err := <-exited:
@@ -159,7 +191,6 @@ func TestNodeJoin(t *testing.T) {
 	case <-time.After(4 * time.Minute):
 		t.Fatalf("no Ready node after 4 minutes; log:\n%s", tailFile(logPath, 40))
 	}
-	cs := clientset(t, k.kubeconfig("joined"))
 	n := waitNodeReady(t, cs, name, time.Minute)
 	if ip := nodeInternalIP(n); ip != other.ownAddr {
 		t.Errorf("node address %q, want %s (the other host's)", ip, other.ownAddr)
@@ -181,6 +212,10 @@ func TestNodeJoin(t *testing.T) {
 		}
 		return nil
 	})
+
+	if slices.Contains(extra, "--proxy-mode") {
+		checkJoinedKubeProxy(t, cs, other)
+	}
 
 	// Leave: nothing of the node is left on the other host. Its Node
 	// object is the operator's to delete (no node may delete its own).
@@ -228,4 +263,26 @@ func nodeInternalIP(n *corev1.Node) string {
 		}
 	}
 	return ""
+}
+
+// checkJoinedKubeProxy: the joined node's kube-proxy programs a new
+// Service's ClusterIP into the other host's firewall (its namespace's).
+func checkJoinedKubeProxy(t *testing.T, cs *kubernetes.Clientset, other *otherHost) {
+	t.Helper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "probe"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+	svc, err := cs.CoreV1().Services("default").Create(context.Background(), svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, time.Second, "kube-proxy's rules for the Service on the joined node", func() error {
+		out, err := exec.Command("nsenter", "--net="+other.path, "iptables-save").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables-save: %v: %s", err, out)
+		}
+		if !strings.Contains(string(out), svc.Spec.ClusterIP) {
+			return fmt.Errorf("no rule names %s", svc.Spec.ClusterIP)
+		}
+		return nil
+	})
 }
