@@ -193,6 +193,9 @@ require (
 // 1.36 release: kplane requires the newest minor, which minimal version
 // selection would otherwise pick.
 replace (
+	// Kubernetes 1.36's kubelet is built against the CSI spec v1.9 (newer
+	// ones dropped fields it reads).
+	github.com/container-storage-interface/spec => github.com/container-storage-interface/spec v1.9.0
 	github.com/kplane/kplane => ../..
 	k8s.io/api => k8s.io/api v0.36.3
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.36.3
