@@ -18,6 +18,7 @@ check() { # check DESCRIPTION COMMAND...
 cleanup() {
   pkill -9 -f "kplane serve --data-dir $work/.kplane" 2>/dev/null || true
   pkill -9 -f "controlplane-run --dir $work/" 2>/dev/null || true
+  pkill -9 -f "node-run --dir $work/" 2>/dev/null || true
   rm -rf "$work" "$repo/demo.kubeconfig"
 }
 trap cleanup EXIT
@@ -57,7 +58,9 @@ gone() { # gone PATTERN: no process matches within 30 s
 # The [k] keeps pgrep from matching the shell that runs it.
 check "kplane stopped" gone "[k]plane serve --data-dir $work/.kplane"
 check "no control-plane process left" gone "[c]ontrolplane-run --dir $work/"
+check "no node agent left" gone "[n]ode-run --dir $work/"
 check "no cluster files left" test -z "$(ls -A "$work/.kplane/clusters" 2>/dev/null)"
+check "no node files left" test -z "$(ls -A "$work/.kplane/nodes" 2>/dev/null)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

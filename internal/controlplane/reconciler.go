@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/reconcile"
 	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -65,7 +66,7 @@ type Observed struct {
 type Reconciler struct {
 	Provisioner Provisioner
 	Log         *slog.Logger
-	// Workers is how many clusters are reconciled at once.
+	// Workers is how many clusters are reconciled at once (reconcile.Loop's default when 0).
 	Workers int
 	// Resync is how often every cluster is looked at even without a change.
 	Resync time.Duration
@@ -78,7 +79,6 @@ type Reconciler struct {
 
 	st   *store.Store
 	info runinfo.Info
-	q    *queue
 
 	issuesMu     sync.Mutex
 	updateIssues map[string][]shapes.ClusterIssue // per cluster, while an update waits
@@ -91,45 +91,37 @@ const ShutdownTimeout = 30 * time.Second
 // and the provisioner has stopped what it runs (Shutdowner).
 func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	r.defaults()
-	r.st, r.info, r.q = st, info, newQueue()
+	r.st, r.info = st, info
 	if b, ok := r.Provisioner.(StoreBinder); ok {
 		b.BindStore(st)
 	}
-	changes := st.WatchClusters()
-	var processChanges <-chan string
+	loop := &reconcile.Loop{
+		Name:      "clusters",
+		Reconcile: r.reconcile,
+		Keys:      r.clusterNames,
+		Changes:   []<-chan string{st.WatchClusters()},
+		Workers:   r.Workers,
+		Resync:    r.Resync,
+		Log:       r.Log,
+	}
 	if n, ok := r.Provisioner.(ChangeNotifier); ok {
-		processChanges = n.Changes(ctx)
+		loop.Changes = append(loop.Changes, n.Changes(ctx))
 	}
-	for _, rec := range st.Clusters() {
-		r.q.add(rec.Cluster.Name)
-	}
-	var workers sync.WaitGroup
-	for range r.Workers {
-		workers.Go(func() { r.work(ctx) })
-	}
-	defer r.shutdown(&workers)
-	tick := time.NewTicker(r.Resync)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case name := <-changes:
-			r.q.add(name)
-		case name := <-processChanges:
-			r.q.add(name)
-		case <-tick.C:
-			for _, rec := range st.Clusters() {
-				r.q.add(rec.Cluster.Name)
-			}
-		}
-	}
+	loop.Run(ctx)
+	r.shutdown()
+	return nil
 }
 
-// shutdown waits for the workers, then stops what the provisioner runs.
-func (r *Reconciler) shutdown(workers *sync.WaitGroup) {
-	r.q.close()
-	workers.Wait()
+func (r *Reconciler) clusterNames(context.Context) ([]string, error) {
+	var names []string
+	for _, rec := range r.st.Clusters() {
+		names = append(names, rec.Cluster.Name)
+	}
+	return names, nil
+}
+
+// shutdown stops what the provisioner runs, once no worker is left.
+func (r *Reconciler) shutdown() {
 	if s, ok := r.Provisioner.(Shutdowner); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
@@ -143,35 +135,11 @@ func (r *Reconciler) defaults() {
 	if r.Log == nil {
 		r.Log = slog.Default()
 	}
-	if r.Workers == 0 {
-		r.Workers = 4
-	}
-	if r.Resync == 0 {
-		r.Resync = 5 * time.Second
-	}
 	if r.CreateTimeout == 0 {
 		r.CreateTimeout = 5 * time.Minute
 	}
 	if r.UpdateTimeout == 0 {
 		r.UpdateTimeout = 10 * time.Minute
-	}
-}
-
-func (r *Reconciler) work(ctx context.Context) {
-	for {
-		name, ok := r.q.get()
-		if !ok {
-			return
-		}
-		again, err := r.reconcile(ctx, name)
-		if err != nil && ctx.Err() == nil {
-			r.Log.Warn("reconcile failed", "cluster", name, "err", err)
-			again = time.Second
-		}
-		r.q.done(name)
-		if again > 0 && ctx.Err() == nil {
-			r.q.addAfter(name, again)
-		}
 	}
 }
 

@@ -122,40 +122,39 @@ func (s *Service) listPolicyVersions(c *call) (any, *apiError) {
 }
 
 func (s *Service) deletePolicyVersion(c *call) (any, *apiError) {
-	v := validator{p: c.p}
-	id, _ := v.str("VersionId", "versionId", true, 0, 128, validVersionID, `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`)
-	ref, e := s.readPolicyArn(c, &v)
-	if e != nil {
-		return nil, e
-	}
-	_, e = s.updatePolicy(c, ref, func(p *store.IAMPolicy) *apiError {
+	return s.changeVersion(c, func(p *store.IAMPolicy, arn, id string) *apiError {
 		i := slices.IndexFunc(p.Versions, func(x store.IAMPolicyVersion) bool { return x.VersionID == id })
 		switch {
 		case i < 0:
-			return noSuchVersion(ref.arn, id)
+			return noSuchVersion(arn, id)
 		case id == p.DefaultVersionID:
 			return newError(409, "DeleteConflict", "Cannot delete the default version of a policy.")
 		}
 		p.Versions = slices.Delete(p.Versions, i, i+1)
 		return nil
 	})
-	return nil, e
 }
 
 func (s *Service) setDefaultPolicyVersion(c *call) (any, *apiError) {
+	return s.changeVersion(c, func(p *store.IAMPolicy, arn, id string) *apiError {
+		if !slices.ContainsFunc(p.Versions, func(x store.IAMPolicyVersion) bool { return x.VersionID == id }) {
+			return noSuchVersion(arn, id)
+		}
+		p.DefaultVersionID = id
+		p.UpdateDate = s.now().UTC().Truncate(time.Second)
+		return nil
+	})
+}
+
+// changeVersion reads PolicyArn and VersionId (DeletePolicyVersion,
+// SetDefaultPolicyVersion) and applies change to the policy in one write.
+func (s *Service) changeVersion(c *call, change func(p *store.IAMPolicy, arn, versionID string) *apiError) (any, *apiError) {
 	v := validator{p: c.p}
 	id, _ := v.str("VersionId", "versionId", true, 0, 128, validVersionID, `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`)
 	ref, e := s.readPolicyArn(c, &v)
 	if e != nil {
 		return nil, e
 	}
-	_, e = s.updatePolicy(c, ref, func(p *store.IAMPolicy) *apiError {
-		if !slices.ContainsFunc(p.Versions, func(x store.IAMPolicyVersion) bool { return x.VersionID == id }) {
-			return noSuchVersion(ref.arn, id)
-		}
-		p.DefaultVersionID = id
-		p.UpdateDate = s.now().UTC().Truncate(time.Second)
-		return nil
-	})
+	_, e = s.updatePolicy(c, ref, func(p *store.IAMPolicy) *apiError { return change(p, ref.arn, id) })
 	return nil, e
 }

@@ -42,17 +42,7 @@ func (s *Service) encrypt(c *awsjson.Call) (any, *awsjson.Error) {
 	if e := checkAlgorithm(in.EncryptionAlgorithm); e != nil {
 		return nil, e
 	}
-	k, e := s.resolve(c.R.Context(), *in.KeyId, true)
-	if e != nil {
-		return nil, e
-	}
-	if e := s.usable(k); e != nil {
-		return nil, e
-	}
-	if in.DryRun != nil && *in.DryRun {
-		return nil, dryRun()
-	}
-	m, e := s.material(k)
+	k, m, e := s.keyForUse(c, *in.KeyId, in.DryRun)
 	if e != nil {
 		return nil, e
 	}
@@ -61,6 +51,27 @@ func (s *Service) encrypt(c *awsjson.Call) (any, *awsjson.Error) {
 		KeyId               string
 		EncryptionAlgorithm string
 	}{sealBlob(m, k.KeyID, in.Plaintext, in.EncryptionContext), k.Arn, symmetricDefault}, nil
+}
+
+// keyForUse resolves the key an Encrypt or GenerateDataKey names and unwraps
+// its material, after the checks KMS makes in this order: the key exists, is
+// enabled, and the call is not a dry run.
+func (s *Service) keyForUse(c *awsjson.Call, keyID string, dry *bool) (*store.KMSKey, []byte, *awsjson.Error) {
+	k, e := s.resolve(c.R.Context(), keyID, true)
+	if e != nil {
+		return nil, nil, e
+	}
+	if e := s.usable(k); e != nil {
+		return nil, nil, e
+	}
+	if dry != nil && *dry {
+		return nil, nil, dryRun()
+	}
+	m, e := s.material(k)
+	if e != nil {
+		return nil, nil, e
+	}
+	return k, m, nil
 }
 
 func dryRun() *awsjson.Error {
@@ -147,17 +158,7 @@ func (s *Service) generateDataKey(c *awsjson.Call) (any, *awsjson.Error) {
 	default:
 		return nil, awsjson.Errorf("ValidationException", "Please specify either number of bytes or key spec.")
 	}
-	k, e := s.resolve(c.R.Context(), *in.KeyId, true)
-	if e != nil {
-		return nil, e
-	}
-	if e := s.usable(k); e != nil {
-		return nil, e
-	}
-	if in.DryRun != nil && *in.DryRun {
-		return nil, dryRun()
-	}
-	m, e := s.material(k)
+	k, m, e := s.keyForUse(c, *in.KeyId, in.DryRun)
 	if e != nil {
 		return nil, e
 	}

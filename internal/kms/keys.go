@@ -264,21 +264,16 @@ func pendingDeletion(k *store.KMSKey) *awsjson.Error {
 }
 
 func (s *Service) enableKey(c *awsjson.Call) (any, *awsjson.Error) {
-	var in keyIDInput
-	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
-		return nil, e
-	}
-	_, e := s.changeKey(c, *in.KeyId, func(k *store.KMSKey) *awsjson.Error {
-		if k.KeyState == StatePendingDeletion {
-			return pendingDeletion(k)
-		}
-		k.KeyState = StateEnabled
-		return nil
-	})
-	return nil, e
+	return s.setKeyState(c, StateEnabled)
 }
 
 func (s *Service) disableKey(c *awsjson.Call) (any, *awsjson.Error) {
+	return s.setKeyState(c, StateDisabled)
+}
+
+// setKeyState is EnableKey and DisableKey: a key pending deletion can be
+// neither (KMS: CancelKeyDeletion first).
+func (s *Service) setKeyState(c *awsjson.Call, state string) (any, *awsjson.Error) {
 	var in keyIDInput
 	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
 		return nil, e
@@ -287,7 +282,7 @@ func (s *Service) disableKey(c *awsjson.Call) (any, *awsjson.Error) {
 		if k.KeyState == StatePendingDeletion {
 			return pendingDeletion(k)
 		}
-		k.KeyState = StateDisabled
+		k.KeyState = state
 		return nil
 	})
 	return nil, e

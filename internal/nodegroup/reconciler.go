@@ -5,12 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
-	"k8s.io/client-go/util/workqueue"
-
 	"github.com/kplane/kplane/internal/eks/shapes"
+	"github.com/kplane/kplane/internal/reconcile"
 	"github.com/kplane/kplane/internal/runinfo"
 	"github.com/kplane/kplane/internal/store"
 )
@@ -29,7 +27,7 @@ type Reconciler struct {
 	// Joiner maps node roles in aws-auth (CONFIG_MAP clusters); nil skips it.
 	Joiner Joiner
 	Log    *slog.Logger
-	// Workers is how many nodegroups are reconciled at once.
+	// Workers is how many nodegroups are reconciled at once (reconcile.Loop's default when 0).
 	Workers int
 	// Resync is how often every nodegroup is looked at without a change.
 	Resync time.Duration
@@ -45,8 +43,6 @@ type Reconciler struct {
 
 	st   *store.Store
 	info runinfo.Info
-	q    workqueue.TypedRateLimitingInterface[string]
-	wg   sync.WaitGroup
 }
 
 // Run reconciles until ctx ends, and returns once every worker it started
@@ -54,44 +50,32 @@ type Reconciler struct {
 func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	r.defaults()
 	r.st, r.info = st, info
-	r.q = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "nodegroups"})
-	defer r.wg.Wait()
-	defer r.q.ShutDown()
-	changes := st.WatchNodegroups(ctx)
-	r.resync(ctx)
-	for i := 0; i < r.Workers; i++ {
-		r.wg.Add(1)
-		go r.work(ctx)
+	loop := &reconcile.Loop{
+		Name: "nodegroups",
+		Reconcile: func(ctx context.Context, key string) (time.Duration, error) {
+			cluster, name, _ := strings.Cut(key, "/")
+			return r.Reconcile(ctx, cluster, name)
+		},
+		Keys:    r.nodegroupKeys,
+		Changes: []<-chan string{st.WatchNodegroups(ctx)},
+		Workers: r.Workers,
+		Resync:  r.Resync,
+		Log:     r.Log,
 	}
-	tick := time.NewTicker(r.Resync)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case key, ok := <-changes:
-			if ok {
-				r.q.Add(key)
-			}
-		case <-tick.C:
-			r.resync(ctx)
-		}
-	}
+	loop.Run(ctx)
+	return nil
 }
 
-func (r *Reconciler) resync(ctx context.Context) {
+func (r *Reconciler) nodegroupKeys(ctx context.Context) ([]string, error) {
 	all, err := r.st.AllNodegroups(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			r.Log.Warn("listing nodegroups", "err", err)
-		}
-		return
+		return nil, err
 	}
+	keys := make([]string, 0, len(all))
 	for _, ng := range all {
-		r.q.Add(ng.Key())
+		keys = append(keys, ng.Key())
 	}
+	return keys, nil
 }
 
 func (r *Reconciler) defaults() {
@@ -100,12 +84,6 @@ func (r *Reconciler) defaults() {
 	}
 	if r.Executor == nil {
 		r.Executor = Unavailable{}
-	}
-	if r.Workers == 0 {
-		r.Workers = 4
-	}
-	if r.Resync == 0 {
-		r.Resync = 5 * time.Second
 	}
 	if r.CreateTimeout == 0 {
 		r.CreateTimeout = 15 * time.Minute
@@ -118,29 +96,6 @@ func (r *Reconciler) defaults() {
 	}
 	if r.Now == nil {
 		r.Now = time.Now
-	}
-}
-
-func (r *Reconciler) work(ctx context.Context) {
-	defer r.wg.Done()
-	for {
-		key, quit := r.q.Get()
-		if quit {
-			return
-		}
-		cluster, name, _ := strings.Cut(key, "/")
-		again, err := r.Reconcile(ctx, cluster, name)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.Log.Warn("nodegroup reconcile failed", "cluster", cluster, "nodegroup", name, "err", err)
-			r.q.AddRateLimited(key)
-		case again > 0 && ctx.Err() == nil:
-			r.q.Forget(key)
-			r.q.AddAfter(key, again)
-		default:
-			r.q.Forget(key)
-		}
-		r.q.Done(key)
 	}
 }
 
