@@ -85,7 +85,8 @@ func (r *Reconciler) roll(ctx context.Context, crec *store.ClusterRecord, rec *s
 	}
 	batch := min(batchSize(&rec.Nodegroup, desired), len(old))
 	for len(obs.live) < desired+batch {
-		inst, issue, err := r.launch(ctx, crec, rec, obs.live, image)
+		// Spread by the new nodes alone: the old ones are going.
+		inst, issue, err := r.launch(ctx, crec, rec, fresh, image)
 		if err != nil {
 			return err
 		}

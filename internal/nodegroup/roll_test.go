@@ -117,6 +117,13 @@ func TestVersionUpdateStartsNewNodeBeforeRemovingOld(t *testing.T) {
 	if m := f.minors("ng"); m["1.37 ami-0000000000new137"] != 2 || len(m) != 1 {
 		t.Errorf("live instances %v", m)
 	}
+	zones := map[string]bool{}
+	for _, inst := range f.live("ng") {
+		zones[inst.AvailabilityZone] = true
+	}
+	if len(zones) != 2 {
+		t.Errorf("new nodes in zones %v, want spread over both subnets' zones", zones)
+	}
 	for id, s := range exec.specs {
 		if s.KubernetesVersion != "1.37" {
 			t.Errorf("node %s runs %s", id, s.KubernetesVersion)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -55,7 +56,7 @@ func TestNodegroupVersionUpgrade(t *testing.T) {
 	if out, err := k.kplaneCLI("images", "import", "--cluster", name, archive); err != nil {
 		t.Fatalf("kplane images import: %v: %s", err, out)
 	}
-	deploySpreadWeb(t, cs, mapKeys(oldNodes))
+	deploySpreadWeb(t, cs, mapKeys(nodeNames(t, cs, oldNodes)))
 
 	// Nothing to update while the nodegroup is on the cluster's version.
 	if out, err := k.awsCLI("eks", "update-nodegroup-version", "--cluster-name", name, "--nodegroup-name", "workers"); err == nil || !strings.Contains(out+err.Error(), "InvalidParameterException") {
@@ -120,6 +121,7 @@ func TestNodegroupVersionUpgrade(t *testing.T) {
 	if v.Version != "1.37" || !strings.HasPrefix(v.ReleaseVersion, "1.37.") || v.Status != "ACTIVE" {
 		t.Errorf("nodegroup after the update: %+v", v)
 	}
+	newNames := nodeNames(t, cs, after)
 	eventually(t, 2*time.Minute, time.Second, "2 web pods on the new nodes", func() error {
 		pods, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
@@ -127,7 +129,7 @@ func TestNodegroupVersionUpgrade(t *testing.T) {
 		}
 		on := map[string]bool{}
 		for _, p := range pods.Items {
-			if _, isNew := after[p.Spec.NodeName]; isNew && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			if newNames[p.Spec.NodeName] && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 				on[p.Spec.NodeName] = true
 			}
 		}
@@ -137,6 +139,10 @@ func TestNodegroupVersionUpgrade(t *testing.T) {
 		return nil
 	})
 
+	// The budget would hold the last pod through the nodegroup's delete too.
+	if err := cs.RESTClient().Delete().AbsPath("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web").Do(context.Background()).Error(); err != nil {
+		t.Fatal(err)
+	}
 	k.mustAWS("eks", "delete-nodegroup", "--cluster-name", name, "--nodegroup-name", "workers")
 	if _, err := k.exec(5*time.Minute, "aws", "eks", "wait", "nodegroup-deleted", "--cluster-name", name, "--nodegroup-name", "workers"); err != nil {
 		t.Fatalf("wait nodegroup-deleted: %v\nkplane log:\n%s", err, k.logTail(40))
@@ -145,7 +151,9 @@ func TestNodegroupVersionUpgrade(t *testing.T) {
 	k.waitGone(name)
 }
 
-// kubeletVersions maps each Node to its kubelet's version.
+// kubeletVersions maps each Node, by its providerID (aws:///ZONE/INSTANCE:
+// a new instance may get the address, so the name, of one gone), to its
+// kubelet's version.
 func kubeletVersions(t *testing.T, cs *kubernetes.Clientset) map[string]string {
 	t.Helper()
 	list, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
@@ -154,7 +162,23 @@ func kubeletVersions(t *testing.T, cs *kubernetes.Clientset) map[string]string {
 	}
 	out := map[string]string{}
 	for _, n := range list.Items {
-		out[n.Name] = n.Status.NodeInfo.KubeletVersion
+		out[n.Spec.ProviderID] = n.Status.NodeInfo.KubeletVersion
+	}
+	return out
+}
+
+// nodeNames are the names of the nodes of providerIDs.
+func nodeNames(t *testing.T, cs *kubernetes.Clientset, providerIDs map[string]string) map[string]bool {
+	t.Helper()
+	list, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, n := range list.Items {
+		if _, ok := providerIDs[n.Spec.ProviderID]; ok {
+			out[n.Name] = true
+		}
 	}
 	return out
 }
@@ -171,7 +195,7 @@ func countPrefixed(m map[string]string, prefix string) int {
 
 func allPrefixed(m map[string]string, prefix string) bool { return countPrefixed(m, prefix) == len(m) }
 
-func mapKeys(m map[string]string) []string {
+func mapKeys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -187,7 +211,8 @@ func putPDB(t *testing.T, cs *kubernetes.Clientset, minAvailable int) {
 	cs.RESTClient().Delete().AbsPath(path + "/web").Do(ctx)
 	pdb := fmt.Sprintf(`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},"spec":{"minAvailable":%d,"selector":{"matchLabels":{"app":"web"}}}}`, minAvailable)
 	eventually(t, 30*time.Second, 500*time.Millisecond, "the budget in place", func() error {
-		if err := cs.RESTClient().Post().AbsPath(path).Body([]byte(pdb)).SetHeader("Content-Type", "application/json").Do(ctx).Error(); err != nil {
+		err := cs.RESTClient().Post().AbsPath(path).Body([]byte(pdb)).SetHeader("Content-Type", "application/json").Do(ctx).Error()
+		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
 		var st struct{ Status struct{ CurrentHealthy, DesiredHealthy int } }
