@@ -210,7 +210,9 @@ func putPDB(t *testing.T, cs *kubernetes.Clientset, minAvailable int) {
 	path := "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
 	cs.RESTClient().Delete().AbsPath(path + "/web").Do(ctx)
 	pdb := fmt.Sprintf(`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},"spec":{"minAvailable":%d,"selector":{"matchLabels":{"app":"web"}}}}`, minAvailable)
-	eventually(t, 30*time.Second, 500*time.Millisecond, "the budget in place", func() error {
+	// The disruption controller fills in the status (after an upgrade, once
+	// the new controller-manager leads).
+	eventually(t, 2*time.Minute, 500*time.Millisecond, "the budget in place", func() error {
 		err := cs.RESTClient().Post().AbsPath(path).Body([]byte(pdb)).SetHeader("Content-Type", "application/json").Do(ctx).Error()
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return err

@@ -51,6 +51,9 @@ func (k *kplane) waitUpdate(name, id string, timeout time.Duration) (update, tim
 	k.t.Helper()
 	start := time.Now()
 	for {
+		// The cluster first: the update ends in the same write that makes
+		// it ACTIVE, so an update still InProgress after must find it UPDATING.
+		c := k.mustDescribe(name)
 		var resp struct{ Update update }
 		if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-update", "--name", name, "--update-id", id)), &resp); err != nil {
 			k.t.Fatal(err)
@@ -58,7 +61,7 @@ func (k *kplane) waitUpdate(name, id string, timeout time.Duration) (update, tim
 		if resp.Update.Status != "InProgress" {
 			return resp.Update, time.Since(start)
 		}
-		if c := k.mustDescribe(name); c.Status != "UPDATING" {
+		if c.Status != "UPDATING" {
 			k.t.Errorf("cluster %s while its update is InProgress, want UPDATING", c.Status)
 		}
 		if time.Since(start) > timeout {
