@@ -91,6 +91,11 @@ func (s *Service) createKey(c *awsjson.Call) (any, *awsjson.Error) {
 	if e := v.Err(); e != nil {
 		return nil, e
 	}
+	if in.Policy != nil {
+		if e := checkPolicyDocument(*in.Policy); e != nil {
+			return nil, e
+		}
+	}
 	unsupported := func(what string) (any, *awsjson.Error) {
 		return nil, awsjson.Errorf("UnsupportedOperationException", "kplane's KMS makes only symmetric ENCRYPT_DECRYPT keys of origin AWS_KMS in one region: %s is not supported", what)
 	}
