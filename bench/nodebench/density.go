@@ -66,6 +66,10 @@ func runDensity(ctx context.Context, cfg config, r *report, srv *serve, role str
 		name := fmt.Sprintf("dense-%d", i+1)
 		made = append(made, name)
 		c, err := oneNodeCluster(ctx, srv, name, role)
+		if err != nil && ctx.Err() != nil {
+			d.Stopped = fmt.Sprintf("interrupted (signal or -timeout) while making %s", name)
+			break
+		}
 		if err != nil {
 			d.Stopped = fmt.Sprintf("%s failed: %v", name, err)
 			break

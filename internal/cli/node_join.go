@@ -35,7 +35,9 @@ mapRoles the username system:node:{{SessionName}} with groups system:bootstrappe
 				return err
 			}
 			cfg.Log = log
-			cfg.Ready = func(name string) { fmt.Fprintf(cmd.OutOrStdout(), "node %s is Ready in cluster %s\n", name, cfg.Cluster) }
+			cfg.Ready = func(name string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s is Ready in cluster %s\n", name, cfg.Cluster)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return nodejoin.Run(ctx, cfg)
@@ -52,6 +54,7 @@ mapRoles the username system:node:{{SessionName}} with groups system:bootstrappe
 	f.StringVar(&cfg.Dir, "dir", "/var/tmp/kplane-node", "the node's directory (removed when it leaves)")
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", "", "the node's pod range (default 100.X.Y.0/24 from its address)")
 	f.StringToStringVar(&cfg.Labels, "labels", nil, "node labels, KEY=VALUE,...")
+	f.StringVar(&cfg.ProxyMode, "proxy-mode", "", "run kube-proxy in this mode (iptables or nftables; needs system:node-proxier bound to the node, see docs/nodes.md); default none")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -70,6 +70,11 @@ type Config struct {
 	// by NodeIP's last two bytes.
 	PodCIDR string
 	Labels  map[string]string
+	// ProxyMode is kube-proxy's mode ("iptables", "nftables"; "" = no
+	// kube-proxy). It runs with the kubelet's IAM identity, which the Node
+	// authorizer does not let list EndpointSlices: the operator binds
+	// system:node-proxier to the node (docs/nodes.md).
+	ProxyMode string
 	// Executable is the kplane binary (default os.Executable()).
 	Executable string
 	Log        *slog.Logger
@@ -229,7 +234,7 @@ func nodeSpec(ctx context.Context, cfg Config, awsCfg aws.Config) (node.Spec, st
 		ServingCertFile: serving.ServingCertFile, ServingKeyFile: serving.ServingKeyFile,
 		Exec: &node.ExecConfig{Command: cfg.Executable, Args: []string{"node", "token",
 			"--credentials", nodecreds.Path(cfg.Dir), "--cluster", cfg.Cluster, "--region", cfg.Region}},
-		Labels: cfg.Labels,
+		Labels: cfg.Labels, ProxyMode: cfg.ProxyMode,
 	}
 	if c.KubernetesNetworkConfig != nil {
 		if dns := localnodes.ClusterDNS(aws.ToString(c.KubernetesNetworkConfig.ServiceIpv4Cidr)); dns != "" {

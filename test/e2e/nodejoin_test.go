@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -104,8 +106,17 @@ func TestNodeJoin(t *testing.T) {
 				t.Fatalf("cluster endpoint %s is not on %s", c.Endpoint, other.hostAddr)
 			}
 			cs := clientset(t, k.kubeconfig(name))
+			var extra []string
 			if mode == "API" {
 				k.mustAWS("eks", "create-access-entry", "--cluster-name", name, "--principal-arn", role.Role.Arn, "--type", "HYBRID_LINUX")
+				// kube-proxy too, with the node's identity bound to system:node-proxier.
+				crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "hybrid-node-proxier"},
+					RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node-proxier"},
+					Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:nodes"}}}
+				if _, err := cs.RbacV1().ClusterRoleBindings().Create(context.Background(), crb, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				extra = []string{"--proxy-mode", "iptables"}
 			} else {
 				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "aws-auth", Namespace: "kube-system"}, Data: map[string]string{
 					"mapRoles": "- rolearn: " + role.Role.Arn + "\n  username: system:node:{{SessionName}}\n  groups: [system:bootstrappers, system:nodes]\n"}}
@@ -113,7 +124,7 @@ func TestNodeJoin(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			joinAndLeave(t, k, other, cs, name, role.Role.Arn, creds)
+			joinAndLeave(t, k, other, cs, name, role.Role.Arn, creds, extra...)
 			k.mustAWS("eks", "delete-cluster", "--name", name)
 			k.waitGone(name)
 		})
@@ -122,12 +133,12 @@ func TestNodeJoin(t *testing.T) {
 
 // joinAndLeave runs `kplane node join` on the other host into cluster,
 // checks its node and a pod on it, stops it and checks nothing is left.
-func joinAndLeave(t *testing.T, k *kplane, other *otherHost, cs *kubernetes.Clientset, cluster, nodeRole string, creds []string) {
+func joinAndLeave(t *testing.T, k *kplane, other *otherHost, cs *kubernetes.Clientset, cluster, nodeRole string, creds []string, extra ...string) {
 	t.Helper()
 	// The other machine: only its own credentials and kplane's URL.
 	dir := filepath.Join(k.work, "node-of-"+cluster)
-	join := exec.Command("nsenter", "--net="+other.path, kplaneBin, "node", "join",
-		"--cluster", cluster, "--endpoint", k.url, "--region", region, "--role-arn", nodeRole, "--dir", dir)
+	join := exec.Command("nsenter", append([]string{"--net=" + other.path, kplaneBin, "node", "join",
+		"--cluster", cluster, "--endpoint", k.url, "--region", region, "--role-arn", nodeRole, "--dir", dir}, extra...)...)
 	join.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(k.work, "other-home")}, creds...)
 	join.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, _ := join.StdoutPipe()
@@ -202,6 +213,10 @@ func joinAndLeave(t *testing.T, k *kplane, other *otherHost, cs *kubernetes.Clie
 		return nil
 	})
 
+	if slices.Contains(extra, "--proxy-mode") {
+		checkJoinedKubeProxy(t, cs, other)
+	}
+
 	// Leave: nothing of the node is left on the other host. Its Node
 	// object is the operator's to delete (no node may delete its own).
 	cgroupRoot := joinedCgroupRoot(t, dir)
@@ -248,4 +263,26 @@ func nodeInternalIP(n *corev1.Node) string {
 		}
 	}
 	return ""
+}
+
+// checkJoinedKubeProxy: the joined node's kube-proxy programs a new
+// Service's ClusterIP into the other host's firewall (its namespace's).
+func checkJoinedKubeProxy(t *testing.T, cs *kubernetes.Clientset, other *otherHost) {
+	t.Helper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "probe"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+	svc, err := cs.CoreV1().Services("default").Create(context.Background(), svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, time.Second, "kube-proxy's rules for the Service on the joined node", func() error {
+		out, err := exec.Command("nsenter", "--net="+other.path, "iptables-save").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables-save: %v: %s", err, out)
+		}
+		if !strings.Contains(string(out), svc.Spec.ClusterIP) {
+			return fmt.Errorf("no rule names %s", svc.Spec.ClusterIP)
+		}
+		return nil
+	})
 }
