@@ -176,6 +176,7 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	if mode == "API" {
 		scaleThroughAccessEntryAndPDB(t, k, cs, name, nodeRole)
 	} else {
+		checkSecurityGroupsReachPods(t, k, kc, name, pods)
 		checkOOMKilled(t, cs)
 		restartsNodesAndKplane(t, k, cs, name)
 	}
