@@ -457,7 +457,7 @@ func (r *Reconciler) spec(crec *store.ClusterRecord, rec *store.NodegroupRecord,
 // NodeSpec.EndpointInVPC) and what its security groups let through, left
 // empty if the inventory cannot be read.
 func (r *Reconciler) network(spec *NodeSpec, crec *store.ClusterRecord, inst store.Instance) {
-	n, err := r.st.Network(context.Background())
+	n, err := r.st.FullNetwork(context.Background()) // with the clusters' security groups, which nodes carry
 	if err != nil {
 		return
 	}
