@@ -17,8 +17,9 @@ import (
 // reaches a pod on another node; a rule for the pod's port lets it through
 // again. The cluster's rules are as they were afterwards.
 func checkSecurityGroupsReachPods(t *testing.T, k *kplane, kc, cluster string, pods []corev1.Pod) {
-	sg := strings.TrimSpace(k.mustAWS("eks", "describe-cluster", "--name", cluster,
-		"--query", "cluster.resourcesVpcConfig.clusterSecurityGroupId", "--output", "text"))
+	var sg string
+	mustUnmarshal(t, k.mustAWS("eks", "describe-cluster", "--name", cluster,
+		"--query", "cluster.resourcesVpcConfig.clusterSecurityGroupId"), &sg)
 	perm := func(proto string, port int) string {
 		if port < 0 {
 			return fmt.Sprintf(`[{"IpProtocol":%q,"UserIdGroupPairs":[{"GroupId":%q}]}]`, proto, sg)
