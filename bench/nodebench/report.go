@@ -74,12 +74,7 @@ func (r *report) summary() []string {
 			i+1, ms(percentile(ps.Times, 50)), ms(percentile(ps.Times, 99)), ms(percentile(ps.OnNode, 50)), ms(percentile(ps.OnNode, 99)), ms(percentile(hand.Times, 50)), ms(percentile(hand.Times, 99))))
 	}
 	if d := r.density; d != nil {
-		verdict := "met"
-		if d.Clusters < 20 {
-			verdict = "NOT met"
-		}
-		lines = append(lines, fmt.Sprintf("density: %d one-node clusters ACTIVE (stopped: %s), MemAvailable %d -> %d MiB; goal >= 20: %s",
-			d.Clusters, d.Stopped, d.MemAvailStartMiB, d.MemAvailEndMiB, verdict))
+		lines = append(lines, d.lines()...)
 	}
 	if r.err != "" {
 		lines = append(lines, "ERROR: "+r.err)

@@ -83,7 +83,7 @@ func (m *Mapper) mapIdentity(ctx context.Context, clusterID string, id *auth.Tok
 			if e.Entry.Type == "STANDARD" {
 				return entryUser(e, id), true, nil
 			}
-			if u, ok := nodeEntryUser(e); ok {
+			if u, ok := nodeEntryUser(e, id); ok {
 				return u, true, nil
 			}
 		}

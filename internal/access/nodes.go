@@ -24,11 +24,27 @@ const NodeUsername = "system:node:" + EC2PrivateDNSName
 
 var NodeGroups = []string{"system:nodes"}
 
+// HybridNodeUsername is what a HYBRID_LINUX access entry gives: nodes on
+// machines that are not instances (EKS Hybrid Nodes; `kplane node join`)
+// take their node role with their node name as session name.
+const HybridNodeUsername = "system:node:{{SessionName}}"
+
 // nodeEntryTypes are the access entry types of nodes: EKS fixes their
 // username and groups (Windows nodes also run kube-proxy's Windows group).
-var nodeEntryTypes = map[string][]string{
-	"EC2_LINUX":   NodeGroups,
-	"EC2_WINDOWS": {"system:nodes", "eks:kube-proxy-windows"},
+var nodeEntryTypes = map[string]struct {
+	username string
+	groups   []string
+}{
+	"EC2_LINUX":    {NodeUsername, NodeGroups},
+	"EC2_WINDOWS":  {NodeUsername, []string{"system:nodes", "eks:kube-proxy-windows"}},
+	"HYBRID_LINUX": {HybridNodeUsername, NodeGroups},
+}
+
+// NodeEntryIdentity is the username and groups EKS gives an access entry of
+// a node type; ok is false for other types.
+func NodeEntryIdentity(typ string) (username string, groups []string, ok bool) {
+	t, ok := nodeEntryTypes[typ]
+	return t.username, append([]string(nil), t.groups...), ok
 }
 
 // instanceIDPattern is aws-iam-authenticator's: a session name that can be an instance id.
@@ -39,12 +55,12 @@ var instanceIDPattern = regexp.MustCompile(`^i-(\w{8}|\w{17})$`)
 var errNoInstance = errors.New("access: the session name is not a running instance's id")
 
 // nodeEntryUser is the user of a node access entry.
-func nodeEntryUser(e *store.AccessEntryRecord) (authn.User, bool) {
-	groups, ok := nodeEntryTypes[e.Entry.Type]
+func nodeEntryUser(e *store.AccessEntryRecord, id *auth.TokenIdentity) (authn.User, bool) {
+	username, groups, ok := NodeEntryIdentity(e.Entry.Type)
 	if !ok {
 		return authn.User{}, false
 	}
-	return authn.User{Username: NodeUsername, Groups: append([]string(nil), groups...)}, true
+	return authn.User{Username: expand(username, id), Groups: groups}, true
 }
 
 // fillInstanceName replaces {{EC2PrivateDNSName}} with the private DNS name

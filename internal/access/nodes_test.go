@@ -116,3 +116,24 @@ func TestExpandSessionName(t *testing.T) {
 		t.Errorf("expand: %q, want %q", got, want)
 	}
 }
+
+// A node on a machine that is no instance (EKS Hybrid Nodes; `kplane node
+// join`) takes its node role with its node name as session name; a
+// HYBRID_LINUX access entry maps it to system:node:{{SessionName}}.
+func TestNodeJoinsThroughHybridLinuxAccessEntry(t *testing.T) {
+	st, rec, _ := nodeFixture(t, ModeAPI)
+	ctx := context.Background()
+	m := &Mapper{Store: st}
+	const name = "ip-10-213-0-2.us-west-2.compute.internal"
+	if _, ok, _ := m.Map(ctx, rec.Cluster.ID, nodeSession(name)); ok {
+		t.Fatal("a node got in without an access entry")
+	}
+	entry := &store.AccessEntryRecord{Entry: shapes.AccessEntry{ClusterName: "demo", PrincipalArn: nodeRoleArn, Type: "HYBRID_LINUX"}}
+	if err := st.CreateAccessEntry(ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	u, ok, err := m.Map(ctx, rec.Cluster.ID, nodeSession(name))
+	if err != nil || !ok || u.Username != "system:node:"+name || strings.Join(u.Groups, ",") != "system:nodes" {
+		t.Fatalf("node: %+v %v %v", u, ok, err)
+	}
+}

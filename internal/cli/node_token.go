@@ -11,10 +11,10 @@ import (
 	"github.com/kplane/kplane/internal/nodecreds"
 )
 
-// newNodeCommand is the hidden `kplane node` group: what runs on a node.
+// newNodeCommand is the `kplane node` group: what runs on a node.
 func newNodeCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Commands a worker node runs (internal)", Hidden: true}
-	cmd.AddCommand(newNodeTokenCommand())
+	cmd := &cobra.Command{Use: "node", Short: "Run a worker node of a kplane cluster on this machine"}
+	cmd.AddCommand(newNodeTokenCommand(), newNodeJoinCommand())
 	return cmd
 }
 
@@ -26,9 +26,10 @@ func newNodeCommand() *cobra.Command {
 func newNodeTokenCommand() *cobra.Command {
 	var credsFile, cluster, region string
 	cmd := &cobra.Command{
-		Use:   "token --credentials FILE --cluster NAME --region REGION",
-		Short: "Print the node's IAM token for its cluster as an ExecCredential (the kubelet's credential plugin)",
-		Args:  cobra.NoArgs,
+		Use:    "token --credentials FILE --cluster NAME --region REGION",
+		Short:  "Print the node's IAM token for its cluster as an ExecCredential (the kubelet's credential plugin)",
+		Args:   cobra.NoArgs,
+		Hidden: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if credsFile == "" || cluster == "" || region == "" {
 				return errors.New("--credentials, --cluster and --region are required")

@@ -23,7 +23,7 @@ import (
 // A kplane that cannot run nodes (not root: no namespaces, cgroups or
 // mounts; or --no-nodes) wires nodegroup.Unavailable, so a nodegroup ends
 // CREATE_FAILED saying why and nothing reports nodes that do not run.
-func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisioner, dataDir string, noNodes bool) (server.Reconciler, error) {
+func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisioner, dataDir string, noNodes bool, joinTimeout time.Duration) (server.Reconciler, error) {
 	rec := &nodegroup.Reconciler{Joiner: prov, Log: log}
 	switch {
 	case noNodes:
@@ -31,7 +31,7 @@ func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisione
 	case os.Geteuid() != 0:
 		rec.Executor = nodegroup.Unavailable{Reason: "Nodes need kplane serve to run as root (network namespaces, cgroups, mounts); this kplane runs as uid " + strconv.Itoa(os.Geteuid())}
 	default:
-		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes")})
+		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes"), JoinTimeout: joinTimeout})
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,7 @@ func newServeCommand() *cobra.Command {
 	var cfg server.Config
 	var logLevel string
 	var noReconcile, noNodes bool
+	var nodeJoinTimeout time.Duration
 	var versionsFile string
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
@@ -99,7 +101,7 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes)
+				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes, nodeJoinTimeout)
 				if err != nil {
 					return err
 				}
@@ -150,6 +152,8 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.MarkHidden("no-reconcile")
 	f.BoolVar(&noNodes, "no-nodes", false, "run no worker nodes: every nodegroup ends CREATE_FAILED (tests of the nodegroup API alone)")
 	f.MarkHidden("no-nodes")
+	f.DurationVar(&nodeJoinTimeout, "node-join-timeout", 0, "how long a running node may stay out of its cluster before its nodegroup shows NodeCreationFailure (default 2m)")
+	f.MarkHidden("node-join-timeout")
 	return cmd
 }
 

@@ -87,3 +87,48 @@ func ensureNodeRoleMapped(ctx context.Context, cfg ClusterConfig, roleArn string
 	}
 	return err
 }
+
+// RemoveNodeRoleMapping removes the node entry EnsureNodeRoleMapped added
+// for roleArn (same role, EKS's node username) from aws-auth, as EKS does
+// when the last managed nodegroup with that role goes. Other entries, a
+// user's own for the role among them, stay.
+func (p *LocalProvisioner) RemoveNodeRoleMapping(ctx context.Context, rec *store.ClusterRecord, roleArn string) error {
+	cfg, err := p.servingReplica(rec)
+	if err != nil {
+		return err
+	}
+	var cm map[string]any
+	code, err := adminRequest(ctx, cfg, http.MethodGet, awsAuthPath, nil, &cm)
+	if err != nil || code == http.StatusNotFound {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("reading aws-auth: HTTP %d", code)
+	}
+	data, _ := cm["data"].(map[string]any)
+	current, _ := data["mapRoles"].(string)
+	var roles []map[string]any
+	if err := yaml.Unmarshal([]byte(current), &roles); err != nil {
+		return fmt.Errorf("aws-auth mapRoles is not a YAML list: %w", err)
+	}
+	ours := nodeMapRole(roleArn)
+	kept := roles[:0]
+	for _, r := range roles {
+		if r["rolearn"] != ours["rolearn"] || r["username"] != ours["username"] {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == len(roles) {
+		return nil
+	}
+	b, err := yaml.Marshal(kept)
+	if err != nil {
+		return err
+	}
+	data["mapRoles"] = string(b)
+	code, err = adminRequest(ctx, cfg, http.MethodPut, awsAuthPath, cm, nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("updating aws-auth: HTTP %d", code)
+	}
+	return err
+}

@@ -89,9 +89,12 @@ func (a *API) newAccessEntry(cluster, principal, typ, username string, groups []
 	if m[4] == "root" {
 		m[2], m[3] = "root", "root"
 	}
-	if username == "" && (typ == "EC2_LINUX" || typ == "EC2_WINDOWS") {
+	switch {
+	case username == "" && (typ == "EC2_LINUX" || typ == "EC2_WINDOWS"):
 		// EKS fixes a node entry's identity (internal/access maps it).
 		username, groups = access.NodeUsername, access.NodeGroups
+	case username == "" && typ == "HYBRID_LINUX":
+		username, groups = access.HybridNodeUsername, access.NodeGroups
 	}
 	if username == "" && typ == "STANDARD" {
 		username = principal

@@ -122,8 +122,8 @@ func (s *Service) verifyWebIdentity(c *call, token string) (*webClaims, *store.I
 	}
 	providerURL, ok := strings.CutPrefix(claims.Issuer, "https://")
 	if !ok {
-		// kplane's clusters' issuers are served over plain http today: their
-		// providers are registered as https://HOST/PATH of the same issuer.
+		// A cluster made before kplane's endpoint spoke TLS keeps its http
+		// issuer; its provider is registered as https://HOST/PATH.
 		providerURL, _ = strings.CutPrefix(claims.Issuer, "http://")
 	}
 	providerURL = strings.TrimSuffix(providerURL, "/")

@@ -32,7 +32,15 @@ type Config struct {
 	// Net makes the nodes' namespaces (nodenet.New(nodenet.DirFor(DataDir)) if nil).
 	Net *nodenet.Manager
 	Log *slog.Logger
+	// JoinTimeout is how long a running node may stay unregistered or not
+	// Ready before the nodegroup shows EKS's NodeCreationFailure "Instances
+	// failed to join the kubernetes cluster" for it (default 2 minutes; a
+	// node here is Ready in seconds).
+	JoinTimeout time.Duration
 }
+
+// joinFailure is EKS's message for instances that run but never join.
+const joinFailure = "Instances failed to join the kubernetes cluster"
 
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.
 type Executor struct {
@@ -67,6 +75,9 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if cfg.Net == nil {
 		cfg.Net = nodenet.New(nodenet.DirFor(cfg.DataDir))
+	}
+	if cfg.JoinTimeout == 0 {
+		cfg.JoinTimeout = 2 * time.Minute
 	}
 	sup, err := supervise.New(supervise.Options{
 		Executable: cfg.Executable,
@@ -207,7 +218,7 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		CgroupRoot: node.DefaultCgroupRoot(spec.InstanceID),
 		Labels:     spec.Labels,
 	}
-	if dns := clusterDNS(spec.ServiceIPv4CIDR); dns != "" {
+	if dns := ClusterDNS(spec.ServiceIPv4CIDR); dns != "" {
 		ns.ClusterDNS = []string{dns}
 	}
 	for _, t := range spec.Taints {
@@ -228,8 +239,8 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 	return ns, nil
 }
 
-// clusterDNS is the service CIDR's .10, where EKS puts the cluster's DNS.
-func clusterDNS(serviceCIDR string) string {
+// ClusterDNS is the service CIDR's .10, where EKS puts the cluster's DNS.
+func ClusterDNS(serviceCIDR string) string {
 	p, err := netip.ParsePrefix(serviceCIDR)
 	if err != nil || !p.Addr().Is4() {
 		return ""
@@ -263,6 +274,11 @@ func (e *Executor) observe(ctx context.Context, spec nodegroup.NodeSpec, dir str
 		e.cfg.Log.Debug("reading node", "node", spec.NodeName, "err", err)
 	}
 	out.Ready = ready
+	if !ready && !st.StartedAt.IsZero() && time.Since(st.StartedAt) > e.cfg.JoinTimeout {
+		// Typically its node role is no longer mapped (aws-auth entry or
+		// EC2_LINUX access entry removed): its kubelet's token is refused.
+		out.Problem, out.IssueCode = joinFailure, "NodeCreationFailure"
+	}
 	return out
 }
 

@@ -64,8 +64,8 @@ func TestApplyNodegroup(t *testing.T) {
 
 func TestClusterDNS(t *testing.T) {
 	for in, want := range map[string]string{"10.100.0.0/16": "10.100.0.10", "172.20.0.0/16": "172.20.0.10", "": ""} {
-		if got := clusterDNS(in); got != want {
-			t.Errorf("clusterDNS(%q) = %q, want %q", in, got, want)
+		if got := ClusterDNS(in); got != want {
+			t.Errorf("ClusterDNS(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

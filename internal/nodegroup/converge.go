@@ -401,18 +401,6 @@ func (r *Reconciler) setHealth(ctx context.Context, rec *store.NodegroupRecord, 
 
 var errStale = errors.New("nodegroup: changed meanwhile")
 
-// ensureJoin maps the node role in aws-auth for CONFIG_MAP clusters (API
-// modes got their EC2_LINUX access entry with CreateNodegroup).
-func (r *Reconciler) ensureJoin(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord) error {
-	if r.Joiner == nil || crec.Cluster.Status != shapes.StatusActive && crec.Cluster.Status != shapes.StatusUpdating {
-		return nil
-	}
-	if ac := crec.Cluster.AccessConfig; ac != nil && ac.AuthenticationMode != "" && ac.AuthenticationMode != "CONFIG_MAP" {
-		return nil
-	}
-	return r.Joiner.EnsureNodeRoleMapped(ctx, crec, rec.Nodegroup.NodeRole)
-}
-
 // spec is the NodeSpec of inst: where it joins and the labels and taints EKS gives it.
 func (r *Reconciler) spec(crec *store.ClusterRecord, rec *store.NodegroupRecord, inst store.Instance) NodeSpec {
 	ng := &rec.Nodegroup

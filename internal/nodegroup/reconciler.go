@@ -14,9 +14,11 @@ import (
 )
 
 // Joiner writes the node role's aws-auth mapRoles entry into a running
-// cluster (CONFIG_MAP mode), if it is missing, as a managed nodegroup does.
+// cluster (CONFIG_MAP mode), if it is missing, as a managed nodegroup does,
+// and removes it when the last nodegroup with that role goes.
 type Joiner interface {
 	EnsureNodeRoleMapped(ctx context.Context, cluster *store.ClusterRecord, roleArn string) error
+	RemoveNodeRoleMapping(ctx context.Context, cluster *store.ClusterRecord, roleArn string) error
 }
 
 // Reconciler drives every managed nodegroup in the store to its recorded
@@ -179,6 +181,7 @@ func (r *Reconciler) remove(ctx context.Context, crec *store.ClusterRecord, rec 
 		issue := shapes.NodegroupIssue{Code: "PodEvictionFailure", Message: "Reached max retries while trying to evict pods from nodes in node group: " + blockErr.Error(), ResourceIDs: blocked}
 		return time.Second, r.setHealth(ctx, rec, ng.Status, []shapes.NodegroupIssue{issue})
 	}
+	r.unmapNodeRole(ctx, crec, rec)
 	if err := r.st.RemoveNodegroup(ctx, ng.ClusterName, ng.NodegroupName); err != nil {
 		return 0, err
 	}

@@ -20,9 +20,10 @@ import (
 const OIDCPrefix = "/oidc"
 
 // oidcHandler answers /oidc/id/ID/.well-known/openid-configuration and
-// /oidc/id/ID/keys, without authentication, like EKS's public issuer.
+// /oidc/id/ID/keys, without authentication, like EKS's public issuer. The
+// issuer is https://HOST:PORT/oidc/id/ID (kplane's CA); a cluster made before
+// the endpoint spoke TLS keeps its http:// issuer, also answered here.
 type oidcHandler struct {
-	base  string // e.g. http://127.0.0.1:4599/oidc
 	store *store.Store
 	key   func(*store.ClusterRecord) (crypto.PublicKey, error)
 }
@@ -34,12 +35,12 @@ func (h *oidcHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	issuer := h.base + "/id/" + id
-	rec := h.cluster(issuer)
+	rec := h.clusterByIssuerID(id)
 	if rec == nil {
 		http.NotFound(w, r)
 		return
 	}
+	issuer := rec.Cluster.Identity.OIDC.Issuer
 	switch doc {
 	case ".well-known/openid-configuration":
 		writeJSON(w, map[string]any{
@@ -70,6 +71,15 @@ func (h *oidcHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+func (h *oidcHandler) clusterByIssuerID(id string) *store.ClusterRecord {
+	for _, rec := range h.store.Clusters() {
+		if i := rec.Cluster.Identity; i != nil && i.OIDC != nil && strings.HasSuffix(i.OIDC.Issuer, OIDCPrefix+"/id/"+id) {
+			return rec
+		}
+	}
+	return nil
 }
 
 func (h *oidcHandler) cluster(issuer string) *store.ClusterRecord {

@@ -107,6 +107,11 @@ type Server struct {
 	Root  *auth.Credential
 	// URL is the base URL of the EKS/STS endpoint.
 	URL string
+	// HTTPSURL is the same endpoint over TLS (one port serves both), with a
+	// certificate from kplane's CA at CAFile; the clusters' OIDC issuers
+	// are under it.
+	HTTPSURL string
+	CAFile   string
 
 	http      *http.Server
 	listener  net.Listener
@@ -171,14 +176,20 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if l, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
+	tlsCfg, err := servingTLS(cfg.DataDir, l.Addr().(*net.TCPAddr))
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
 	s := &Server{
 		Config: cfg, Store: st, Root: root, listener: l,
-		URL:  "http://" + l.Addr().String(),
-		errc: make(chan error, 2),
+		URL:      "http://" + l.Addr().String(),
+		HTTPSURL: "https://" + l.Addr().String(),
+		CAFile:   filepath.Join(cfg.DataDir, CAFileName),
+		errc:     make(chan error, 2),
 	}
 	api := eks.New(eks.Config{
 		Store: st, Region: cfg.Region, AccountID: cfg.AccountID, ClusterQuota: cfg.ClusterQuota,
-		Versions: cfg.Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.URL + OIDCPrefix, Log: log,
+		Versions: cfg.Versions, UnsupportedZones: cfg.UnsupportedZones, IssuerBase: s.HTTPSURL + OIDCPrefix, Log: log,
 		RoleExists: principals.RoleExists, KeyUsable: keys.KeyUsable, Authorizer: principals,
 	})
 	verifier := &auth.Verifier{Region: cfg.Region, Credentials: principals.Credentials()}
@@ -194,7 +205,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		authLog = slog.New(&authenticatorLog{next: log.Handler(), file: file, mu: &sync.Mutex{}})
 	}
 	webhook := authn.NewHandler(tokens, clusterNameByID(st), &access.Mapper{Store: st, ReadAwsAuth: cfg.Deps.ReadAwsAuth}, authLog)
-	issuers := &oidcHandler{base: s.URL + OIDCPrefix, store: st, key: cfg.Deps.ServiceAccountKey}
+	issuers := &oidcHandler{store: st, key: cfg.Deps.ServiceAccountKey}
 	principals.SetIssuerKeys(issuers.issuerKey)
 	h := newHandler(api, principals.Handler(verifier, requestID), verifier, st, issuers, log)
 	h.internal.Handle(authn.WebhookPath, http.StripPrefix(strings.TrimSuffix(authn.WebhookPath, "/"), webhook))
@@ -225,7 +236,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() {
-		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(newSniffingListener(l, tlsCfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- err
 		}
 	}()

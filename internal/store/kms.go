@@ -36,6 +36,9 @@ type KMSKey struct {
 	PendingDays  int               `json:"pendingDays,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
 	Policy       string            `json:"policy,omitempty"`
+	// RotationDays is the automatic rotation period, 0 when rotation is off
+	// (kplane records it; the material itself is not rotated).
+	RotationDays int `json:"rotationDays,omitempty"`
 	// Wrapped is the 32-byte key material sealed under the master key with
 	// the key id as associated data.
 	Wrapped []byte `json:"wrapped"`

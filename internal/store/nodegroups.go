@@ -57,6 +57,10 @@ type NodegroupRecord struct {
 	Launch *NodegroupLaunch `json:"launch,omitempty"`
 	// ActiveUpdate is the id of the update in progress, "" if none.
 	ActiveUpdate string `json:"activeUpdate,omitempty"`
+	// AwsAuthMapped: kplane added the node role's aws-auth mapRoles entry
+	// (CONFIG_MAP clusters). EKS adds it once, when the nodegroup is made,
+	// and never again: an operator who removes it keeps new nodes out.
+	AwsAuthMapped bool `json:"awsAuthMapped,omitempty"`
 	// Revision is etcd's ModRevision of this record when read (not stored).
 	Revision int64 `json:"-"`
 }

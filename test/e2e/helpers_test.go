@@ -52,6 +52,8 @@ type kplane struct {
 	args []string
 	// extraEnv is further environment of `kplane serve` (fault injectors).
 	extraEnv []string
+	// listenHost is the address kplane's API listens on (default 127.0.0.1).
+	listenHost string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -73,6 +75,12 @@ func startKplaneWith(t *testing.T, args ...string) *kplane {
 // startKplaneEnv is startKplaneWith with further environment for kplane.
 func startKplaneEnv(t *testing.T, env []string, args ...string) *kplane {
 	t.Helper()
+	return startKplaneOn(t, "127.0.0.1", env, args...)
+}
+
+// startKplaneOn is startKplaneEnv with kplane's API listening on host.
+func startKplaneOn(t *testing.T, host string, env []string, args ...string) *kplane {
+	t.Helper()
 	work := t.TempDir()
 	k := &kplane{
 		t:       t,
@@ -82,13 +90,14 @@ func startKplaneEnv(t *testing.T, env []string, args ...string) *kplane {
 		logPath: filepath.Join(work, "serve.log"),
 		args:    args,
 
-		extraEnv: env,
+		extraEnv:   env,
+		listenHost: host,
 	}
 	if err := os.MkdirAll(k.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	k.port = freePort(t)
-	k.url = fmt.Sprintf("http://127.0.0.1:%d", k.port)
+	k.url = "http://" + net.JoinHostPort(host, strconv.Itoa(k.port))
 	t.Cleanup(k.cleanup)
 	k.start()
 	return k
@@ -113,7 +122,7 @@ func (k *kplane) start() {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "--- e2e: starting kplane serve at %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(kplaneBin, append([]string{"serve", "--data-dir", k.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", k.port)}, k.args...)...)
+	cmd := exec.Command(kplaneBin, append([]string{"serve", "--data-dir", k.dataDir, "--listen", net.JoinHostPort(k.listenHost, strconv.Itoa(k.port))}, k.args...)...)
 	cmd.Env = append(k.env(), k.extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// If this test binary dies without its cleanups (a -timeout panic), kplane

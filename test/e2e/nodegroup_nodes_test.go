@@ -43,7 +43,7 @@ func TestNodegroupNodes(t *testing.T) {
 		t.Skip("needs root: nodes make namespaces, cgroups and mounts")
 	}
 	before := readHostState(t)
-	k := startKplaneWith(t, "--control-plane-replicas", "1")
+	k := startKplaneWith(t, "--control-plane-replicas", "1", "--node-join-timeout", "30s")
 	t.Cleanup(func() { removeNodesLeft(t, k) })
 	archive := buildHTTPImage(t)
 	var role struct{ Role struct{ Arn string } }
@@ -174,11 +174,21 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	checkJoinedThroughIAM(t, localnodesDirs(t, localnodes.NodesDir(k.dataDir)))
 
 	if mode == "API" {
-		scaleThroughAccessEntryAndPDB(t, k, cs, name, nodeRole)
+		scaleWithoutNodeRoleMapping(t, k, cs, name,
+			func() { k.mustAWS("eks", "delete-access-entry", "--cluster-name", name, "--principal-arn", nodeRole) },
+			func() {
+				k.mustAWS("eks", "create-access-entry", "--cluster-name", name, "--principal-arn", nodeRole, "--type", "EC2_LINUX")
+			})
+		scaleDownThroughPDB(t, k, cs, name)
 	} else {
 		checkSecurityGroupsReachPods(t, k, kc, name, pods)
 		checkOOMKilled(t, cs)
 		restartsNodesAndKplane(t, k, cs, name)
+		// After the restart too, kplane does not map the role again.
+		var saved string
+		scaleWithoutNodeRoleMapping(t, k, cs, name,
+			func() { saved = unmapNodeRole(t, cs, nodeRole) },
+			func() { setMapRoles(t, cs, saved) })
 	}
 
 	// Delete: drained, stopped, and nothing of the nodes is left.
@@ -213,6 +223,12 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 	list, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil || len(list.Items) != 0 {
 		t.Errorf("Node objects after delete: %v %d", err, len(list.Items))
+	}
+	if mode == "CONFIG_MAP" {
+		// EKS removes the entry it added with the nodegroup.
+		if cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(context.Background(), "aws-auth", metav1.GetOptions{}); err != nil || strings.Contains(cm.Data["mapRoles"], nodeRole) {
+			t.Errorf("aws-auth after the nodegroup's delete: %v %q", err, cm.Data["mapRoles"])
+		}
 	}
 	k.mustAWS("eks", "delete-cluster", "--name", name)
 	k.waitGone(name)
@@ -379,53 +395,10 @@ func readyNodes(cs *kubernetes.Clientset, since ...time.Time) (map[string]bool, 
 	return out, nil
 }
 
-// scaleThroughAccessEntryAndPDB: without the node role's EC2_LINUX access
-// entry a new node cannot join; with it back it does (3 nodes). Scaling to 1
-// with a PodDisruptionBudget in the way is PodEvictionFailure until the
-// budget goes.
-func scaleThroughAccessEntryAndPDB(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster, nodeRole string) {
+// scaleDownThroughPDB: scaling to 1 with a PodDisruptionBudget in the way
+// is PodEvictionFailure until the budget goes.
+func scaleDownThroughPDB(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster string) {
 	t.Helper()
-	k.mustAWS("eks", "delete-access-entry", "--cluster-name", cluster, "--principal-arn", nodeRole)
-	k.mustAWS("eks", "update-nodegroup-config", "--cluster-name", cluster, "--nodegroup-name", "workers", "--scaling-config", "minSize=1,maxSize=3,desiredSize=3")
-	var third string
-	eventually(t, time.Minute, time.Second, "a third instance running", func() error {
-		var res struct {
-			Reservations []struct {
-				Instances []struct{ PrivateDnsName string }
-			}
-		}
-		mustUnmarshal(t, k.mustAWS("ec2", "describe-instances", "--filters", "Name=tag:eks:cluster-name,Values="+cluster, "Name=instance-state-name,Values=running"), &res)
-		ready, err := readyNodes(cs)
-		if err != nil {
-			return err
-		}
-		for _, r := range res.Reservations {
-			if _, known := ready[r.Instances[0].PrivateDnsName]; !known {
-				third = r.Instances[0].PrivateDnsName
-			}
-		}
-		if len(res.Reservations) != 3 || third == "" {
-			return fmt.Errorf("%d running instances", len(res.Reservations))
-		}
-		return nil
-	})
-	// The new node's kubelet runs and asks to join; its token is refused.
-	time.Sleep(45 * time.Second)
-	if _, err := cs.CoreV1().Nodes().Get(context.Background(), third, metav1.GetOptions{}); err == nil {
-		t.Fatalf("node %s joined without the node role's access entry", third)
-	}
-	if st, _ := describeNodegroup(t, k, cluster); st != "UPDATING" {
-		t.Errorf("nodegroup %s while its new node cannot join, want UPDATING", st)
-	}
-	k.mustAWS("eks", "create-access-entry", "--cluster-name", cluster, "--principal-arn", nodeRole, "--type", "EC2_LINUX")
-	waitNodeReady(t, cs, third, 3*time.Minute)
-	eventually(t, 2*time.Minute, time.Second, "nodegroup ACTIVE with 3 nodes", func() error {
-		if st, codes := describeNodegroup(t, k, cluster); st != "ACTIVE" {
-			return fmt.Errorf("status %s %v", st, codes)
-		}
-		return nil
-	})
-
 	// Scale to 1 with a budget that keeps both web pods.
 	pdb := []byte(`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},"spec":{"minAvailable":2,"selector":{"matchLabels":{"app":"web"}}}}`)
 	if err := cs.RESTClient().Post().AbsPath("/apis/policy/v1/namespaces/default/poddisruptionbudgets").Body(pdb).SetHeader("Content-Type", "application/json").Do(context.Background()).Error(); err != nil {

@@ -28,11 +28,22 @@ func TestAssumeRoleWithWebIdentity(t *testing.T) {
 	if issuer == "" {
 		t.Fatal("describe-cluster has no identity.oidc.issuer")
 	}
-	// IAM keeps a provider's URL without its scheme; kplane's issuers are
-	// still served over http, so the provider names the same host and path.
-	hostPath := strings.TrimPrefix(strings.TrimPrefix(issuer, "https://"), "http://")
+	// The issuer is https with kplane's CA (DATA/pki/ca.crt): the discovery
+	// document is fetched as a user trusting that CA does, then registered
+	// with url = the issuer as it is (terraform's url = identity.oidc.issuer).
+	if !strings.HasPrefix(issuer, "https://") {
+		t.Fatalf("identity.oidc.issuer %s is not https", issuer)
+	}
+	doc, err := k.exec(30*time.Second, "curl", "-sSf", "--cacert", filepath.Join(k.dataDir, "pki", "ca.crt"), issuer+"/.well-known/openid-configuration")
+	if err != nil || !strings.Contains(doc, `"issuer":"`+issuer+`"`) || !strings.Contains(doc, `"jwks_uri":"`+issuer+`/keys"`) {
+		t.Fatalf("curl --cacert DATA/pki/ca.crt of the discovery document: %v %s", err, doc)
+	}
+	if out, err := k.exec(30*time.Second, "curl", "-sS", issuer+"/keys"); err == nil {
+		t.Fatalf("curl without kplane's CA trusted the issuer: %s", out)
+	}
+	hostPath := strings.TrimPrefix(issuer, "https://")
 	var prov struct{ OpenIDConnectProviderArn string }
-	mustUnmarshal(t, k.mustAWS("iam", "create-open-id-connect-provider", "--url", "https://"+hostPath,
+	mustUnmarshal(t, k.mustAWS("iam", "create-open-id-connect-provider", "--url", issuer,
 		"--client-id-list", "sts.amazonaws.com", "--thumbprint-list", strings.Repeat("a", 40)), &prov)
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"` + prov.OpenIDConnectProviderArn + `"},
 	 "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"` + hostPath + `:sub":"system:serviceaccount:default:app","` + hostPath + `:aud":"sts.amazonaws.com"}}}]}`
