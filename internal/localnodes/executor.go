@@ -46,6 +46,8 @@ const joinFailure = "Instances failed to join the kubernetes cluster"
 type Executor struct {
 	cfg Config
 	sup *supervise.Supervisor
+	// filters: the security-group filter each node's namespace holds (filter.go).
+	filters appliedFilters
 
 	mu      sync.Mutex
 	clients map[string]*clusterClient // by cluster id
@@ -126,6 +128,9 @@ func (e *Executor) EnsureNode(ctx context.Context, spec nodegroup.NodeSpec) (nod
 			return st, err
 		}
 	}
+	if problem := e.ensureFilter(spec); problem != "" {
+		return nodegroup.NodeState{Running: true, Problem: problem}, nil
+	}
 	return e.observe(ctx, spec, dir), nil
 }
 
@@ -135,6 +140,9 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 		return nodegroup.NodeState{Problem: "Could not make the instance's network: " + err.Error()}, nil
 	}
 	e.step(spec, "network ready")
+	if problem := e.ensureFilter(spec); problem != "" {
+		return nodegroup.NodeState{Problem: problem}, nil
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nodegroup.NodeState{}, err
 	}
@@ -313,7 +321,7 @@ func (e *Executor) step(spec nodegroup.NodeSpec, name string) {
 func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) error {
 	dir := NodeDir(e.cfg.DataDir, spec.InstanceID)
 	if c, err := e.client(spec); err == nil {
-		if err := c.drain(ctx, spec.NodeName); err != nil {
+		if err := c.drain(ctx, spec.NodeName, spec.ForceDrain); err != nil {
 			return err
 		}
 	}
@@ -331,6 +339,7 @@ func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) erro
 	if err := node.Delete(dir); err != nil {
 		return err
 	}
+	e.forgetFilter(spec.InstanceID)
 	if err := e.cfg.Net.RemoveNode(spec.InstanceID); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/kplane/kplane/internal/nodenet"
 )
 
 // NodeExecutor runs the nodes of managed nodegroups: for each instance, a
@@ -77,9 +79,16 @@ type NodeSpec struct {
 	EndpointInVPC string
 	PodCIDR       string
 	PodRange      string
+	// Filter is what the instance's security groups let through its
+	// network interface (nil when the inventory could not be read: the
+	// node keeps what it had).
+	Filter *nodenet.Filter
 	// Labels and Taints are the node's, EKS's own labels included.
 	Labels map[string]string
 	Taints []Taint
+	// ForceDrain: RemoveNode deletes the pods a PodDisruptionBudget keeps
+	// from eviction (a version update with force) instead of failing.
+	ForceDrain bool
 }
 
 // Taint is a Kubernetes taint (effect NoSchedule, PreferNoSchedule or NoExecute).
