@@ -232,10 +232,9 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		ns.Taints = append(ns.Taints, node.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
 	if e.joinsThroughIAM() {
-		// The agent signs the token itself: no credential program starts
-		// before the kubelet can register.
-		ns.NodeRoleToken = &node.NodeRoleToken{CredentialsFile: nodecreds.Path(dir), TokenFile: nodecreds.TokenPath(dir),
-			Cluster: spec.ClusterName, Region: spec.Region}
+		// The token is signed here (ensureRoleCredentials): no credential
+		// program starts before the kubelet can register.
+		ns.NodeRoleToken = &node.NodeRoleToken{TokenFile: nodecreds.TokenPath(dir)}
 	} else {
 		ns.ClientCertFile, ns.ClientKeyFile = certs.ClientCertFile, certs.ClientKeyFile
 	}

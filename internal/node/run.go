@@ -108,13 +108,6 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	if tok := spec.NodeRoleToken; tok != nil {
-		if err := writeNodeRoleToken(ctx, tok); err != nil {
-			return err
-		}
-		go renewNodeRoleToken(ctx, tok, log)
-	}
-
 	if err := startContainerd(p, func(err error) {
 		cancel(fmt.Errorf("containerd exited: %v (see %s)", err, filepath.Join(p.LogDir(), "containerd.log")))
 	}); err != nil {

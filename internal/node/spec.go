@@ -63,8 +63,8 @@ type Spec struct {
 	CAFile string `json:"caFile"`
 	// Credentials of the kubelet: a client certificate (ClientCertFile,
 	// ClientKeyFile), an exec credential plugin (Exec), e.g. `aws eks
-	// get-token` with the node role, or the node role's IAM token made by
-	// the agent itself (NodeRoleToken).
+	// get-token` with the node role, or the node role's IAM token in a file
+	// (NodeRoleToken).
 	ClientCertFile string         `json:"clientCertFile,omitempty"`
 	ClientKeyFile  string         `json:"clientKeyFile,omitempty"`
 	Exec           *ExecConfig    `json:"exec,omitempty"`
@@ -94,18 +94,13 @@ type Spec struct {
 	CgroupRoot string `json:"cgroupRoot,omitempty"`
 }
 
-// NodeRoleToken has the agent sign the node role's IAM token
-// (internal/nodecreds: what `kplane node token` prints) into TokenFile
-// before the kubelet starts, and again well before it expires; the kubelet
-// reads the file (kubeconfig tokenFile). The same token as the exec plugin
-// gives, without starting a credential program for it.
+// NodeRoleToken is the node role's IAM token (internal/nodecreds: what
+// `kplane node token` prints) in a file the kubelet reads (kubeconfig
+// tokenFile), written before the node starts and renewed well before it
+// expires by whoever runs the node (kplane's node executor). The same token
+// as the exec plugin gives, without starting a credential program for it.
 type NodeRoleToken struct {
-	// CredentialsFile holds the node role's credentials (nodecreds.File),
-	// renewed by whoever runs the node.
-	CredentialsFile string `json:"credentialsFile"`
-	TokenFile       string `json:"tokenFile"`
-	Cluster         string `json:"cluster"`
-	Region          string `json:"region"`
+	TokenFile string `json:"tokenFile"`
 }
 
 // ExecConfig is a client-go exec credential plugin.
