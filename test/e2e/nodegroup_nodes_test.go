@@ -343,7 +343,7 @@ func checkPortForward(t *testing.T, k *kplane, kc, pod string) {
 }
 
 // checkJoinedThroughIAM: every node's kubelet authenticates with the node
-// role's IAM token (signed by its agent into a file), not a certificate.
+X
 func checkJoinedThroughIAM(t *testing.T, dirs []string) {
 	t.Helper()
 	for _, d := range dirs {
