@@ -1,5 +1,5 @@
 # `make test` is the project's test command (README, .ci/run): unit, e2e, then acceptance.
-.PHONY: build unit e2e acceptance test conformance node-deps
+.PHONY: build unit e2e acceptance test conformance node-deps awscli-v2
 
 # The kplane binary, for running it by hand: bin/kplane serve; beside it, one
 # program per older Kubernetes minor, bin/kplane-k8s-1.NN from the Go module
@@ -18,12 +18,19 @@ node-deps:
 	@command -v containerd >/dev/null && command -v runc >/dev/null && test -x /usr/lib/cni/bridge && command -v iptables >/dev/null || \
 		{ DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(NODE_PACKAGES); }
 
+# `aws logs tail` exists only in aws-cli v2: Debian's awscli package puts it at
+# /usr/bin/aws, after the pip aws-cli v1 on PATH, so `aws` stays v1 and
+# TestAwsLogsTail calls /usr/bin/aws by its full path.
+awscli-v2:
+	@/usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2\.' || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends awscli; }
+
 # Go tests of the packages: need nothing but Go (test/e2e is behind the e2e build tag).
 unit:
 	go test -count=1 -timeout 20m ./internal/... ./cmd/... ./bench/...
 
 # End-to-end: the built kplane as its own process, driven by the aws CLI and kubectl.
-e2e: node-deps
+e2e: node-deps awscli-v2
 	go test -tags e2e -count=1 -timeout 45m ./test/e2e/
 
 # The README's quick start, verbatim, with a SIGKILL restart of kplane in the middle (binds port 4599).

@@ -11,7 +11,8 @@ import (
 // What each EC2 action asks of IAM: its action is ec2:ACTION and its
 // resources are named here, as the EC2 service authorization reference
 // names them (Describe calls act on "*"; a create on TYPE/*, with the tags
-// it sets; a call on ids on each id's ARN). An action missing here acts on
+// it sets; a call on ids on each id's ARN, with that resource's tags as
+// aws:ResourceTag/*, authz_tags.go). An action missing here acts on
 // "*"; files that add actions add theirs here too.
 var resourcesOf = map[string]func(h *Handler, in *input) []string{
 	"CreateVpc":                     func(h *Handler, _ *input) []string { return []string{h.arn("vpc", "*")} },
@@ -27,6 +28,11 @@ var resourcesOf = map[string]func(h *Handler, in *input) []string{
 	"ModifySecurityGroupRules":      groupArn,
 	"CreateTags":                    func(h *Handler, in *input) []string { return h.idArns(in.lists["ResourceId"]) },
 	"DeleteTags":                    func(h *Handler, in *input) []string { return h.idArns(in.lists["ResourceId"]) },
+	"CreateLaunchTemplate":          func(h *Handler, _ *input) []string { return []string{h.arn("launch-template", "*")} },
+	"CreateLaunchTemplateVersion":   templateArn,
+	"ModifyLaunchTemplate":          templateArn,
+	"DeleteLaunchTemplate":          templateArn,
+	"DeleteLaunchTemplateVersions":  templateArn,
 }
 
 // groupArn is the ARN of the call's GroupId; a group named by GroupName is
@@ -91,7 +97,8 @@ func (h *Handler) authorize(r *http.Request, cred *auth.Credential, action strin
 		}
 	}
 	for _, res := range resources {
-		keys := policy.RequestTagKeys(nil, requested)
+		res = h.namedTemplate(r.Context(), action, in, res)
+		keys := policy.ResourceTagKeys(policy.RequestTagKeys(nil, requested), h.resourceTags(r.Context(), res))
 		if action == "DeleteTags" {
 			var names []string
 			for _, t := range in.tags {

@@ -42,8 +42,9 @@ func (s *Service) failure(err error) *apiError {
 
 // authorize decides the call (action iam:ACTION) on resource with IAM's
 // policies, as every service kplane speaks does; keys are the call's own
-// condition keys (nil for none).
+// condition keys (nil for none), to which the resource's own tags are added.
 func (s *Service) authorize(c *call, resource string, keys map[string][]string) *apiError {
+	keys = s.resourceTagKeys(resource, keys)
 	if ref := s.Authorize(c.r, c.cred, &policy.Request{Action: "iam:" + c.action, Resource: resource, Context: keys}); ref != nil {
 		return newError(403, "AccessDenied", ref.Message)
 	}

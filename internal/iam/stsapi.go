@@ -119,6 +119,7 @@ func (s *Service) assumeRole(c *call) (any, *apiError) {
 		actions = append(actions, "sts:SetSourceIdentity")
 	}
 	global := s.callerKeys(c.r, c.cred)
+	keys = s.resourceTagKeys(role.Arn, keys)
 	for _, action := range actions {
 		req := &iampolicy.Request{Action: action, Resource: role.Arn, Context: keys, Global: global}
 		d, byArn := trust.EvaluateTrust(who2, req)

@@ -175,18 +175,13 @@ func (s *Service) enableKeyRotation(c *awsjson.Call) (any, *awsjson.Error) {
 }
 
 func (s *Service) disableKeyRotation(c *awsjson.Call) (any, *awsjson.Error) {
-	var in keyIDInput
-	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
-		return nil, e
-	}
-	_, e := s.changeKey(c, *in.KeyId, func(k *store.KMSKey) *awsjson.Error {
+	return s.changeKeyOnly(c, func(k *store.KMSKey) *awsjson.Error {
 		if e := rotatable(k); e != nil {
 			return e
 		}
 		k.RotationDays = 0
 		return nil
 	})
-	return nil, e
 }
 
 func (s *Service) getKeyRotationStatus(c *awsjson.Call) (any, *awsjson.Error) {

@@ -279,17 +279,23 @@ func (s *Service) disableKey(c *awsjson.Call) (any, *awsjson.Error) {
 // setKeyState is EnableKey and DisableKey: a key pending deletion can be
 // neither (KMS: CancelKeyDeletion first).
 func (s *Service) setKeyState(c *awsjson.Call, state string) (any, *awsjson.Error) {
-	var in keyIDInput
-	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
-		return nil, e
-	}
-	_, e := s.changeKey(c, *in.KeyId, func(k *store.KMSKey) *awsjson.Error {
+	return s.changeKeyOnly(c, func(k *store.KMSKey) *awsjson.Error {
 		if k.KeyState == StatePendingDeletion {
 			return pendingDeletion(k)
 		}
 		k.KeyState = state
 		return nil
 	})
+}
+
+// changeKeyOnly is a call whose one parameter is KeyId (id or ARN) and whose
+// answer is empty: change applied to that key.
+func (s *Service) changeKeyOnly(c *awsjson.Call, change func(*store.KMSKey) *awsjson.Error) (any, *awsjson.Error) {
+	var in keyIDInput
+	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
+		return nil, e
+	}
+	_, e := s.changeKey(c, *in.KeyId, change)
 	return nil, e
 }
 

@@ -43,6 +43,8 @@ type Config struct {
 type Executor struct {
 	cfg Config
 	sup *supervise.Supervisor
+	// filters: the security-group filter each node's namespace holds (filter.go).
+	filters appliedFilters
 
 	mu      sync.Mutex
 	clients map[string]*clusterClient // by cluster id
@@ -119,6 +121,9 @@ func (e *Executor) EnsureNode(ctx context.Context, spec nodegroup.NodeSpec) (nod
 			return st, err
 		}
 	}
+	if problem := e.ensureFilter(spec); problem != "" {
+		return nodegroup.NodeState{Running: true, Problem: problem}, nil
+	}
 	return e.observe(ctx, spec, dir), nil
 }
 
@@ -126,6 +131,9 @@ func (e *Executor) EnsureNode(ctx context.Context, spec nodegroup.NodeSpec) (nod
 func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir string) (nodegroup.NodeState, error) {
 	if err := e.ensureNetwork(spec); err != nil {
 		return nodegroup.NodeState{Problem: "Could not make the instance's network: " + err.Error()}, nil
+	}
+	if problem := e.ensureFilter(spec); problem != "" {
+		return nodegroup.NodeState{Problem: problem}, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nodegroup.NodeState{}, err
@@ -295,6 +303,7 @@ func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) erro
 	if err := node.Delete(dir); err != nil {
 		return err
 	}
+	e.forgetFilter(spec.InstanceID)
 	return e.cfg.Net.RemoveNode(spec.InstanceID)
 }
 

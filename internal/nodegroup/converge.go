@@ -439,16 +439,21 @@ func (r *Reconciler) spec(crec *store.ClusterRecord, rec *store.NodegroupRecord,
 	if c.KubernetesNetworkConfig != nil {
 		spec.ServiceIPv4CIDR = c.KubernetesNetworkConfig.ServiceIpv4Cidr
 	}
-	r.network(&spec, crec)
+	r.network(&spec, crec, inst)
 	return spec
 }
 
-// network fills in the subnet's block and the node's network (see
-// NodeSpec.EndpointInVPC), left empty if the inventory cannot be read.
-func (r *Reconciler) network(spec *NodeSpec, crec *store.ClusterRecord) {
-	n, err := r.st.Network(context.Background())
+// network fills in the subnet's block, the node's network (see
+// NodeSpec.EndpointInVPC) and what its security groups let through, left
+// empty if the inventory cannot be read.
+func (r *Reconciler) network(spec *NodeSpec, crec *store.ClusterRecord, inst store.Instance) {
+	n, err := r.st.FullNetwork(context.Background()) // with the clusters' security groups, which nodes carry
 	if err != nil {
 		return
+	}
+	if insts, err := r.st.Instances(context.Background()); err == nil {
+		f := filterFor(inst, n, insts, r.st.Clusters())
+		spec.Filter = &f
 	}
 	sn, _ := n.Subnet(spec.SubnetID)
 	spec.SubnetCIDR = sn.CidrBlock

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/kplane/kplane/internal/nodenet"
 )
 
 // NodeExecutor runs the nodes of managed nodegroups: for each instance, a
@@ -63,6 +65,10 @@ type NodeSpec struct {
 	EndpointInVPC string
 	PodCIDR       string
 	PodRange      string
+	// Filter is what the instance's security groups let through its
+	// network interface (nil when the inventory could not be read: the
+	// node keeps what it had).
+	Filter *nodenet.Filter
 	// Labels and Taints are the node's, EKS's own labels included.
 	Labels map[string]string
 	Taints []Taint

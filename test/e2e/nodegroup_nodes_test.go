@@ -181,6 +181,7 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 			})
 		scaleDownThroughPDB(t, k, cs, name)
 	} else {
+		checkSecurityGroupsReachPods(t, k, kc, name, pods)
 		checkOOMKilled(t, cs)
 		restartsNodesAndKplane(t, k, cs, name)
 		// After the restart too, kplane does not map the role again.
