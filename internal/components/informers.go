@@ -5,6 +5,7 @@ package components
 import (
 	"k8s.io/client-go/tools/cache"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	schedoptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 )
 
 // nameInformers names the apiserver's informers, as upstream's Run does
@@ -14,6 +15,20 @@ func nameInformers(opts *apiserveroptions.CompletedOptions) error {
 		return nil
 	}
 	name, err := cache.NewInformerName(APIServer)
+	if err != nil {
+		return err
+	}
+	opts.InformerName = name
+	return nil
+}
+
+// nameSchedulerInformers names the scheduler's informers, as upstream's
+// runCommand does since 1.37.
+func nameSchedulerInformers(opts *schedoptions.Options) error {
+	if opts.InformerName != nil {
+		return nil
+	}
+	name, err := cache.NewInformerName(Scheduler)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apiserver/pkg/server/flagz"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 	cliflag "k8s.io/component-base/cli/flag"
 	basecompatibility "k8s.io/component-base/compatibility"
 	"k8s.io/component-base/featuregate"
@@ -427,12 +426,8 @@ func newScheduler(args []string) (*scheduler, error) {
 }
 
 func (s *scheduler) run(ctx context.Context) error {
-	if s.opts.InformerName == nil {
-		name, err := cache.NewInformerName(Scheduler)
-		if err != nil {
-			return err
-		}
-		s.opts.InformerName = name
+	if err := nameSchedulerInformers(s.opts); err != nil {
+		return err
 	}
 	cc, sched, err := schedapp.Setup(ctx, s.opts)
 	if err != nil {

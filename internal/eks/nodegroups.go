@@ -1,8 +1,6 @@
 package eks
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +145,6 @@ func (a *API) newNodegroupRecord(crec *store.ClusterRecord, req *shapes.CreateNo
 		tags = map[string]string{}
 	}
 	release := a.releaseVersion(crec.Cluster.Version)
-	image := sha256.Sum256([]byte(req.AmiType + "/" + release))
 	ng := shapes.Nodegroup{
 		NodegroupName:    name,
 		NodegroupArn:     fmt.Sprintf("arn:aws:eks:%s:%s:nodegroup/%s/%s/%s", a.cfg.Region, a.cfg.AccountID, cluster, name, id),
@@ -173,7 +170,7 @@ func (a *API) newNodegroupRecord(crec *store.ClusterRecord, req *shapes.CreateNo
 		NodeRepairConfig: req.NodeRepairConfig,
 		Tags:             tags,
 	}
-	return &store.NodegroupRecord{Nodegroup: ng, ID: id, ImageID: "ami-" + hex.EncodeToString(image[:])[:17], RequestHash: hash}
+	return &store.NodegroupRecord{Nodegroup: ng, ID: id, ImageID: nodeImageID(req.AmiType, release), RequestHash: hash}
 }
 
 // nodegroup finds the cluster and nodegroup named in the path.

@@ -44,7 +44,7 @@ var routes = []route{
 	r("DescribeNodegroup", "GET", "/clusters/{name}/node-groups/{nodegroupName}", (*API).describeNodegroup),
 	r("DeleteNodegroup", "DELETE", "/clusters/{name}/node-groups/{nodegroupName}", (*API).deleteNodegroup),
 	r("UpdateNodegroupConfig", "POST", "/clusters/{name}/node-groups/{nodegroupName}/update-config", (*API).updateNodegroupConfig),
-	r("UpdateNodegroupVersion", "POST", "/clusters/{name}/node-groups/{nodegroupName}/update-version", nil),
+	r("UpdateNodegroupVersion", "POST", "/clusters/{name}/node-groups/{nodegroupName}/update-version", (*API).updateNodegroupVersion),
 	r("CreateFargateProfile", "POST", "/clusters/{name}/fargate-profiles", nil),
 	r("ListFargateProfiles", "GET", "/clusters/{name}/fargate-profiles", nil),
 	r("DescribeFargateProfile", "GET", "/clusters/{name}/fargate-profiles/{fargateProfileName}", nil),

@@ -285,7 +285,7 @@ func (e *Executor) observe(ctx context.Context, spec nodegroup.NodeSpec, dir str
 func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) error {
 	dir := NodeDir(e.cfg.DataDir, spec.InstanceID)
 	if c, err := e.client(spec); err == nil {
-		if err := c.drain(ctx, spec.NodeName); err != nil {
+		if err := c.drain(ctx, spec.NodeName, spec.ForceDrain); err != nil {
 			return err
 		}
 	}

@@ -170,8 +170,9 @@ const drainWait = time.Minute
 // drain cordons node name and evicts its pods with the eviction API (as
 // `kubectl drain` does: DaemonSet and mirror pods stay), then waits for
 // them to be gone. Evictions a PodDisruptionBudget refuses make an
-// *nodegroup.EvictionBlockedError.
-func (c *clusterClient) drain(ctx context.Context, name string) error {
+// *nodegroup.EvictionBlockedError, unless force: then those pods are
+// deleted (UpdateNodegroupVersion's force).
+func (c *clusterClient) drain(ctx context.Context, name string, force bool) error {
 	nodes := c.cs.CoreV1().Nodes()
 	n, err := nodes.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -203,6 +204,11 @@ func (c *clusterClient) drain(ctx context.Context, name string) error {
 			err := c.cs.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
 			switch {
 			case err == nil, apierrors.IsNotFound(err):
+			case apierrors.IsTooManyRequests(err) && force:
+				err := c.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+				if err != nil && !apierrors.IsNotFound(err) {
+					return fmt.Errorf("deleting pod %s/%s: %w", p.Namespace, p.Name, err)
+				}
 			case apierrors.IsTooManyRequests(err):
 				blocked = append(blocked, p.Namespace+"/"+p.Name)
 			default:

@@ -27,6 +27,10 @@ type observation struct {
 	failed  map[string]string // instance id → why it cannot be made
 	issues  []shapes.NodegroupIssue
 	blocked bool // a scale-down waits on evictions
+	// outdated counts the nodes a version update has yet to replace;
+	// target is that update's change (nil: no version update).
+	outdated int
+	target   *store.NodegroupVersionChange
 }
 
 // converge brings a live nodegroup's instances to its desired size, runs a
@@ -47,7 +51,16 @@ func (r *Reconciler) converge(ctx context.Context, crec *store.ClusterRecord, re
 	if ng.ScalingConfig != nil && ng.ScalingConfig.DesiredSize != nil {
 		desired = *ng.ScalingConfig.DesiredSize
 	}
-	if err := r.scale(ctx, crec, rec, desired, obs); err != nil {
+	target, err := r.versionTarget(ctx, rec)
+	if err != nil {
+		return 0, err
+	}
+	if target != nil {
+		err = r.roll(ctx, crec, rec, desired, target, obs)
+	} else {
+		err = r.scale(ctx, crec, rec, desired, obs, currentImage(rec))
+	}
+	if err != nil {
 		return 0, err
 	}
 	var notReady []string
@@ -80,7 +93,7 @@ func (r *Reconciler) converge(ctx context.Context, crec *store.ClusterRecord, re
 	if len(obs.failed) > 0 {
 		obs.issues = append(obs.issues, failureIssue(obs.failed))
 	}
-	converged := len(obs.live) == desired && obs.ready == desired && len(obs.failed) == 0 && !obs.blocked
+	converged := len(obs.live) == desired && obs.ready == desired && len(obs.failed) == 0 && !obs.blocked && obs.outdated == 0
 
 	switch ng.Status {
 	case shapes.NodegroupCreating:
@@ -176,6 +189,9 @@ func (r *Reconciler) updating(ctx context.Context, rec *store.NodegroupRecord, o
 	}
 	r.Log.Info("nodegroup update finished", "cluster", ng.ClusterName, "nodegroup", ng.NodegroupName, "update", u.Update.ID, "status", final.Update.Status)
 	return time.Second, r.st.FinishNodegroupUpdate(ctx, &final, func(fresh *store.NodegroupRecord) error {
+		if t := obs.target; t != nil && failure == nil {
+			fresh.Nodegroup.Version, fresh.Nodegroup.ReleaseVersion, fresh.ImageID = t.Version, t.ReleaseVersion, t.ImageID
+		}
 		fresh.Nodegroup.Status = status
 		fresh.Nodegroup.Health = &shapes.NodegroupHealth{Issues: nonNilIssues(obs.issues)}
 		fresh.Nodegroup.ModifiedAt = now(r.Now())
@@ -184,9 +200,9 @@ func (r *Reconciler) updating(ctx context.Context, rec *store.NodegroupRecord, o
 }
 
 // scale launches or removes instances toward desired, one step per pass.
-func (r *Reconciler) scale(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord, desired int, obs *observation) error {
+func (r *Reconciler) scale(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord, desired int, obs *observation, image nodeImage) error {
 	for len(obs.live) < desired {
-		inst, issue, err := r.launch(ctx, crec, rec, obs.live)
+		inst, issue, err := r.launch(ctx, crec, rec, obs.live, image)
 		if err != nil {
 			return err
 		}
@@ -253,9 +269,9 @@ func pickVictims(live []store.Instance, n int) []string {
 	return out
 }
 
-// launch makes one instance in the subnet of the nodegroup's that has the
-// fewest of its live instances (then the most free addresses).
-func (r *Reconciler) launch(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord, live []store.Instance) (store.Instance, *shapes.NodegroupIssue, error) {
+// launch makes one instance of image in the subnet of the nodegroup's that
+// has the fewest of its live instances (then the most free addresses).
+func (r *Reconciler) launch(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord, live []store.Instance, image nodeImage) (store.Instance, *shapes.NodegroupIssue, error) {
 	ng := &rec.Nodegroup
 	count := map[string]int{}
 	for _, inst := range live {
@@ -267,7 +283,7 @@ func (r *Reconciler) launch(ctx context.Context, crec *store.ClusterRecord, rec 
 	for _, sn := range subnets {
 		inst := store.Instance{
 			ID: newInstanceID(), Cluster: ng.ClusterName, Nodegroup: ng.NodegroupName,
-			InstanceType: rec.InstanceType(), ImageID: rec.ImageID, SubnetID: sn, SecurityGroupIDs: instanceGroups(crec, rec),
+			InstanceType: rec.InstanceType(), ImageID: image.imageID, KubernetesVersion: image.version, SubnetID: sn, SecurityGroupIDs: instanceGroups(crec, rec),
 			State: store.InstancePending, LaunchTime: r.Now().UTC().Truncate(time.Millisecond),
 			Tags: instanceTags(rec),
 		}
@@ -425,8 +441,12 @@ func (r *Reconciler) spec(crec *store.ClusterRecord, rec *store.NodegroupRecord,
 	for _, t := range ng.Taints {
 		taints = append(taints, Taint{Key: t.Key, Value: t.Value, Effect: KubernetesEffect(t.Effect)})
 	}
+	version := ng.Version
+	if inst.KubernetesVersion != "" {
+		version = inst.KubernetesVersion // a version update rolls nodes: each keeps its own
+	}
 	spec := NodeSpec{
-		ClusterName: c.Name, ClusterID: c.ID, KubernetesVersion: ng.Version, Endpoint: c.Endpoint,
+		ClusterName: c.Name, ClusterID: c.ID, KubernetesVersion: version, Endpoint: c.Endpoint,
 		Region: r.info.Region, NodeRoleArn: ng.NodeRole, Nodegroup: ng.NodegroupName,
 		InstanceID: inst.ID, InstanceType: inst.InstanceType, ImageID: inst.ImageID, NodeName: inst.PrivateDNSName,
 		ProviderID: fmt.Sprintf("aws:///%s/%s", inst.AvailabilityZone, inst.ID), PrivateIP: inst.PrivateIP,

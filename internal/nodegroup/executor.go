@@ -72,6 +72,9 @@ type NodeSpec struct {
 	// Labels and Taints are the node's, EKS's own labels included.
 	Labels map[string]string
 	Taints []Taint
+	// ForceDrain: RemoveNode deletes the pods a PodDisruptionBudget keeps
+	// from eviction (a version update with force) instead of failing.
+	ForceDrain bool
 }
 
 // Taint is a Kubernetes taint (effect NoSchedule, PreferNoSchedule or NoExecute).

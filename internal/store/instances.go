@@ -79,6 +79,11 @@ type Instance struct {
 	Tags             map[string]string `json:"tags,omitempty"`
 	// SecurityGroupIDs are the instance's security groups.
 	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
+	// KubernetesVersion is the minor the instance's node runs ("1.36"), fixed
+	// at launch: a version update replaces instances rather than changing
+	// them. "" (instances launched before kplane recorded it) runs the
+	// nodegroup's version.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 }
 
 // Live reports whether the instance holds its address (not terminated).

@@ -72,6 +72,18 @@ type NodegroupLaunch struct {
 	Tags             map[string]string `json:"tags,omitempty"`
 }
 
+// NodegroupVersionChange is the Change of a nodegroup's VersionUpdate: the
+// nodes it rolls to, resolved by the API. The nodegroup takes Version,
+// ReleaseVersion and ImageID once every node runs them.
+type NodegroupVersionChange struct {
+	Version        string `json:"version"`
+	ReleaseVersion string `json:"releaseVersion"`
+	ImageID        string `json:"imageId"`
+	// Force removes old nodes even when a PodDisruptionBudget refuses the
+	// eviction of their pods (the pods are deleted instead).
+	Force bool `json:"force,omitempty"`
+}
+
 // InstanceType is the type of the nodegroup's instances: its first
 // instance type, or its launch template's.
 func (r *NodegroupRecord) InstanceType() string {

@@ -216,3 +216,12 @@ func (ng *Nodegroup) Apply(req *UpdateNodegroupConfigRequest) {
 
 // Int returns a pointer to v.
 func Int(v int) *int { return &v }
+
+// UpdateNodegroupVersionRequest is the UpdateNodegroupVersion body.
+type UpdateNodegroupVersionRequest struct {
+	Version            string          `json:"version,omitempty"`
+	ReleaseVersion     string          `json:"releaseVersion,omitempty"`
+	LaunchTemplate     *LaunchTemplate `json:"launchTemplate,omitempty"`
+	Force              bool            `json:"force,omitempty"`
+	ClientRequestToken string          `json:"clientRequestToken,omitempty"`
+}
