@@ -53,7 +53,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 20*time.Second, "idle time after the nodes are Ready before reading their memory")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "bound on the whole run")
 	flag.BoolVar(&cfg.nodegroups, "nodegroup", true, "after each floor round, the same with CreateNodegroup of -nodes through the EKS SDK (kplane's node executor)")
-	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1, kept) and count how many become ACTIVE; long (0 = skip)")
+	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1 + one pod, all kept), read their memory, delete them; see bench/README.md, Density (0 = skip)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, data dir) after the run")
 	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
 	flag.Parse()

@@ -34,7 +34,8 @@ type Reconciler struct {
 	// Resync is how often every nodegroup is looked at without a change.
 	Resync time.Duration
 	// CreateTimeout is how long nodes may take to be Ready before a CREATING
-	// nodegroup is CREATE_FAILED (EKS waits about 15 minutes).
+	// nodegroup is CREATE_FAILED, or an update whose new nodes do not join
+	// fails (EKS waits about 15 minutes).
 	CreateTimeout time.Duration
 	// DrainTimeout is how long a scale-down or delete waits on evictions a
 	// PodDisruptionBudget refuses before the update fails (EKS: 15 minutes).
