@@ -18,11 +18,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/kplane/kplane/bench/internal/load"
 )
 
 type config struct {
@@ -87,21 +87,7 @@ func parseFlags() config {
 func main() {
 	cfg := parseFlags()
 	started := time.Now()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-	go func() {
-		select {
-		case sig := <-sigs:
-			logf("got %v (from outside): stopping and cleaning up", sig)
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				logf("time budget -timeout %s spent: stopping and cleaning up", cfg.timeout)
-			}
-		}
-		signal.Stop(sigs) // a second Ctrl-C kills us outright (children die by Pdeathsig)
-		cancel()
-	}()
+	ctx, cancel := load.RunContext(cfg.timeout, logf)
 
 	r := &report{cfg: cfg, started: started}
 	err := run(ctx, cfg, r)
@@ -110,20 +96,7 @@ func main() {
 	if err != nil {
 		r.err = err.Error()
 	}
-	text, md := r.text(), r.markdown()
-	fmt.Println(text)
-	fmt.Println("==== markdown for docs/benchmarks.md ====")
-	fmt.Println()
-	fmt.Println(md)
-	if cfg.out != "" {
-		if werr := os.WriteFile(cfg.out, []byte(md), 0o644); werr != nil {
-			fmt.Fprintln(os.Stderr, "controlplanebench:", werr)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "controlplanebench:", err)
-		os.Exit(1)
-	}
+	load.Finish("controlplanebench", cfg.out, r.text(), r.markdown(), err)
 }
 
 // logf is progress on stderr, with the time and the load average.

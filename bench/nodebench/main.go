@@ -21,10 +21,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kplane/kplane/bench/internal/load"
@@ -55,7 +53,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 20*time.Second, "idle time after the nodes are Ready before reading their memory")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "bound on the whole run")
 	flag.BoolVar(&cfg.nodegroups, "nodegroup", true, "after each floor round, the same with CreateNodegroup of -nodes through the EKS SDK (kplane's node executor)")
-	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1, kept) and count how many become ACTIVE; long (0 = skip)")
+	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1 + one pod, all kept), read their memory, delete them; see bench/README.md, Density (0 = skip)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, data dir) after the run")
 	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
 	flag.Parse()
@@ -63,18 +61,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "nodebench: needs root (network namespaces, cgroups)")
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case s := <-sigs:
-			logf("got %v: stopping and cleaning up", s)
-		case <-ctx.Done():
-		}
-		signal.Stop(sigs)
-		cancel()
-	}()
+	ctx, cancel := load.RunContext(cfg.timeout, logf)
 	r := &report{cfg: cfg, started: time.Now(), loadStart: load.LoadAvg(), command: strings.Join(append([]string{"go run ./bench/nodebench"}, os.Args[1:]...), " ")}
 	err := run(ctx, cfg, r)
 	cancel()
@@ -82,20 +69,7 @@ func main() {
 	if err != nil {
 		r.err = err.Error()
 	}
-	text, md := r.text(), r.markdown()
-	fmt.Println(text)
-	fmt.Println("==== markdown for docs/benchmarks.md ====")
-	fmt.Println()
-	fmt.Println(md)
-	if cfg.out != "" {
-		if werr := os.WriteFile(cfg.out, []byte(md), 0o644); werr != nil {
-			fmt.Fprintln(os.Stderr, "nodebench:", werr)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nodebench:", err)
-		os.Exit(1)
-	}
+	load.Finish("nodebench", cfg.out, r.text(), r.markdown(), err)
 }
 
 func logf(format string, args ...any) {

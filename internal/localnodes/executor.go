@@ -39,9 +39,6 @@ type Config struct {
 	JoinTimeout time.Duration
 }
 
-// joinFailure is EKS's message for instances that run but never join.
-const joinFailure = "Instances failed to join the kubernetes cluster"
-
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.
 type Executor struct {
 	cfg Config
@@ -286,7 +283,7 @@ func (e *Executor) observe(ctx context.Context, spec nodegroup.NodeSpec, dir str
 	if !ready && !st.StartedAt.IsZero() && time.Since(st.StartedAt) > e.cfg.JoinTimeout {
 		// Typically its node role is no longer mapped (aws-auth entry or
 		// EC2_LINUX access entry removed): its kubelet's token is refused.
-		out.Problem, out.IssueCode = joinFailure, "NodeCreationFailure"
+		out.Problem, out.IssueCode = nodegroup.JoinFailureMessage, "NodeCreationFailure"
 	}
 	return out
 }

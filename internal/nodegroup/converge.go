@@ -189,6 +189,8 @@ func (r *Reconciler) updating(ctx context.Context, rec *store.NodegroupRecord, o
 				failure.ResourceIDs = is.ResourceIDs
 			}
 		}
+	case !converged && r.Now().Sub(started) > r.CreateTimeout && len(notJoined(obs.issues)) > 0:
+		failure = &shapes.ErrorDetail{ErrorCode: "NodeCreationFailure", ErrorMessage: JoinFailureMessage, ResourceIDs: notJoined(obs.issues)}
 	case !converged:
 		return r.waitPoll(), r.setHealth(ctx, rec, shapes.NodegroupUpdating, obs.issues)
 	}

@@ -39,7 +39,8 @@ type Reconciler struct {
 	// a safety net, not what makes it notice (default 1s).
 	NodePoll time.Duration
 	// CreateTimeout is how long nodes may take to be Ready before a CREATING
-	// nodegroup is CREATE_FAILED (EKS waits about 15 minutes).
+	// nodegroup is CREATE_FAILED, or an update whose new nodes do not join
+	// fails (EKS waits about 15 minutes).
 	CreateTimeout time.Duration
 	// DrainTimeout is how long a scale-down or delete waits on evictions a
 	// PodDisruptionBudget refuses before the update fails (EKS: 15 minutes).

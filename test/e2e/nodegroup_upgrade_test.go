@@ -217,7 +217,9 @@ func putPDB(t *testing.T, cs *kubernetes.Clientset, minAvailable int) {
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
-		var st struct{ Status struct{ CurrentHealthy, DesiredHealthy int } }
+		var st struct {
+			Status struct{ CurrentHealthy, DesiredHealthy int }
+		}
 		b, err := cs.RESTClient().Get().AbsPath(path + "/web").DoRaw(ctx)
 		if err != nil {
 			return err
