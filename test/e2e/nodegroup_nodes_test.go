@@ -343,7 +343,7 @@ func checkPortForward(t *testing.T, k *kplane, kc, pod string) {
 }
 
 // checkJoinedThroughIAM: every node's kubelet authenticates with the node
-X
+// role's IAM token (signed by kplane into a file it reads), not a certificate.
 func checkJoinedThroughIAM(t *testing.T, dirs []string) {
 	t.Helper()
 	for _, d := range dirs {
