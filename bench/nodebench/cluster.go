@@ -48,7 +48,9 @@ func startServe(ctx context.Context, bin, dir string) (*serve, error) {
 		return nil, err
 	}
 	defer lf.Close()
-	s.cmd = exec.Command(bin, "serve", "--data-dir", s.dataDir, "--listen", addr, "--control-plane-replicas", "1")
+	s.cmd = exec.Command(bin, "serve", "--data-dir", s.dataDir, "--listen", addr, "--control-plane-replicas", "1",
+		// The executor's "node step" lines (readBreakdown).
+		"--log-level", "debug")
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	// Its own process group, and SIGKILL if the benchmark dies (its
 	// control planes follow it by their own Pdeathsig).

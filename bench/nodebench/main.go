@@ -53,7 +53,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 20*time.Second, "idle time after the nodes are Ready before reading their memory")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "bound on the whole run")
 	flag.BoolVar(&cfg.nodegroups, "nodegroup", true, "after each floor round, the same with CreateNodegroup of -nodes through the EKS SDK (kplane's node executor)")
-	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1, kept) and count how many become ACTIVE; long (0 = skip)")
+	flag.IntVar(&cfg.density, "density", 0, "then make up to this many one-node clusters (cluster + nodegroup of 1 + one pod, all kept), read their memory, delete them; see bench/README.md, Density (0 = skip)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, data dir) after the run")
 	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
 	flag.Parse()
@@ -172,8 +172,13 @@ func nodegroupRound(ctx context.Context, cfg config, r *report, srv *serve, bc *
 	if err != nil {
 		return err
 	}
-	r.nodegroups = append(r.nodegroups, ng)
 	logf("round %d: nodegroup ACTIVE after %v, nodes Ready after %v", round+1, ng.Active, ng.Ready)
+	if bd, berr := readBreakdown(srv.logPath, srv.dataDir, name, "us-west-2", ng.Start, ng); berr != nil {
+		logf("round %d: no breakdown: %v", round+1, berr)
+	} else {
+		ng.Breakdown = bd
+	}
+	r.nodegroups = append(r.nodegroups, ng)
 	ps, err := deploymentPodStart(ctx, bc, fmt.Sprintf("ngpods-%d", round+1), cfg.replicas, ng.Nodes)
 	if err != nil {
 		return err
@@ -203,11 +208,16 @@ func runRound(ctx context.Context, cfg config, r *report, bin string, bc *benchC
 		return err
 	}
 	logf("round %d: starting %d nodes by hand", round+1, len(nodes))
-	ready, err := startAndWaitReady(ctx, bc, bin, nodes)
+	start, ready, err := startAndWaitReady(ctx, bc, bin, nodes)
 	if err != nil {
 		return err
 	}
 	r.floorReady = append(r.floorReady, ready)
+	steps, err := floorBreakdown(nodes, start, ready)
+	if err != nil {
+		logf("round %d: no breakdown of the floor: %v", round+1, err)
+	}
+	r.floorSteps = append(r.floorSteps, steps)
 	logf("round %d: Ready after %v", round+1, ready)
 	select {
 	case <-ctx.Done():

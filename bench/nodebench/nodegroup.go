@@ -29,9 +29,12 @@ func (s *serve) ensureNodeRole(ctx context.Context) (string, error) {
 // DescribeNodegroup (polled every 100 ms, as a waiter would if it polled
 // that often), and its nodes' Ready times, both from the create.
 type nodegroupRun struct {
+	Start  time.Time // the CreateNodegroup call
 	Active time.Duration
 	Ready  []time.Duration
 	Nodes  []string
+	// Breakdown is where each node's time went (nil if the logs could not be read).
+	Breakdown *breakdown
 }
 
 // createNodegroup creates a nodegroup of n nodes over the cluster's
@@ -43,6 +46,7 @@ func (s *serve) createNodegroup(ctx context.Context, bc *benchCluster, name, rol
 		return run, err
 	}
 	start := time.Now()
+	run.Start = start
 	if _, err := s.eks.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
 		ClusterName: aws.String(bc.name), NodegroupName: aws.String(name), NodeRole: aws.String(role),
 		Subnets:       cl.Cluster.ResourcesVpcConfig.SubnetIds,

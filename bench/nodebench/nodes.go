@@ -138,16 +138,17 @@ func waitEndpointFromVPC(ctx context.Context, bc *benchCluster, caDir string, hn
 // startAndWaitReady starts every node at once and returns each one's time
 // from node.Start to its Node's Ready condition, as seen polling the API
 // every 100 ms.
-func startAndWaitReady(ctx context.Context, bc *benchCluster, bin string, nodes []*handNode) ([]time.Duration, error) {
+func startAndWaitReady(ctx context.Context, bc *benchCluster, bin string, nodes []*handNode) (time.Time, []time.Duration, error) {
 	start := time.Now()
 	for _, hn := range nodes {
 		p, err := node.Start(bin, hn.dir)
 		if err != nil {
-			return nil, err
+			return start, nil, err
 		}
 		hn.proc = p
 	}
-	return waitReady(ctx, bc, start, names(nodes), 3*time.Minute)
+	ready, err := waitReady(ctx, bc, start, names(nodes), 3*time.Minute)
+	return start, ready, err
 }
 
 func names(nodes []*handNode) []string {

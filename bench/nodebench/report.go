@@ -18,6 +18,7 @@ type report struct {
 	started, finished  time.Time
 	loadStart, loadEnd string
 	floorReady         [][]time.Duration // per round, each node's node.Start -> Ready
+	floorSteps         []*breakdown      // per round, the floor's nodes step by step
 	idle               []node.Memory     // each node of each round, idle
 	podStarts          []podStart        // per round
 	nodegroups         []nodegroupRun    // per round
@@ -110,7 +111,21 @@ func (r *report) facts() []string {
 }
 
 func (r *report) text() string {
-	return strings.Join(append(r.facts(), r.summary()...), "\n")
+	return strings.Join(append(r.facts(), r.summary()...), "\n") + "\n" + r.breakdowns()
+}
+
+// breakdowns are the nodegroup rounds' step tables.
+func (r *report) breakdowns() string {
+	var b strings.Builder
+	for i, ng := range r.nodegroups {
+		if i < len(r.floorSteps) && r.floorSteps[i] != nil {
+			fmt.Fprintf(&b, "\nround %d: the floor's nodes, step by step\n\n%s", i+1, r.floorSteps[i].table(nil))
+		}
+		if ng.Breakdown != nil {
+			fmt.Fprintf(&b, "\nround %d: where CreateNodegroup's time went\n\n%s", i+1, ng.Breakdown.table(&ng))
+		}
+	}
+	return b.String()
 }
 
 func (r *report) markdown() string {
@@ -123,6 +138,7 @@ func (r *report) markdown() string {
 	for _, l := range r.summary() {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
+	b.WriteString(r.breakdowns())
 	return b.String()
 }
 

@@ -66,9 +66,10 @@ func tagsFromSpecs(specs []tagSpec, resourceType string) (map[string]string, *ap
 }
 
 // resourceKind says which kind of id the tag calls got: kplane's inventory
-// has VPCs, subnets and security groups; launch templates are tagged too.
+// has VPCs, subnets, security groups and their rules; launch templates are
+// tagged too.
 func resourceKind(id string) (idKind, *apiError) {
-	for _, k := range []idKind{vpcIDs, subnetIDs, groupIDs, templateIDs} {
+	for _, k := range []idKind{vpcIDs, subnetIDs, ruleIDs, groupIDs, templateIDs} {
 		if strings.HasPrefix(id, k.prefix) {
 			return k, k.check(id)
 		}

@@ -149,13 +149,17 @@ func (s *Service) getPolicy(c *call) (any, *apiError) {
 		if e != nil {
 			return nil, e
 		}
-		return &policyResult{Policy: managedPolicyOf(ref.managed, n)}, nil
+		sh := managedPolicyOf(ref.managed, n)
+		sh.PermissionsBoundaryUsageCount = s.index.BoundaryUsages()[ref.arn]
+		return &policyResult{Policy: sh}, nil
 	}
 	p, e := s.customerPolicy(c, ref)
 	if e != nil {
 		return nil, e
 	}
-	return &policyResult{Policy: policyOf(p, true)}, nil
+	sh := policyOf(p, true)
+	sh.PermissionsBoundaryUsageCount = s.index.BoundaryUsages()[ref.arn]
+	return &policyResult{Policy: sh}, nil
 }
 
 // awsAttachments counts the users, roles and groups an AWS managed policy is attached to.
@@ -212,9 +216,8 @@ func (s *Service) listPolicies(c *call) (any, *apiError) {
 	if e := s.authorize(c, "arn:aws:iam::"+s.accountID+":policy/*", nil); e != nil {
 		return nil, e
 	}
-	if c.p.get("PolicyUsageFilter") == "PermissionsBoundary" {
-		return &listPoliciesResult{}, nil // kplane has no permissions boundaries
-	}
+	onlyBoundaries := c.p.get("PolicyUsageFilter") == "PermissionsBoundary"
+	boundaries := s.index.BoundaryUsages()
 	counts, e := s.attachmentCounts(c)
 	if e != nil {
 		return nil, e
@@ -236,6 +239,10 @@ func (s *Service) listPolicies(c *call) (any, *apiError) {
 	}
 	var out []policyShape
 	for _, p := range all {
+		p.PermissionsBoundaryUsageCount = boundaries[p.Arn]
+		if onlyBoundaries && p.PermissionsBoundaryUsageCount == 0 {
+			continue
+		}
 		if strings.HasPrefix(p.Path, l.pathPrefix) && (!onlyAttached || p.AttachmentCount > 0) {
 			out = append(out, p)
 		}
@@ -294,6 +301,11 @@ func (s *Service) deletePolicy(c *call) (any, *apiError) {
 	}
 	if ref.managed != nil {
 		return nil, unmodifiable(ref.arn)
+	}
+	// A boundary is set through the index (checkBoundary), so the index
+	// says whether one is in use.
+	if s.index.BoundaryUsages()[ref.arn] > 0 {
+		return nil, newError(409, "DeleteConflict", "Cannot delete a policy attached to entities.")
 	}
 	var ae *apiError
 	_, err := s.txn(c, func(tx store.IAMTx) error {

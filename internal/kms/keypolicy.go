@@ -152,19 +152,11 @@ func (s *Service) enableKeyRotation(c *awsjson.Call) (any, *awsjson.Error) {
 		KeyId                *string
 		RotationPeriodInDays *int
 	}
-	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
+	days, e := s.decodeKeyDays(c, &in, &in.KeyId, &in.RotationPeriodInDays, "rotationPeriodInDays", 90, 2560, defaultRotationDay)
+	if e != nil {
 		return nil, e
 	}
-	var v awsjson.Validation
-	v.Range("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
-	if e := v.Err(); e != nil {
-		return nil, e
-	}
-	days := defaultRotationDay
-	if in.RotationPeriodInDays != nil {
-		days = *in.RotationPeriodInDays
-	}
-	_, e := s.changeKey(c, *in.KeyId, func(k *store.KMSKey) *awsjson.Error {
+	_, e = s.changeKey(c, *in.KeyId, func(k *store.KMSKey) *awsjson.Error {
 		if e := rotatable(k); e != nil {
 			return e
 		}

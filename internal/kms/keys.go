@@ -299,22 +299,31 @@ func (s *Service) changeKeyOnly(c *awsjson.Call, change func(*store.KMSKey) *aws
 	return nil, e
 }
 
+// decodeKeyDays decodes a call of KeyId and an optional number of days
+// (*days, checked as name within lo..hi) and returns the days, def when absent.
+func (s *Service) decodeKeyDays(c *awsjson.Call, in any, keyID **string, days **int, name string, lo, hi, def int) (int, *awsjson.Error) {
+	if e := s.decodeKeyID(c, in, keyID); e != nil {
+		return 0, e
+	}
+	var v awsjson.Validation
+	v.Range(name, *days, lo, hi)
+	if e := v.Err(); e != nil {
+		return 0, e
+	}
+	if *days == nil {
+		return def, nil
+	}
+	return **days, nil
+}
+
 func (s *Service) scheduleKeyDeletion(c *awsjson.Call) (any, *awsjson.Error) {
 	var in struct {
 		KeyId               *string
 		PendingWindowInDays *int
 	}
-	if e := s.decodeKeyID(c, &in, &in.KeyId); e != nil {
+	days, e := s.decodeKeyDays(c, &in, &in.KeyId, &in.PendingWindowInDays, "pendingWindowInDays", 7, 30, 30)
+	if e != nil {
 		return nil, e
-	}
-	var v awsjson.Validation
-	v.Range("pendingWindowInDays", in.PendingWindowInDays, 7, 30)
-	if e := v.Err(); e != nil {
-		return nil, e
-	}
-	days := 30
-	if in.PendingWindowInDays != nil {
-		days = *in.PendingWindowInDays
 	}
 	k, e := s.changeKey(c, *in.KeyId, func(k *store.KMSKey) *awsjson.Error {
 		if k.KeyState == StatePendingDeletion {

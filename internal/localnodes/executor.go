@@ -39,9 +39,6 @@ type Config struct {
 	JoinTimeout time.Duration
 }
 
-// joinFailure is EKS's message for instances that run but never join.
-const joinFailure = "Instances failed to join the kubernetes cluster"
-
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.
 type Executor struct {
 	cfg Config
@@ -51,6 +48,10 @@ type Executor struct {
 
 	mu      sync.Mutex
 	clients map[string]*clusterClient // by cluster id
+	changes chan string               // keys of nodegroups whose Nodes changed (NodeChanges)
+	// reached is the last step (stepRegistered, stepReady) each instance's
+	// Node was seen at, for the step log.
+	reached map[string]string
 	// instanceCredentials mints node-role credentials (Bind); nil = nodes
 	// join with a client certificate signed by the cluster CA.
 	instanceCredentials func(ctx context.Context, roleArn, sessionName string, d time.Duration) (*auth.Credential, error)
@@ -88,7 +89,7 @@ func New(cfg Config) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}}
+	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}, changes: make(chan string, 256), reached: map[string]string{}}
 	e.cleanLeftovers()
 	return e, nil
 }
@@ -135,6 +136,7 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err := e.ensureNetwork(spec); err != nil {
 		return nodegroup.NodeState{Problem: "Could not make the instance's network: " + err.Error()}, nil
 	}
+	e.step(spec, "network ready")
 	if problem := e.ensureFilter(spec); problem != "" {
 		return nodegroup.NodeState{Problem: problem}, nil
 	}
@@ -151,6 +153,7 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err != nil {
 		return nodegroup.NodeState{Problem: err.Error()}, nil
 	}
+	e.step(spec, "certificates issued")
 	if err := node.Check(ns, node.Paths{Dir: dir}); err != nil {
 		return nodegroup.NodeState{Failed: "The node cannot run on this host: " + err.Error()}, nil
 	}
@@ -179,6 +182,7 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err != nil {
 		e.cfg.Log.Warn("node agent start", "instance", spec.InstanceID, "err", err)
 	}
+	e.step(spec, "agent started")
 	return nodegroup.NodeState{}, nil
 }
 
@@ -225,14 +229,9 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		ns.Taints = append(ns.Taints, node.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
 	if e.joinsThroughIAM() {
-		exe := e.cfg.Executable
-		if exe == "" {
-			if exe, err = os.Executable(); err != nil {
-				return node.Spec{}, err
-			}
-		}
-		ns.Exec = &node.ExecConfig{Command: exe, Args: []string{"node", "token",
-			"--credentials", nodecreds.Path(dir), "--cluster", spec.ClusterName, "--region", spec.Region}}
+		// The token is signed here (ensureRoleCredentials): no credential
+		// program starts before the kubelet can register.
+		ns.NodeRoleToken = &node.NodeRoleToken{TokenFile: nodecreds.TokenPath(dir)}
 	} else {
 		ns.ClientCertFile, ns.ClientKeyFile = certs.ClientCertFile, certs.ClientKeyFile
 	}
@@ -269,17 +268,47 @@ func (e *Executor) observe(ctx context.Context, spec nodegroup.NodeSpec, dir str
 		out.Problem = "Cannot reach the cluster: " + err.Error()
 		return out
 	}
-	ready, err := c.syncNode(ctx, spec, st.StartedAt)
+	e.track(spec.ClusterID, spec.InstanceID, true)
+	registered, ready, err := c.syncNode(ctx, spec, st.StartedAt)
 	if err != nil {
 		e.cfg.Log.Debug("reading node", "node", spec.NodeName, "err", err)
+	}
+	switch {
+	case ready:
+		e.reach(spec, stepReady)
+	case registered:
+		e.reach(spec, stepRegistered)
 	}
 	out.Ready = ready
 	if !ready && !st.StartedAt.IsZero() && time.Since(st.StartedAt) > e.cfg.JoinTimeout {
 		// Typically its node role is no longer mapped (aws-auth entry or
 		// EC2_LINUX access entry removed): its kubelet's token is refused.
-		out.Problem, out.IssueCode = joinFailure, "NodeCreationFailure"
+		out.Problem, out.IssueCode = nodegroup.JoinFailureMessage, "NodeCreationFailure"
 	}
 	return out
+}
+
+// Steps of a node's start seen through its Node object.
+const (
+	stepRegistered = "node registered seen"
+	stepReady      = "node ready seen"
+)
+
+// reach logs step for spec's node the first time it is seen there.
+func (e *Executor) reach(spec nodegroup.NodeSpec, step string) {
+	e.mu.Lock()
+	last := e.reached[spec.InstanceID]
+	e.reached[spec.InstanceID] = step
+	e.mu.Unlock()
+	if last != step && last != stepReady {
+		e.step(spec, step)
+	}
+}
+
+// step logs, at debug level, that a node reached a step of its start:
+// bench/nodebench reads these lines to break a CreateNodegroup down.
+func (e *Executor) step(spec nodegroup.NodeSpec, name string) {
+	e.cfg.Log.Debug(node.StepMessage, "cluster", spec.ClusterName, "nodegroup", spec.Nodegroup, "instance", spec.InstanceID, "step", name)
 }
 
 // RemoveNode implements nodegroup.NodeExecutor: drain (a refusal by a
@@ -307,13 +336,26 @@ func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) erro
 		return err
 	}
 	e.forgetFilter(spec.InstanceID)
-	return e.cfg.Net.RemoveNode(spec.InstanceID)
+	if err := e.cfg.Net.RemoveNode(spec.InstanceID); err != nil {
+		return err
+	}
+	e.track(spec.ClusterID, spec.InstanceID, false)
+	e.mu.Lock()
+	delete(e.reached, spec.InstanceID)
+	e.mu.Unlock()
+	return nil
 }
 
 // StopAll stops every node (a clean stop of kplane): agents tear their
 // nodes down; directories, Node objects and networks stay, so the nodes
 // come back when kplane starts again.
 func (e *Executor) StopAll(ctx context.Context) error {
+	e.mu.Lock()
+	for id, c := range e.clients {
+		c.close()
+		delete(e.clients, id)
+	}
+	e.mu.Unlock()
 	err := e.sup.StopAll(ctx)
 	for _, dir := range NodeDirs(e.cfg.DataDir) {
 		err = errors.Join(err, node.Teardown(dir))

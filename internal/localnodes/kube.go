@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/kplane/kplane/internal/controlplane"
@@ -31,18 +32,28 @@ const (
 	managedTaintsAnnotation = "kplane.dev/nodegroup-taints"
 )
 
-// clusterClient talks to one cluster as its admin.
+// clusterClient talks to one cluster as its admin, and watches its
+// nodegroups' Nodes while it has nodes here.
 type clusterClient struct {
 	endpoint string
 	cs       kubernetes.Interface
+	nodes    listersv1.NodeLister
+	synced   func() bool
+	stop     chan struct{} // closed: the informer stops
+	// instances are the nodes of the cluster this executor runs.
+	instances map[string]bool
 }
+
+// close stops c's informer.
+func (c *clusterClient) close() { close(c.stop) }
 
 // client is cluster spec.ClusterID's admin client (cached while its endpoint stays).
 func (e *Executor) client(spec nodegroup.NodeSpec) (*clusterClient, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c := e.clients[spec.ClusterID]; c != nil && c.endpoint == spec.Endpoint {
-		return c, nil
+	old := e.clients[spec.ClusterID]
+	if old != nil && old.endpoint == spec.Endpoint {
+		return old, nil
 	}
 	if spec.Endpoint == "" {
 		return nil, fmt.Errorf("cluster %s has no endpoint", spec.ClusterName)
@@ -61,23 +72,52 @@ func (e *Executor) client(spec nodegroup.NodeSpec) (*clusterClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &clusterClient{endpoint: spec.Endpoint, cs: cs}
+	c := &clusterClient{endpoint: spec.Endpoint, cs: cs, stop: make(chan struct{}), instances: map[string]bool{}}
+	if old != nil {
+		old.close()
+		c.instances = old.instances
+	}
+	e.watchNodes(c, spec.ClusterName)
 	e.clients[spec.ClusterID] = c
 	return c, nil
+}
+
+// track records that instance runs (or, with running false, no longer
+// runs) in cluster; the cluster's client and informer go with its last node.
+func (e *Executor) track(clusterID, instance string, running bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.clients[clusterID]
+	if c == nil {
+		return
+	}
+	if running {
+		c.instances[instance] = true
+		return
+	}
+	delete(c.instances, instance)
+	if len(c.instances) == 0 {
+		c.close()
+		delete(e.clients, clusterID)
+	}
 }
 
 // syncNode reports whether the Node is Ready as seen since its agent last
 // started (a condition older than startedAt is what a dead kubelet left),
 // and brings its nodegroup labels and taints to spec's.
-func (c *clusterClient) syncNode(ctx context.Context, spec nodegroup.NodeSpec, startedAt time.Time) (bool, error) {
-	n, err := c.cs.CoreV1().Nodes().Get(ctx, spec.NodeName, metav1.GetOptions{})
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
+func (c *clusterClient) syncNode(ctx context.Context, spec nodegroup.NodeSpec, startedAt time.Time) (registered, ready bool, err error) {
+	n, found, cached := c.cachedNode(spec.NodeName)
+	if !cached {
+		var err error
+		n, err = c.cs.CoreV1().Nodes().Get(ctx, spec.NodeName, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return false, false, err
 		}
-		return false, err
+		found = err == nil
 	}
-	ready := false
+	if !found {
+		return false, false, nil
+	}
 	for _, cond := range n.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
 			// Heartbeats are whole seconds.
@@ -86,10 +126,10 @@ func (c *clusterClient) syncNode(ctx context.Context, spec nodegroup.NodeSpec, s
 	}
 	if applyNodegroup(n, spec) {
 		if _, err := c.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
-			return ready, fmt.Errorf("updating labels and taints of node %s: %w", spec.NodeName, err)
+			return true, ready, fmt.Errorf("updating labels and taints of node %s: %w", spec.NodeName, err)
 		}
 	}
-	return ready, nil
+	return true, ready, nil
 }
 
 // applyNodegroup sets n's nodegroup labels and taints to spec's and
@@ -163,15 +203,12 @@ func sameTaints(a, b []corev1.Taint) bool {
 	return slices.Equal(key(a), key(b))
 }
 
-// drainWait is how long one RemoveNode waits for evicted pods to go before
-// it reports the node still draining (the reconciler calls again).
-const drainWait = time.Minute
-
 // drain cordons node name and evicts its pods with the eviction API (as
-// `kubectl drain` does: DaemonSet and mirror pods stay), then waits for
-// them to be gone. Evictions a PodDisruptionBudget refuses make an
-// *nodegroup.EvictionBlockedError, unless force: then those pods are
-// deleted (UpdateNodegroupVersion's force).
+// `kubectl drain` does: DaemonSet and mirror pods stay). It does not wait
+// for them to go: while evicted pods terminate it returns a
+// *nodegroup.DrainingError, and the reconciler calls again. Evictions a
+// PodDisruptionBudget refuses make an *nodegroup.EvictionBlockedError,
+// unless force: then those pods are deleted (UpdateNodegroupVersion's force).
 func (c *clusterClient) drain(ctx context.Context, name string, force bool) error {
 	nodes := c.cs.CoreV1().Nodes()
 	n, err := nodes.Get(ctx, name, metav1.GetOptions{})
@@ -187,49 +224,39 @@ func (c *clusterClient) drain(ctx context.Context, name string, force bool) erro
 			return fmt.Errorf("cordoning node %s: %w", name, err)
 		}
 	}
-	deadline := time.Now().Add(drainWait)
-	for {
-		pods, err := c.podsToEvict(ctx, name)
-		if err != nil {
-			return err
+	pods, err := c.podsToEvict(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(pods) == 0 {
+		return nil
+	}
+	var blocked []string
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue // going
 		}
-		if len(pods) == 0 {
-			return nil
-		}
-		var blocked []string
-		for _, p := range pods {
-			if p.DeletionTimestamp != nil {
-				continue // going
+		err := c.cs.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+		case apierrors.IsTooManyRequests(err) && force:
+			err := c.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting pod %s/%s: %w", p.Namespace, p.Name, err)
 			}
-			err := c.cs.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
-			switch {
-			case err == nil, apierrors.IsNotFound(err):
-			case apierrors.IsTooManyRequests(err) && force:
-				err := c.cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
-				if err != nil && !apierrors.IsNotFound(err) {
-					return fmt.Errorf("deleting pod %s/%s: %w", p.Namespace, p.Name, err)
-				}
-			case apierrors.IsTooManyRequests(err):
-				blocked = append(blocked, p.Namespace+"/"+p.Name)
-			default:
-				return fmt.Errorf("evicting pod %s/%s: %w", p.Namespace, p.Name, err)
-			}
-		}
-		if len(blocked) > 0 {
-			return &nodegroup.EvictionBlockedError{Pods: blocked}
-		}
-		if !isReady(n) {
-			return nil // no kubelet to stop them: they go with the Node object
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("draining node %s: %d pod(s) still terminating", name, len(pods))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
+		case apierrors.IsTooManyRequests(err):
+			blocked = append(blocked, p.Namespace+"/"+p.Name)
+		default:
+			return fmt.Errorf("evicting pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
 	}
+	if len(blocked) > 0 {
+		return &nodegroup.EvictionBlockedError{Pods: blocked}
+	}
+	if !isReady(n) {
+		return nil // no kubelet to stop them: they go with the Node object
+	}
+	return &nodegroup.DrainingError{Node: name, Pods: len(pods)}
 }
 
 func isReady(n *corev1.Node) bool {

@@ -117,7 +117,9 @@ func kubeconfig(spec Spec, proxy bool) ([]byte, error) {
 		return nil, err
 	}
 	user := map[string]any{}
-	if spec.Exec != nil {
+	if spec.NodeRoleToken != nil {
+		user["tokenFile"] = spec.NodeRoleToken.TokenFile
+	} else if spec.Exec != nil {
 		var env []map[string]string
 		keys := make([]string, 0, len(spec.Exec.Env))
 		for k := range spec.Exec.Env {

@@ -75,15 +75,16 @@ func TestSpecValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mut := range map[string]func(*Spec){
-		"no name":       func(s *Spec) { s.Name = "" },
-		"bad ip":        func(s *Spec) { s.NodeIP = "x" },
-		"bad cidr":      func(s *Spec) { s.PodCIDR = "10.0.0.0" },
-		"two creds":     func(s *Spec) { s.Exec = &ExecConfig{Command: "aws"} },
-		"no creds":      func(s *Spec) { s.ClientCertFile = "" },
-		"bad mode":      func(s *Spec) { s.ProxyMode = "ipvs" },
-		"rel cgroup":    func(s *Spec) { s.CgroupRoot = "kplane" },
-		"no netns":      func(s *Spec) { s.NetNSPath = "" },
-		"slash in name": func(s *Spec) { s.Name = "a/b" },
+		"no name":        func(s *Spec) { s.Name = "" },
+		"bad ip":         func(s *Spec) { s.NodeIP = "x" },
+		"bad cidr":       func(s *Spec) { s.PodCIDR = "10.0.0.0" },
+		"two creds":      func(s *Spec) { s.Exec = &ExecConfig{Command: "aws"} },
+		"cert and token": func(s *Spec) { s.NodeRoleToken = &NodeRoleToken{TokenFile: "t"} },
+		"no creds":       func(s *Spec) { s.ClientCertFile = "" },
+		"bad mode":       func(s *Spec) { s.ProxyMode = "ipvs" },
+		"rel cgroup":     func(s *Spec) { s.CgroupRoot = "kplane" },
+		"no netns":       func(s *Spec) { s.NetNSPath = "" },
+		"slash in name":  func(s *Spec) { s.Name = "a/b" },
 	} {
 		s := validSpec("/d")
 		mut(&s)

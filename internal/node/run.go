@@ -58,6 +58,7 @@ func Run(ctx context.Context, dir string, comps Components) error {
 		return enterAndExec(spec)
 	}
 	log := slog.Default().With("node", spec.Name)
+	step(log, "agent in namespaces")
 
 	root := spec.CgroupRoot
 	if root == "" {
@@ -102,6 +103,7 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 	if err := WriteImageArchive(p.PauseImage(), SandboxImage, img); err != nil {
 		return fmt.Errorf("sandbox image: %w", err)
 	}
+	step(log, "configs written")
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -111,9 +113,11 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 	}); err != nil {
 		return err
 	}
+	step(log, "containerd started")
 	if err := waitRuntime(ctx, p); err != nil {
 		return err
 	}
+	step(log, "containerd ready")
 	archives, _ := filepath.Glob(filepath.Join(p.Dir, "images", "*.tar"))
 	for _, a := range append([]string{p.PauseImage()}, archives...) {
 		if err := importArchive(ctx, p, a); err != nil {
@@ -121,6 +125,7 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 		}
 	}
 	log.Info("container runtime ready", "socket", p.Socket())
+	step(log, "images imported")
 
 	go func() { cancel(comps.Kubelet(ctx, KubeletArgs(spec, p))) }()
 	if spec.ProxyMode != "" && comps.KubeProxy != nil {
@@ -131,6 +136,14 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 		return cause
 	}
 	return nil
+}
+
+// StepMessage is the message of the agent's log lines marking its start's
+// steps; their "at" is the time to the nanosecond (bench/nodebench reads them).
+const StepMessage = "node step"
+
+func step(log *slog.Logger, name string) {
+	log.Info(StepMessage, "step", name, "at", time.Now().UTC().Format(time.RFC3339Nano))
 }
 
 // enterAndExec enters spec's network namespace and a new mount namespace on

@@ -62,11 +62,13 @@ type Spec struct {
 	// port, the apiserver's client certificate).
 	CAFile string `json:"caFile"`
 	// Credentials of the kubelet: a client certificate (ClientCertFile,
-	// ClientKeyFile), or an exec credential plugin (Exec), e.g.
-	// `aws eks get-token` with the node role.
-	ClientCertFile string      `json:"clientCertFile,omitempty"`
-	ClientKeyFile  string      `json:"clientKeyFile,omitempty"`
-	Exec           *ExecConfig `json:"exec,omitempty"`
+	// ClientKeyFile), an exec credential plugin (Exec), e.g. `aws eks
+	// get-token` with the node role, or the node role's IAM token in a file
+	// (NodeRoleToken).
+	ClientCertFile string         `json:"clientCertFile,omitempty"`
+	ClientKeyFile  string         `json:"clientKeyFile,omitempty"`
+	Exec           *ExecConfig    `json:"exec,omitempty"`
+	NodeRoleToken  *NodeRoleToken `json:"nodeRoleToken,omitempty"`
 	// KubeProxyCertFile / KubeProxyKeyFile: kube-proxy's client certificate
 	// (system:kube-proxy, which the cluster binds to system:node-proxier);
 	// empty = kube-proxy uses the kubelet's credentials.
@@ -90,6 +92,15 @@ type Spec struct {
 	// hierarchy; "" = <this process's memory cgroup>/kplane/<Name>, so the
 	// node's memory stays accounted under whoever started it.
 	CgroupRoot string `json:"cgroupRoot,omitempty"`
+}
+
+// NodeRoleToken is the node role's IAM token (internal/nodecreds: what
+// `kplane node token` prints) in a file the kubelet reads (kubeconfig
+// tokenFile), written before the node starts and renewed well before it
+// expires by whoever runs the node (kplane's node executor). The same token
+// as the exec plugin gives, without starting a credential program for it.
+type NodeRoleToken struct {
+	TokenFile string `json:"tokenFile"`
 }
 
 // ExecConfig is a client-go exec credential plugin.
@@ -168,8 +179,14 @@ func (s Spec) Validate() error {
 			errs = append(errs, fmt.Errorf("clusterCIDR: %w", err))
 		}
 	}
-	if (s.ClientCertFile == "") == (s.Exec == nil) {
-		errs = append(errs, errors.New("exactly one of clientCertFile (with clientKeyFile) and exec is required"))
+	creds := 0
+	for _, set := range []bool{s.ClientCertFile != "", s.Exec != nil, s.NodeRoleToken != nil} {
+		if set {
+			creds++
+		}
+	}
+	if creds != 1 {
+		errs = append(errs, errors.New("exactly one of clientCertFile (with clientKeyFile), exec and nodeRoleToken is required"))
 	}
 	switch s.ProxyMode {
 	case "", "iptables", "nftables":

@@ -35,6 +35,10 @@ type File struct {
 // Path is the node directory's credentials file.
 func Path(dir string) string { return filepath.Join(dir, "pki", "node-role.json") }
 
+// TokenPath is the node directory's token file: kplane's node executor
+// signs the token there for the kubelet (node.NodeRoleToken).
+func TokenPath(dir string) string { return filepath.Join(dir, "pki", "node-role.token") }
+
 // Write writes f to path, mode 0600, atomically.
 func Write(path string, f File) error {
 	b, err := json.Marshal(f)

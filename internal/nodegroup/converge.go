@@ -22,11 +22,12 @@ import (
 
 // observation is what one pass over a nodegroup's nodes found.
 type observation struct {
-	live    []store.Instance
-	ready   int
-	failed  map[string]string // instance id → why it cannot be made
-	issues  []shapes.NodegroupIssue
-	blocked bool // a scale-down waits on evictions
+	live     []store.Instance
+	ready    int
+	failed   map[string]string // instance id → why it cannot be made
+	issues   []shapes.NodegroupIssue
+	blocked  bool // a scale-down waits on evictions a PodDisruptionBudget refuses
+	draining bool // a scale-down waits on evicted pods to terminate
 	// outdated counts the nodes a version update has yet to replace;
 	// target is that update's change (nil: no version update).
 	outdated int
@@ -63,12 +64,19 @@ func (r *Reconciler) converge(ctx context.Context, crec *store.ClusterRecord, re
 	if err != nil {
 		return 0, err
 	}
+	// Every node at once: starting one waits on its own network, files
+	// and credentials, not on the others'.
+	states := make([]NodeState, len(obs.live))
+	errs := make([]error, len(obs.live))
+	r.forEach(len(obs.live), func(i int) {
+		states[i], errs[i] = r.Executor.EnsureNode(ctx, r.spec(crec, rec, obs.live[i]))
+	})
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
 	var notReady []string
-	for _, inst := range obs.live {
-		st, err := r.Executor.EnsureNode(ctx, r.spec(crec, rec, inst))
-		if err != nil {
-			return 0, err
-		}
+	for i, inst := range obs.live {
+		st := states[i]
 		switch {
 		case st.Failed != "":
 			obs.failed[inst.ID] = st.Failed
@@ -93,7 +101,7 @@ func (r *Reconciler) converge(ctx context.Context, crec *store.ClusterRecord, re
 	if len(obs.failed) > 0 {
 		obs.issues = append(obs.issues, failureIssue(obs.failed))
 	}
-	converged := len(obs.live) == desired && obs.ready == desired && len(obs.failed) == 0 && !obs.blocked && obs.outdated == 0
+	converged := len(obs.live) == desired && obs.ready == desired && len(obs.failed) == 0 && !obs.blocked && !obs.draining && obs.outdated == 0
 
 	switch ng.Status {
 	case shapes.NodegroupCreating:
@@ -138,7 +146,16 @@ func (r *Reconciler) creating(ctx context.Context, rec *store.NodegroupRecord, o
 			Message: "Instances failed to join the kubernetes cluster", ResourceIDs: notReady})
 		return 0, r.setHealth(ctx, rec, shapes.NodegroupCreateFailed, issues)
 	}
-	return 200 * time.Millisecond, r.setHealth(ctx, rec, shapes.NodegroupCreating, obs.issues)
+	return r.waitPoll(), r.setHealth(ctx, rec, shapes.NodegroupCreating, obs.issues)
+}
+
+// waitPoll is how soon a nodegroup waiting on its nodes is looked at
+// again: an executor that reports node changes wakes it sooner.
+func (r *Reconciler) waitPoll() time.Duration {
+	if _, ok := r.Executor.(NodeWatcher); ok {
+		return r.NodePoll
+	}
+	return 200 * time.Millisecond
 }
 
 // updating finishes the update in progress once the nodegroup is as it asks
@@ -172,8 +189,10 @@ func (r *Reconciler) updating(ctx context.Context, rec *store.NodegroupRecord, o
 				failure.ResourceIDs = is.ResourceIDs
 			}
 		}
+	case !converged && r.Now().Sub(started) > r.CreateTimeout && len(notJoined(obs.issues)) > 0:
+		failure = &shapes.ErrorDetail{ErrorCode: "NodeCreationFailure", ErrorMessage: JoinFailureMessage, ResourceIDs: notJoined(obs.issues)}
 	case !converged:
-		return 200 * time.Millisecond, r.setHealth(ctx, rec, shapes.NodegroupUpdating, obs.issues)
+		return r.waitPoll(), r.setHealth(ctx, rec, shapes.NodegroupUpdating, obs.issues)
 	}
 	final := *u
 	final.Update.Status = shapes.UpdateSuccessful
@@ -215,32 +234,30 @@ func (r *Reconciler) scale(ctx context.Context, crec *store.ClusterRecord, rec *
 	}
 	// Scale in: the newest instances of the zones that have the most.
 	victims := pickVictims(obs.live, len(obs.live)-desired)
-	var blocked []string
-	var blockErr error
-	keep := obs.live[:0:0]
+	var gone []store.Instance
 	for _, inst := range obs.live {
-		if !slices.Contains(victims, inst.ID) {
-			keep = append(keep, inst)
-			continue
+		if slices.Contains(victims, inst.ID) {
+			gone = append(gone, inst)
 		}
-		err := r.Executor.RemoveNode(ctx, r.spec(crec, rec, inst))
-		switch {
-		case IsEvictionBlocked(err):
-			blocked, blockErr = append(blocked, inst.ID), err
-			keep = append(keep, inst)
-			continue
-		case err != nil:
-			return err
-		}
+	}
+	res := r.removeNodes(ctx, crec, rec, gone)
+	if res.err != nil {
+		return res.err
+	}
+	for _, inst := range res.removed {
 		if err := r.st.TerminateInstance(ctx, inst.Cluster, inst.Nodegroup, inst.ID, "Client.UserInitiatedShutdown: scaled in by the nodegroup"); err != nil {
 			return err
 		}
 	}
-	obs.live = keep
-	if len(blocked) > 0 {
+	// Those not removed yet still run (and count) until a later pass.
+	keep := slices.DeleteFunc(slices.Clone(obs.live), func(inst store.Instance) bool {
+		return slices.ContainsFunc(res.removed, func(gone store.Instance) bool { return gone.ID == inst.ID })
+	})
+	obs.live, obs.draining = keep, res.draining
+	if len(res.blocked) > 0 {
 		obs.blocked = true
 		obs.issues = append(obs.issues, shapes.NodegroupIssue{Code: "PodEvictionFailure",
-			Message: "Pods could not be evicted from nodes being removed: " + blockErr.Error(), ResourceIDs: blocked})
+			Message: "Pods could not be evicted from nodes being removed: " + res.blockErr.Error(), ResourceIDs: res.blocked})
 	}
 	return nil
 }

@@ -28,9 +28,23 @@ type NodeExecutor interface {
 	// had: processes, mounts, namespaces, interfaces, cgroups, files and its
 	// Node object. nil once nothing is left. An eviction refused by a
 	// disruption budget is an *EvictionBlockedError, so the reconciler can
-	// report PodEvictionFailure and try again.
+	// report PodEvictionFailure and try again; evicted pods still
+	// terminating are a *DrainingError. Neither waits: the reconciler calls
+	// again later, so one draining node holds up no other nodegroup.
 	RemoveNode(ctx context.Context, spec NodeSpec) error
 }
+
+// NodeWatcher is what a NodeExecutor may also offer: the keys
+// ("CLUSTER/NODEGROUP") of nodegroups whose nodes changed (a Node
+// registered, became Ready or not Ready, an agent died), so the reconciler
+// looks at once rather than at its next poll.
+type NodeWatcher interface {
+	NodeChanges() <-chan string
+}
+
+// NodegroupKey is the key of a nodegroup in the reconciler's queue and in
+// NodeWatcher's changes.
+func NodegroupKey(cluster, nodegroup string) string { return cluster + "/" + nodegroup }
 
 // NodeSpec is everything a node needs to run and join, as kplane decided it.
 type NodeSpec struct {
@@ -108,6 +122,23 @@ type EvictionBlockedError struct {
 
 func (e *EvictionBlockedError) Error() string {
 	return fmt.Sprintf("eviction of %d pod(s) refused by a PodDisruptionBudget: %v", len(e.Pods), e.Pods)
+}
+
+// DrainingError is RemoveNode's answer while evicted pods are still
+// terminating: the node is cordoned and drained, not yet removed.
+type DrainingError struct {
+	Node string
+	Pods int
+}
+
+func (e *DrainingError) Error() string {
+	return fmt.Sprintf("node %s: %d evicted pod(s) still terminating", e.Node, e.Pods)
+}
+
+// IsDraining reports whether err is a *DrainingError.
+func IsDraining(err error) bool {
+	var e *DrainingError
+	return errors.As(err, &e)
 }
 
 // IsEvictionBlocked reports whether err is an *EvictionBlockedError.

@@ -53,3 +53,18 @@ func (r *Reconciler) unmapNodeRole(ctx context.Context, crec *store.ClusterRecor
 		r.Log.Warn("nodegroup delete: removing the node role from aws-auth", "cluster", ng.ClusterName, "role", ng.NodeRole, "err", err)
 	}
 }
+
+// JoinFailureMessage is EKS's health issue message for instances that run
+// but never join their cluster (typically: the node role is not mapped).
+const JoinFailureMessage = "Instances failed to join the kubernetes cluster"
+
+// notJoined are the instances issues name as not joining.
+func notJoined(issues []shapes.NodegroupIssue) []string {
+	var ids []string
+	for _, is := range issues {
+		if is.Code == "NodeCreationFailure" && is.Message == JoinFailureMessage {
+			ids = append(ids, is.ResourceIDs...)
+		}
+	}
+	return ids
+}

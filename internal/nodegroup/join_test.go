@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/store"
 )
 
@@ -103,5 +105,41 @@ func TestNodeRoleUnmappedWithLastNodegroup(t *testing.T) {
 	del("b")
 	if j.unmaps() != 1 {
 		t.Fatalf("unmapped %d times after the last nodegroup went, want 1", j.unmaps())
+	}
+}
+
+// notJoining is a fake executor whose nodes run and never join.
+type notJoining struct{ *fakeExecutor }
+
+func (n notJoining) EnsureNode(ctx context.Context, s NodeSpec) (NodeState, error) {
+	st, err := n.fakeExecutor.EnsureNode(ctx, s)
+	st.Ready, st.Problem, st.IssueCode = false, JoinFailureMessage, "NodeCreationFailure"
+	return st, err
+}
+
+// A scale-up whose new node never joins shows NodeCreationFailure while it
+// waits, and fails with it after CreateTimeout; the nodegroup is DEGRADED.
+func TestUpdateFailsWhenNodesDoNotJoin(t *testing.T) {
+	f := newFixture(t)
+	f.exec.set(func(e *fakeExecutor) { e.ready = true })
+	f.createNodegroup("ng", 1, f.net.Subnets[0].ID)
+	f.settle("ng")
+	f.r.Executor = notJoining{f.exec}
+	id := f.startUpdate("ng", func(ng *shapes.Nodegroup) { ng.ScalingConfig.DesiredSize = shapes.Int(2) })
+	rec := f.settle("ng")
+	if rec.Nodegroup.Status != shapes.NodegroupUpdating || f.update("ng", id).Update.Status != shapes.UpdateInProgress {
+		t.Fatalf("while the node does not join: %s, update %s", rec.Nodegroup.Status, f.update("ng", id).Update.Status)
+	}
+	if ids := notJoined(rec.Nodegroup.Health.Issues); len(ids) != 2 {
+		t.Fatalf("issues %+v", rec.Nodegroup.Health.Issues)
+	}
+	f.r.CreateTimeout = time.Nanosecond
+	rec = f.settle("ng")
+	u := f.update("ng", id).Update
+	if u.Status != shapes.UpdateFailed || len(u.Errors) != 1 || u.Errors[0].ErrorCode != "NodeCreationFailure" || u.Errors[0].ErrorMessage != JoinFailureMessage {
+		t.Fatalf("update %s %+v", u.Status, u.Errors)
+	}
+	if rec.Nodegroup.Status != shapes.NodegroupDegraded {
+		t.Errorf("nodegroup %s after the failed update, want DEGRADED", rec.Nodegroup.Status)
 	}
 }

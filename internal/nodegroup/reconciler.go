@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
@@ -33,8 +34,13 @@ type Reconciler struct {
 	Workers int
 	// Resync is how often every nodegroup is looked at without a change.
 	Resync time.Duration
+	// NodePoll is how soon a nodegroup waiting on its nodes is looked at
+	// again when the executor reports node changes (NodeWatcher) anyway:
+	// a safety net, not what makes it notice (default 1s).
+	NodePoll time.Duration
 	// CreateTimeout is how long nodes may take to be Ready before a CREATING
-	// nodegroup is CREATE_FAILED (EKS waits about 15 minutes).
+	// nodegroup is CREATE_FAILED, or an update whose new nodes do not join
+	// fails (EKS waits about 15 minutes).
 	CreateTimeout time.Duration
 	// DrainTimeout is how long a scale-down or delete waits on evictions a
 	// PodDisruptionBudget refuses before the update fails (EKS: 15 minutes).
@@ -52,6 +58,11 @@ type Reconciler struct {
 func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info) error {
 	r.defaults()
 	r.st, r.info = st, info
+	changes := []<-chan string{st.WatchNodegroups(ctx)}
+	// Nodes that changed (registered, Ready) wake their nodegroup at once.
+	if w, ok := r.Executor.(NodeWatcher); ok {
+		changes = append(changes, w.NodeChanges())
+	}
 	loop := &reconcile.Loop{
 		Name: "nodegroups",
 		Reconcile: func(ctx context.Context, key string) (time.Duration, error) {
@@ -59,7 +70,7 @@ func (r *Reconciler) Run(ctx context.Context, st *store.Store, info runinfo.Info
 			return r.Reconcile(ctx, cluster, name)
 		},
 		Keys:    r.nodegroupKeys,
-		Changes: []<-chan string{st.WatchNodegroups(ctx)},
+		Changes: changes,
 		Workers: r.Workers,
 		Resync:  r.Resync,
 		Log:     r.Log,
@@ -86,6 +97,9 @@ func (r *Reconciler) defaults() {
 	}
 	if r.Executor == nil {
 		r.Executor = Unavailable{}
+	}
+	if r.NodePoll == 0 {
+		r.NodePoll = time.Second
 	}
 	if r.CreateTimeout == 0 {
 		r.CreateTimeout = 15 * time.Minute
@@ -153,33 +167,38 @@ func (r *Reconciler) forgetTerminated(ctx context.Context, insts []store.Instanc
 	return nil
 }
 
-// remove drains and stops every node, then removes the instances and the nodegroup.
+// remove drains and stops every node, then removes the instances and the
+// nodegroup. Nodes still draining are looked at again later: no worker
+// waits on a drain.
 func (r *Reconciler) remove(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord) (time.Duration, error) {
 	ng := &rec.Nodegroup
 	insts, err := r.st.NodegroupInstances(ctx, ng.ClusterName, ng.NodegroupName)
 	if err != nil {
 		return 0, err
 	}
-	var blocked []string
-	var blockErr error
+	var live, dead []store.Instance
 	for _, inst := range insts {
 		if inst.Live() && crec != nil {
-			err := r.Executor.RemoveNode(ctx, r.spec(crec, rec, inst))
-			if IsEvictionBlocked(err) {
-				blocked, blockErr = append(blocked, inst.ID), err
-				continue
-			}
-			if err != nil {
-				return 0, err
-			}
+			live = append(live, inst)
+		} else {
+			dead = append(dead, inst)
 		}
+	}
+	res := r.removeNodes(ctx, crec, rec, live)
+	if res.err != nil {
+		return 0, res.err
+	}
+	for _, inst := range append(dead, res.removed...) {
 		if err := r.st.DeleteInstance(ctx, inst); err != nil {
 			return 0, err
 		}
 	}
-	if len(blocked) > 0 {
-		issue := shapes.NodegroupIssue{Code: "PodEvictionFailure", Message: "Reached max retries while trying to evict pods from nodes in node group: " + blockErr.Error(), ResourceIDs: blocked}
+	if len(res.blocked) > 0 {
+		issue := shapes.NodegroupIssue{Code: "PodEvictionFailure", Message: "Reached max retries while trying to evict pods from nodes in node group: " + res.blockErr.Error(), ResourceIDs: res.blocked}
 		return time.Second, r.setHealth(ctx, rec, ng.Status, []shapes.NodegroupIssue{issue})
+	}
+	if res.draining {
+		return drainPoll, nil
 	}
 	r.unmapNodeRole(ctx, crec, rec)
 	if err := r.st.RemoveNodegroup(ctx, ng.ClusterName, ng.NodegroupName); err != nil {
@@ -187,4 +206,56 @@ func (r *Reconciler) remove(ctx context.Context, crec *store.ClusterRecord, rec 
 	}
 	r.Log.Info("nodegroup deleted", "cluster", ng.ClusterName, "nodegroup", ng.NodegroupName)
 	return 0, nil
+}
+
+// drainPoll is how soon a nodegroup with nodes still draining is looked at again.
+const drainPoll = time.Second
+
+// removal is what one removeNodes pass did.
+type removal struct {
+	removed  []store.Instance // gone: nothing of their node is left
+	blocked  []string         // instance ids whose evictions a PodDisruptionBudget refuses
+	blockErr error
+	draining bool // some evicted pods are still terminating
+	err      error
+}
+
+// removeNodes asks the executor to remove the nodes of insts, all at once.
+func (r *Reconciler) removeNodes(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord, insts []store.Instance) removal {
+	errs := make([]error, len(insts))
+	r.forEach(len(insts), func(i int) {
+		errs[i] = r.Executor.RemoveNode(ctx, r.spec(crec, rec, insts[i]))
+	})
+	var res removal
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			res.removed = append(res.removed, insts[i])
+		case IsEvictionBlocked(err):
+			res.blocked, res.blockErr = append(res.blocked, insts[i].ID), err
+		case IsDraining(err):
+			res.draining = true
+		default:
+			res.err = errors.Join(res.err, err)
+		}
+	}
+	return res
+}
+
+// forEach runs fn(0..n-1) at once: each node's steps wait on its own
+// processes and the cluster, not on the other nodes'.
+func (r *Reconciler) forEach(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(i)
+		}()
+	}
+	wg.Wait()
 }

@@ -120,6 +120,9 @@ func (r *Reconciler) roll(ctx context.Context, crec *store.ClusterRecord, rec *s
 		case IsEvictionBlocked(err):
 			blocked, blockErr = append(blocked, inst.ID), err
 			continue
+		case IsDraining(err):
+			obs.draining = true // looked at again shortly
+			continue
 		case err != nil:
 			return err
 		}

@@ -219,6 +219,25 @@ func (x *IAMIndex) Policy(name string) *IAMPolicy {
 	return x.principals.Policies[strings.ToLower(name)]
 }
 
+// BoundaryUsages counts, by policy ARN, the users and roles that have the
+// policy as their permissions boundary (IAM's PermissionsBoundaryUsageCount).
+func (x *IAMIndex) BoundaryUsages() map[string]int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := map[string]int{}
+	for _, u := range x.principals.Users {
+		if u.PermissionsBoundary != "" {
+			n[u.PermissionsBoundary]++
+		}
+	}
+	for _, r := range x.principals.Roles {
+		if r.PermissionsBoundary != "" {
+			n[r.PermissionsBoundary]++
+		}
+	}
+	return n
+}
+
 // relistPrincipals reads every user, role, group and policy in one read.
 func relistPrincipals(ctx context.Context, cli *clientv3.Client, rev int64) (IAMPrincipals, error) {
 	p := newIAMPrincipals()

@@ -213,17 +213,20 @@ func (v *Supervisor) run(s *supervised) {
 		if err == nil {
 			c, err = v.start(s, p)
 		}
-		if first {
-			s.started <- err
-			first = false
-		}
 		if err != nil {
 			opts.Logf("%s %s: start: %v", p.Kind, p.Key, err)
 			s.update(func(st *State) {
 				st.Phase, st.PID, st.Ready = PhaseBackOff, 0, false
 				st.LastExitAt, st.LastExitReason = time.Now(), "start: "+err.Error()
 			})
-		} else {
+		}
+		// Ensure returns once the first start is decided, and its caller
+		// then reads State: so the state is written first.
+		if first {
+			s.started <- err
+			first = false
+		}
+		if err == nil {
 			switch v.watch(s, p, c) {
 			case exitStopped:
 				s.update(func(st *State) { st.Phase = PhaseStopped })

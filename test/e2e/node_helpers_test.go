@@ -34,18 +34,21 @@ type testNetns struct {
 	name, path string
 }
 
+// mustIP runs ip(8) with args and fails the test if it fails.
+func mustIP(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
 func newTestNetns(t *testing.T, ipCIDR string) *testNetns {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
 	ns := &testNetns{name: "kpn-" + hex.EncodeToString(b)}
 	ns.path = "/run/netns/" + ns.name
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
+	run := func(args ...string) { mustIP(t, args...) }
 	run("netns", "add", ns.name)
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", ns.name).CombinedOutput(); err != nil {

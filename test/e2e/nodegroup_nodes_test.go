@@ -342,8 +342,8 @@ func checkPortForward(t *testing.T, k *kplane, kc, pod string) {
 	})
 }
 
-// checkJoinedThroughIAM: every node's kubelet authenticates with the exec
-// plugin (`kplane node token`, the node role's IAM token), not a certificate.
+// checkJoinedThroughIAM: every node's kubelet authenticates with the node
+// role's IAM token (signed by kplane into a file it reads), not a certificate.
 func checkJoinedThroughIAM(t *testing.T, dirs []string) {
 	t.Helper()
 	for _, d := range dirs {
@@ -351,8 +351,11 @@ func checkJoinedThroughIAM(t *testing.T, dirs []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(b), "- token") || strings.Contains(string(b), "client-certificate") {
+		if !strings.Contains(string(b), "tokenFile: "+filepath.Join(d, "pki", "node-role.token")) || strings.Contains(string(b), "client-certificate") {
 			t.Errorf("%s/kubelet.kubeconfig does not authenticate with the node token:\n%s", d, b)
+		}
+		if tok, err := os.ReadFile(filepath.Join(d, "pki", "node-role.token")); err != nil || !strings.HasPrefix(string(tok), "k8s-aws-v1.") {
+			t.Errorf("node role token of %s: %v", d, err)
 		}
 		if fi, err := os.Stat(filepath.Join(d, "pki", "node-role.json")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("node role credentials of %s: %v", d, err)

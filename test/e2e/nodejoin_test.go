@@ -41,12 +41,7 @@ func newOtherHost(t *testing.T) *otherHost {
 	h := &otherHost{name: "kpj-" + id, hostLink: "kpj" + id,
 		hostAddr: fmt.Sprintf("10.213.%d.%d", third, fourth+1), ownAddr: fmt.Sprintf("10.213.%d.%d", third, fourth+2)}
 	h.path, h.hostCIDR = "/run/netns/"+h.name, h.hostAddr+"/30"
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
+	run := func(args ...string) { mustIP(t, args...) }
 	run("netns", "add", h.name)
 	t.Cleanup(func() {
 		// Deleting the namespace deletes the veth pair, the host's end too.
