@@ -21,10 +21,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kplane/kplane/bench/internal/load"
@@ -51,18 +49,7 @@ func main() {
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temp dir (logs, data dir) after the run")
 	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case s := <-sigs:
-			logf("got %v: stopping and cleaning up", s)
-		case <-ctx.Done():
-		}
-		signal.Stop(sigs)
-		cancel()
-	}()
+	ctx, cancel := load.RunContext(cfg.timeout, logf)
 	r := &report{cfg: cfg, started: time.Now(), loadStart: load.LoadAvg(),
 		command: strings.Join(append([]string{"go run ./bench/upgradebench"}, os.Args[1:]...), " ")}
 	err := run(ctx, cfg, r)
@@ -71,20 +58,7 @@ func main() {
 	if err != nil {
 		r.err = err.Error()
 	}
-	fmt.Println(r.text())
-	fmt.Println("==== markdown for docs/benchmarks.md ====")
-	fmt.Println()
-	md := r.markdown()
-	fmt.Println(md)
-	if cfg.out != "" {
-		if werr := os.WriteFile(cfg.out, []byte(md), 0o644); werr != nil {
-			fmt.Fprintln(os.Stderr, "upgradebench:", werr)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "upgradebench:", err)
-		os.Exit(1)
-	}
+	load.Finish("upgradebench", cfg.out, r.text(), r.markdown(), err)
 }
 
 func logf(format string, args ...any) {

@@ -246,21 +246,27 @@ func init() {
 	}
 }
 
-// stopAll stops the components in reverse start order, each bounded by
-// ShutdownTimeout: controller-manager, then scheduler, then kube-apiserver
-// (which the others need to release their leader leases). Note that
-// kube-scheduler, after releasing its lease on a requested stop, calls
-// os.Exit(0) itself, which ends the process (with the right status) before
-// kube-apiserver's graceful shutdown.
+// stopAll stops the components, each bounded by ShutdownTimeout:
+// controller-manager (its lease released through the apiserver), then
+// kube-apiserver's graceful shutdown (the requests in flight on its
+// connections finish), then kube-scheduler. The scheduler goes last because,
+// when it leads, it calls os.Exit(0) itself on a requested stop: before the
+// apiserver, that cut the clients' requests in flight through the cluster's
+// balancer during a rolling update. With the apiserver gone it can neither
+// release its lease nor do anything else, so it is not waited for; another
+// replica's scheduler takes over when the lease expires.
 func stopAll(comps []*component) {
 	stopping.Store(true)
-	order := []string{ControllerManager, Scheduler, APIServer}
+	order := []string{ControllerManager, APIServer, Scheduler}
 	for _, name := range order {
 		for _, c := range comps {
 			if c.name != name {
 				continue
 			}
 			c.cancel()
+			if name == Scheduler {
+				continue
+			}
 			select {
 			case <-c.done:
 			case <-time.After(ShutdownTimeout):

@@ -97,6 +97,13 @@ func APIServerArgs(cfg ClusterConfig) []string {
 	// reaches the control plane (a loopback address may not be an endpoint
 	// at all).
 	a = append(a, "--endpoint-reconciler-type=none")
+	// A replica that stops (a rolling update, a delete) keeps serving for
+	// 2 s with /readyz failing, so the cluster's balancer (1 s health
+	// checks) sends it no new connection; requests still coming on its
+	// open connections get a 429 with Retry-After, which clients retry
+	// through the balancer on another replica (bench/upgradebench: 0 failed
+	// calls; without it the shutdown waits out components.ShutdownTimeout).
+	a = append(a, "--shutdown-delay-duration=2s", "--shutdown-send-retry-after=true")
 	// Webhooks and aggregated APIs served by pods are called at their
 	// Service's endpoints (pod IP:port), not its ClusterIP: kube-proxy's
 	// rules live in the nodes' namespaces, while the apiserver reaches the
