@@ -31,7 +31,7 @@ func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisione
 	case os.Geteuid() != 0:
 		rec.Executor = nodegroup.Unavailable{Reason: "Nodes need kplane serve to run as root (network namespaces, cgroups, mounts); this kplane runs as uid " + strconv.Itoa(os.Geteuid())}
 	default:
-		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes"), JoinTimeout: joinTimeout})
+		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes"), JoinTimeout: joinTimeout, NetworkMade: prov.Poke})
 		if err != nil {
 			return nil, err
 		}

@@ -70,6 +70,22 @@ type appliedConfig struct {
 	before *appliedConfig
 }
 
+// Poke asks the reconciler to look at cluster now (its nodes' network
+// changed: a VPC namespace the endpoint must listen in may be new). It never
+// blocks; before the reconciler listens it does nothing.
+func (p *LocalProvisioner) Poke(cluster string) {
+	p.mu.Lock()
+	ch := p.changes
+	p.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- cluster:
+	default:
+	}
+}
+
 // Changes implements ChangeNotifier: it sends the name of a cluster whose
 // control-plane process changed state (died, restarted, became ready).
 func (p *LocalProvisioner) Changes(ctx context.Context) <-chan string {

@@ -37,6 +37,11 @@ type Config struct {
 	// failed to join the kubernetes cluster" for it (default 2 minutes; a
 	// node here is Ready in seconds).
 	JoinTimeout time.Duration
+	// NetworkMade is told the cluster of a node whose network was just
+	// made: the control plane then listens in the VPC's namespace at once
+	// (which the first node of a VPC creates) instead of at its next look,
+	// before the node's kubelet first dials the endpoint.
+	NetworkMade func(cluster string)
 }
 
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.
@@ -137,6 +142,9 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 		return nodegroup.NodeState{Problem: "Could not make the instance's network: " + err.Error()}, nil
 	}
 	e.step(spec, "network ready")
+	if e.cfg.NetworkMade != nil {
+		e.cfg.NetworkMade(spec.ClusterName)
+	}
 	if problem := e.ensureFilter(spec); problem != "" {
 		return nodegroup.NodeState{Problem: problem}, nil
 	}
