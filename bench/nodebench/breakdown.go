@@ -94,8 +94,13 @@ func readBreakdown(serveLog, dataDir, ng, region string, start time.Time, run no
 		return nil, err
 	}
 	for _, inst := range b.instances {
-		if err := readAgentLog(supervise.LogPath(localnodes.NodeDir(dataDir, inst)), start, func(step string, t time.Time) { set(inst, step, t) }); err != nil {
+		agentLog := supervise.LogPath(localnodes.NodeDir(dataDir, inst))
+		if err := readAgentLog(agentLog, start, func(step string, t time.Time) { set(inst, step, t) }); err != nil {
 			return nil, err
+		}
+		// Kept beside serve.log (-keep): the node's directory goes with the nodegroup.
+		if b, err := os.ReadFile(agentLog); err == nil {
+			_ = os.WriteFile(filepath.Join(filepath.Dir(serveLog), ng+"-"+inst+".log"), b, 0o600)
 		}
 	}
 	for i, name := range run.Nodes {
