@@ -70,11 +70,18 @@ func readSimulation(v *validator) (docs, actions, resources []string, ctx map[st
 	return docs, actions, resources, ctx
 }
 
-func (s *Service) simulate(identity []*policy.Policy, actions, resources []string, ctx map[string][]string) *simulateResult {
+// simulate decides each action on each resource as Authorize would: the
+// identity policies, then the permissions boundary when there is one
+// (bounded; nil boundaries: none).
+func (s *Service) simulate(identity []*policy.Policy, bounded bool, boundary *policy.Policy, actions, resources []string, ctx map[string][]string) *simulateResult {
 	res := &simulateResult{}
 	for _, a := range actions {
 		for _, r := range resources {
-			d, _ := policy.Evaluate(identity, nil, &policy.Request{Action: a, Resource: r, Context: ctx})
+			req := &policy.Request{Action: a, Resource: r, Context: ctx}
+			d, _ := policy.Evaluate(identity, nil, req)
+			if bounded {
+				d, _ = policy.Bound(d, policy.IdentityPolicies, boundary, req)
+			}
 			er := evaluationResult{EvalActionName: a, EvalResourceName: r, EvalDecision: d.String()}
 			res.EvaluationResults.Members = append(res.EvaluationResults.Members, er)
 		}
@@ -110,7 +117,31 @@ func (s *Service) simulateCustomPolicy(c *call) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	return s.simulate(identity, actions, resources, ctx), nil
+	bounded, boundary, e := boundaryInput(&v)
+	if e != nil {
+		return nil, e
+	}
+	return s.simulate(identity, bounded, boundary, actions, resources, ctx), nil
+}
+
+// boundaryInput reads PermissionsBoundaryPolicyInputList (IAM takes one
+// document): the boundary to simulate with, which replaces the principal's.
+func boundaryInput(v *validator) (bool, *policy.Policy, *apiError) {
+	docs := readList(v, "PermissionsBoundaryPolicyInputList", "permissionsBoundaryPolicyInputList", 1, 131072, validPolicyText, patPolicy)
+	if e := v.err(); e != nil {
+		return false, nil, e
+	}
+	if len(docs) == 0 {
+		return false, nil, nil
+	}
+	if len(docs) > 1 {
+		return false, nil, newError(400, "InvalidInput", "Only one permissions boundary policy may be simulated.")
+	}
+	p, e := parseInputs(docs)
+	if e != nil {
+		return false, nil, e
+	}
+	return true, p[0], nil
 }
 
 func (s *Service) simulatePrincipalPolicy(c *call) (any, *apiError) {
@@ -131,6 +162,10 @@ func (s *Service) simulatePrincipalPolicy(c *call) (any, *apiError) {
 	if !ok || a.service != "iam" {
 		return nil, newError(400, "InvalidInput", "Invalid ARN: "+quoteValue(source))
 	}
+	bounded, boundary, e := boundaryInput(&v)
+	if e != nil {
+		return nil, e
+	}
 	kind, rest, _ := strings.Cut(a.resource, "/")
 	name := rest[strings.LastIndexByte(rest, '/')+1:]
 	missing := newError(404, "NoSuchEntity", "Entity "+source+" does not exist.")
@@ -144,6 +179,9 @@ func (s *Service) simulatePrincipalPolicy(c *call) (any, *apiError) {
 			return nil, missing
 		}
 		identity = s.entityPolicies(u.AttachedPolicies, u.InlinePolicies, identity)
+		if !bounded && u.PermissionsBoundary != "" {
+			bounded, boundary = true, s.managedPolicy(u.PermissionsBoundary)
+		}
 		for _, g := range u.Groups {
 			if grp := s.index.Group(g); grp != nil {
 				identity = s.entityPolicies(grp.AttachedPolicies, grp.InlinePolicies, identity)
@@ -157,6 +195,9 @@ func (s *Service) simulatePrincipalPolicy(c *call) (any, *apiError) {
 			return nil, missing
 		}
 		identity = s.entityPolicies(r.AttachedPolicies, r.InlinePolicies, identity)
+		if !bounded && r.PermissionsBoundary != "" {
+			bounded, boundary = true, s.managedPolicy(r.PermissionsBoundary)
+		}
 		ctx["aws:principalarn"] = []string{r.Arn}
 	case "group":
 		g := s.index.Group(name)
@@ -167,5 +208,5 @@ func (s *Service) simulatePrincipalPolicy(c *call) (any, *apiError) {
 	default:
 		return nil, newError(400, "InvalidInput", "Invalid ARN: "+quoteValue(source))
 	}
-	return s.simulate(identity, actions, resources, ctx), nil
+	return s.simulate(identity, bounded, boundary, actions, resources, ctx), nil
 }
