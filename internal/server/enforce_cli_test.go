@@ -121,6 +121,14 @@ func TestPoliciesEnforcedWithAWSCLI(t *testing.T) {
 		" is not authorized to perform: ec2:DescribeVpcs on resource: * because no identity-based policy allows the ec2:DescribeVpcs action",
 		"alice", "ec2", "describe-vpcs")
 	e.fails("(UnauthorizedOperation) when calling the CreateVpc operation", "alice", "ec2", "create-vpc", "--cidr-block", "10.9.0.0/16", "--dry-run")
+	e.fails("An error occurred (AccessDeniedException) when calling the ListKeys operation: User: "+aliceArn+
+		" is not authorized to perform: kms:ListKeys on resource: * because no identity-based policy allows the kms:ListKeys action",
+		"alice", "kms", "list-keys")
+	e.fails("An error occurred (AccessDeniedException) when calling the DescribeLogGroups operation: User: "+aliceArn+
+		" is not authorized to perform: logs:DescribeLogGroups",
+		"alice", "logs", "describe-log-groups")
+	e.fails("(AccessDeniedException) when calling the GetParameter operation", "alice", "ssm", "get-parameter",
+		"--name", "/aws/service/eks/optimized-ami/1.37/amazon-linux-2023/x86_64/standard/recommended/release_version")
 	e.fails("An error occurred (AccessDenied) when calling the ListUsers operation: User: "+aliceArn+
 		" is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+acct+":user/* because no identity-based policy allows the iam:ListUsers action",
 		"alice", "iam", "list-users")
