@@ -42,6 +42,10 @@ func runChild(args []string) {
 
 func newSupervisor(t *testing.T) *Supervisor {
 	t.Helper()
+	// The test's temp root is removed by the first cleanup registered,
+	// which runs last: after StopAll, so no restarting child writes into
+	// the directories while they are removed (they were left behind).
+	t.TempDir()
 	v, err := New(Options{
 		Executable: os.Args[0], Env: []string{childEnv + "=1"},
 		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, StopGracePeriod: 5 * time.Second,
