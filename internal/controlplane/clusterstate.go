@@ -137,8 +137,12 @@ func (p *LocalProvisioner) watchStates(ctx context.Context) {
 }
 
 // noteConfig records cfg's desired state and returns when it last changed.
+// The key holds every setting an update may change in the replicas' flags
+// (the KMS plugin's socket: encryption): a change it misses would count the
+// old processes as current, and a stopping replica still answers for a
+// moment (--shutdown-delay-duration).
 func (p *LocalProvisioner) noteConfig(cfg ClusterConfig) time.Time {
-	key := fmt.Sprint(cfg.LogTypes, cfg.SecurePort, cfg.ServiceAccountIssuer, cfg.EtcdServers, cfg.KubernetesVersion)
+	key := fmt.Sprint(cfg.LogTypes, cfg.SecurePort, cfg.ServiceAccountIssuer, cfg.EtcdServers, cfg.KubernetesVersion, cfg.KMSSocket)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.clusterLocked(cfg.ID)

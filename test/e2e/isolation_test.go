@@ -134,7 +134,13 @@ func TestTwoClustersIsolated(t *testing.T) {
 			t.Errorf("A's token at B: %d, want 401", code)
 		}
 		// The issuers kplane publishes: A's key verifies the token, B's does not.
-		keysA, keysB := jwks(t, a.Identity.OIDC.Issuer), jwks(t, b.Identity.OIDC.Issuer)
+		// The issuers are https with kplane's CA (DATA/pki/ca.crt).
+		kplaneCA, err := os.ReadFile(filepath.Join(k.dataDir, "pki", "ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		issuerClient := httpsClient(t, kplaneCA, nil, nil, 10*time.Second)
+		keysA, keysB := jwks(t, issuerClient, a.Identity.OIDC.Issuer), jwks(t, issuerClient, b.Identity.OIDC.Issuer)
 		if !verifiesWithAny(keysA, hdr.Kid, signed, sig) {
 			t.Errorf("A's token (kid %s) does not verify against A's published JWKS %v", hdr.Kid, keysA)
 		}
@@ -311,10 +317,10 @@ type jwk struct {
 }
 
 // jwks fetches issuer's discovery document and the keys it points at.
-func jwks(t *testing.T, issuer string) []jwk {
+func jwks(t *testing.T, client *http.Client, issuer string) []jwk {
 	t.Helper()
 	get := func(url string, v any) {
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}
