@@ -253,31 +253,7 @@ func TestNodeRunsPods(t *testing.T) {
 		return err
 	})
 
-	hog := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "hog"},
-		Spec: corev1.PodSpec{
-			NodeName:      n.spec.Name,
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers: []corev1.Container{{
-				Name: "hog", Image: httpdImage, ImagePullPolicy: corev1.PullNever, Args: []string{"-alloc"},
-				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
-			}},
-		},
-	}
-	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), hog, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitPod(t, cs, "hog", 2*time.Minute, func(p *corev1.Pod) error {
-		for _, s := range p.Status.ContainerStatuses {
-			if term := s.State.Terminated; term != nil {
-				if term.Reason != "OOMKilled" {
-					t.Fatalf("hog terminated with %q (exit %d), want OOMKilled", term.Reason, term.ExitCode)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("phase %s", p.Status.Phase)
-	})
+	checkOOMKilled(t, cs, n.spec.Name, corev1.PullNever)
 
 	// The agent killed with SIGKILL (kubelet, kube-proxy and, through
 	// Pdeathsig, containerd with it): Start tears down what is left

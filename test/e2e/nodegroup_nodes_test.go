@@ -182,7 +182,10 @@ func runNodegroupNodes(t *testing.T, k *kplane, mode, nodeRole, archive string) 
 		scaleDownThroughPDB(t, k, cs, name)
 	} else {
 		checkSecurityGroupsReachPods(t, k, kc, name, pods)
-		checkOOMKilled(t, cs)
+		checkOOMKilled(t, cs, "", corev1.PullIfNotPresent) // a nodegroup node
+		if err := cs.CoreV1().Pods("default").Delete(context.Background(), "hog", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		restartsNodesAndKplane(t, k, cs, name)
 		// After the restart too, kplane does not map the role again.
 		var saved string
@@ -517,15 +520,17 @@ func allReady(t *testing.T, k *kplane, cs *kubernetes.Clientset, cluster string,
 	return nil
 }
 
-// checkOOMKilled: a pod over its memory limit is OOMKilled on a nodegroup node.
-func checkOOMKilled(t *testing.T, cs *kubernetes.Clientset) {
+// checkOOMKilled: a pod of httpdImage over its 32Mi memory limit, on node
+// (any node when ""), is OOMKilled.
+func checkOOMKilled(t *testing.T, cs *kubernetes.Clientset, node string, pull corev1.PullPolicy) {
 	t.Helper()
 	hog := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "hog"},
 		Spec: corev1.PodSpec{
+			NodeName:      node,
 			RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{
-				Name: "hog", Image: httpdImage, ImagePullPolicy: corev1.PullIfNotPresent, Args: []string{"-alloc"},
+				Name: "hog", Image: httpdImage, ImagePullPolicy: pull, Args: []string{"-alloc"},
 				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}},
 			}},
 		},
@@ -544,9 +549,6 @@ func checkOOMKilled(t *testing.T, cs *kubernetes.Clientset) {
 		}
 		return fmt.Errorf("phase %s", p.Status.Phase)
 	})
-	if err := cs.CoreV1().Pods("default").Delete(context.Background(), "hog", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // removeNodesLeft removes, after a failed test, the nodes its kplane could
