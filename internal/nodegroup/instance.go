@@ -21,6 +21,7 @@ import (
 
 // An instance of a nodegroup: how it is launched, named and tagged, and the
 // NodeSpec its node agent runs from.
+
 // launch makes one instance of image in the subnet of the nodegroup's that
 // has the fewest of its live instances (then the most free addresses).
 func (r *Reconciler) launch(ctx context.Context, crec *store.ClusterRecord, rec *store.NodegroupRecord, live []store.Instance, image nodeImage) (store.Instance, *shapes.NodegroupIssue, error) {
