@@ -203,6 +203,8 @@ replace (
 	// and against cAdvisor v0.53 (its API changed in v0.56).
 	github.com/google/cadvisor => github.com/google/cadvisor v0.53.0
 	github.com/kplane/kplane => ../..
+	// and against opencontainers/cgroups v0.0.3 (PidsLimit became a pointer after it).
+	github.com/opencontainers/cgroups => github.com/opencontainers/cgroups v0.0.3
 	k8s.io/api => k8s.io/api v0.35.4
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.35.4
 	k8s.io/apimachinery => k8s.io/apimachinery v0.35.4
