@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kplane/kplane/bench/internal/load"
 	"github.com/kplane/kplane/internal/localnodes"
 	"github.com/kplane/kplane/internal/node"
 	"github.com/kplane/kplane/internal/nodegroup"
@@ -58,24 +58,17 @@ func readBreakdown(serveLog, dataDir, ng, region string, start time.Time, run no
 			b.at[inst][step] = t.Sub(start)
 		}
 	}
-	f, err := os.Open(serveLog)
-	if err != nil {
-		return nil, err
+	type line struct {
+		Time      time.Time `json:"time"`
+		Msg       string    `json:"msg"`
+		Nodegroup string    `json:"nodegroup"`
+		Instance  string    `json:"instance"`
+		Step      string    `json:"step"`
+		IP        string    `json:"ip"`
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			Time      time.Time `json:"time"`
-			Msg       string    `json:"msg"`
-			Nodegroup string    `json:"nodegroup"`
-			Instance  string    `json:"instance"`
-			Step      string    `json:"step"`
-			IP        string    `json:"ip"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Nodegroup != ng || l.Time.Before(start) {
-			continue
+	err := load.EachLogLine(serveLog, func(l *line) {
+		if l.Nodegroup != ng || l.Time.Before(start) {
+			return
 		}
 		switch l.Msg {
 		case "instance launched":
@@ -89,8 +82,8 @@ func readBreakdown(serveLog, dataDir, ng, region string, start time.Time, run no
 		case "nodegroup active":
 			b.active = l.Time.Sub(start)
 		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, inst := range b.instances {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kplane/kplane/bench/internal/load"
 )
 
 // event is one step of a rolling update: when, which replica, what.
@@ -41,23 +41,13 @@ func readTrace(serveLog, dataDir string, start time.Time) ([]event, error) {
 			evs = append(evs, event{t.Sub(start), replica, step})
 		}
 	}
-	f, err := os.Open(serveLog)
-	if err != nil {
-		return nil, err
+	type line struct {
+		Time    time.Time `json:"time"`
+		Msg     string    `json:"msg"`
+		Backend string    `json:"backend"`
+		Status  string    `json:"status"`
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			Time    time.Time `json:"time"`
-			Msg     string    `json:"msg"`
-			Backend string    `json:"backend"`
-			Status  string    `json:"status"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil {
-			continue
-		}
+	err := load.EachLogLine(serveLog, func(l *line) {
 		switch {
 		case supervisorStep.MatchString(l.Msg):
 			m := supervisorStep.FindStringSubmatch(l.Msg)
@@ -73,8 +63,8 @@ func readTrace(serveLog, dataDir string, start time.Time) ([]event, error) {
 		case l.Msg == "update finished":
 			add(l.Time, "", "Update "+l.Status+" written")
 		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	logs, _ := filepath.Glob(filepath.Join(dataDir, "clusters", "*", "replicas", "*", "logs", "process.log"))
@@ -118,22 +108,18 @@ func traceTable(evs []event) string {
 // upgrade is timed on.
 func replicasReady(ctx context.Context, serveLog string, start time.Time, n int) error {
 	for deadline := time.Now().Add(time.Minute); ; {
-		b, err := os.ReadFile(serveLog)
-		if err != nil {
-			return err
+		type line struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
 		}
 		ready := map[string]bool{}
-		for _, line := range strings.Split(string(b), "\n") {
-			var l struct {
-				Time time.Time `json:"time"`
-				Msg  string    `json:"msg"`
-			}
-			if json.Unmarshal([]byte(line), &l) != nil || l.Time.Before(start) {
-				continue
-			}
-			if m := supervisorStep.FindStringSubmatch(l.Msg); m != nil && strings.HasSuffix(m[2], " ready") {
+		err := load.EachLogLine(serveLog, func(l *line) {
+			if m := supervisorStep.FindStringSubmatch(l.Msg); m != nil && !l.Time.Before(start) && strings.HasSuffix(m[2], " ready") {
 				ready[m[1]] = true
 			}
+		})
+		if err != nil {
+			return err
 		}
 		if len(ready) >= n {
 			return nil

@@ -98,7 +98,7 @@ func APIServerArgs(cfg ClusterConfig) []string {
 	// at all).
 	a = append(a, "--endpoint-reconciler-type=none")
 	// A replica that stops (a rolling update, a delete) keeps serving for
-	// 1 s with /readyz failing. A rolling update drains it from the
+	// 0.5 s with /readyz failing. A rolling update drains it from the
 	// cluster's balancer first (lb.Balancer.Drain), so the delay only
 	// covers connections being dialled; other stops rely on the
 	// balancer's 1 s health checks, and a connection that meets a closed
@@ -109,7 +109,7 @@ func APIServerArgs(cfg ClusterConfig) []string {
 	// (components.untilStoppedListening). bench/upgradebench: 0 failed
 	// calls; without these flags the shutdown waits out
 	// components.ShutdownTimeout.
-	a = append(a, "--shutdown-delay-duration=1s", "--shutdown-send-retry-after=true", "--shutdown-watch-termination-grace-period=1s")
+	a = append(a, "--shutdown-delay-duration=500ms", "--shutdown-send-retry-after=true", "--shutdown-watch-termination-grace-period=1s")
 	// Webhooks and aggregated APIs served by pods are called at their
 	// Service's endpoints (pod IP:port), not its ClusterIP: kube-proxy's
 	// rules live in the nodes' namespaces, while the apiserver reaches the
