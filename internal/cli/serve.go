@@ -15,6 +15,7 @@ import (
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/datadir"
+	"github.com/kplane/kplane/internal/insights"
 	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
@@ -105,7 +106,10 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, nodes}, prov.ReadAwsAuth
+				// Upgrade insights are refreshed in a loop of their own, which
+				// stops first.
+				refresher := &insights.Refresher{Source: prov, Log: log.With("component", "insights")}
+				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, nodes, refresher}, prov.ReadAwsAuth
 				cfg.Deps.Metrics = append(cfg.Deps.Metrics, prov.Balancer.Collector())
 			}
 			s, err := server.Start(ctx, cfg)
