@@ -26,7 +26,6 @@ some_other_metric{label="a \"quoted\" value, with a comma"} 3
 `
 }
 
-
 func TestParseMetricsReadsDeprecatedAPIsAndTheirRequests(t *testing.T) {
 	p, err := parseMetrics(strings.NewReader(metricsText(3, 2)))
 	if err != nil {
