@@ -1,4 +1,4 @@
-//go:build k8s1.36 || k8s1.35
+//go:build k8s1.36 || k8s1.35 || k8s1.34
 
 package components
 

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/apiserver/pkg/server/flagz"
 	"k8s.io/client-go/rest"
 	cliflag "k8s.io/component-base/cli/flag"
 	basecompatibility "k8s.io/component-base/compatibility"
@@ -370,7 +369,7 @@ func newAPIServer(args []string) (*apiServer, error) {
 	// webhook's TTL alone to bound how long revoked access lingers.
 	s.Authentication.TokenSuccessCacheTTL = 0
 	nfs := s.Flags()
-	s.Flagz = flagz.NamedFlagSetsReader{FlagSets: nfs}
+	setFlagz(s, nfs)
 	if err := parseFlags(APIServer, nfs, args); err != nil {
 		return nil, err
 	}

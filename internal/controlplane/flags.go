@@ -140,6 +140,9 @@ func ControllerManagerArgs(cfg ClusterConfig) []string {
 		"--service-account-private-key-file=" + cfg.KeyFile(ServiceAccountKey),
 		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
 		"--profiling=false",
+		// Its default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec,
+		// is the host's, and the prober creates it.
+		"--flex-volume-plugin-dir=" + filepath.Join(cfg.ProcessDir(), "flexvolume"),
 		// The default client limit (20 qps, burst 30) throttles start-up:
 		// every controller creates its ServiceAccount and requests a token
 		// one after another, which took ~5.5 s of each create. 200/300

@@ -222,7 +222,7 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		NodeIP: spec.PrivateIP, NetNSPath: e.cfg.Net.NodePath(spec.InstanceID),
 		PodCIDR: spec.PodCIDR, ClusterCIDR: spec.PodRange, ClusterDomain: "cluster.local",
 		APIServerURL: spec.EndpointInVPC, CAFile: certs.CAFile,
-		ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile,
+		ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile, ServingCertSerial: certs.ServingCertSerial,
 		KubeProxyCertFile: certs.KubeProxyCertFile, KubeProxyKeyFile: certs.KubeProxyKeyFile,
 		ProxyMode: "iptables",
 		// Named by the instance id: node names (private DNS names) repeat

@@ -73,7 +73,14 @@ func kubeletConfig(spec Spec, p Paths, cgroupRoot string) ([]byte, error) {
 		"healthzPort":                 10248,
 		"staticPodPath":               "",
 		"nodeStatusReportFrequency":   "1m",
-		"shutdownGracePeriod":         "0s",
+		// The default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec,
+		// is the host's, and the kubelet creates it.
+		"volumePluginDir": p.join("volume-plugins"),
+		// kplane restarts the agent when it issues a new serving
+		// certificate, so the kubelet need not watch the files: that watch
+		// takes one of root's few inotify instances (see KubeProxyArgs).
+		"featureGates":        map[string]bool{"ReloadKubeletServerCertificateFile": false},
+		"shutdownGracePeriod": "0s",
 	}
 	if len(spec.Taints) > 0 {
 		var taints []map[string]string
@@ -233,34 +240,28 @@ func cniConfig(spec Spec) ([]byte, error) {
 	return json.MarshalIndent(conf, "", "  ")
 }
 
-// kubeProxyConfig is kube-proxy's KubeProxyConfiguration.
-func kubeProxyConfig(spec Spec, p Paths) ([]byte, error) {
-	cfg := map[string]any{
-		"apiVersion":       "kubeproxy.config.k8s.io/v1alpha1",
-		"kind":             "KubeProxyConfiguration",
-		"mode":             spec.ProxyMode,
-		"hostnameOverride": spec.Name,
-		"clusterCIDR":      orDefault(spec.ClusterCIDR, spec.PodCIDR),
-		"clientConnection": map[string]any{"kubeconfig": p.KubeProxyKubeconfig()},
+// KubeProxyArgs are kube-proxy's flags. Its settings are flags, not a
+// --config file: kube-proxy watches a config file with an inotify instance
+// of its own (to exit when it changes), and root's instances are few
+// (fs.inotify.max_user_instances, 128 by default) and shared by every node.
+func KubeProxyArgs(spec Spec, p Paths) []string {
+	return []string{
+		"--proxy-mode=" + spec.ProxyMode,
+		"--hostname-override=" + spec.Name,
+		"--cluster-cidr=" + orDefault(spec.ClusterCIDR, spec.PodCIDR),
+		"--kubeconfig=" + p.KubeProxyKubeconfig(),
 		// conntrack's limits are host-global sysctls on this kernel: leave
 		// them alone (0 = do not set).
-		"conntrack": map[string]any{
-			"maxPerCore":            0,
-			"min":                   0,
-			"tcpEstablishedTimeout": "0s",
-			"tcpCloseWaitTimeout":   "0s",
-		},
-		"bindAddress":        spec.NodeIP,
-		"healthzBindAddress": "127.0.0.1:10256",
-		"metricsBindAddress": "127.0.0.1:10249",
-		"nodePortAddresses":  []string{"primary"},
+		"--conntrack-max-per-core=0",
+		"--conntrack-min=0",
+		"--conntrack-tcp-timeout-established=0s",
+		"--conntrack-tcp-timeout-close-wait=0s",
+		"--bind-address=" + spec.NodeIP,
+		"--healthz-bind-address=127.0.0.1:10256",
+		"--metrics-bind-address=127.0.0.1:10249",
+		"--nodeport-addresses=primary",
+		"--v=1",
 	}
-	return yaml.Marshal(cfg)
-}
-
-// KubeProxyArgs are kube-proxy's flags.
-func KubeProxyArgs(p Paths) []string {
-	return []string{"--config=" + p.KubeProxyConfig(), "--v=1"}
 }
 
 // WriteConfigs writes every component's configuration for spec under DIR.
@@ -284,11 +285,7 @@ func WriteConfigs(spec Spec, p Paths, cgroupRoot string) error {
 		p.join("cni", "net.d", "10-kplane.conflist"): cni,
 	}
 	if spec.ProxyMode != "" {
-		proxy, err := kubeProxyConfig(spec, p)
-		if err != nil {
-			return err
-		}
-		files[p.KubeProxyConfig()] = proxy
+		var err error
 		if files[p.KubeProxyKubeconfig()], err = kubeconfig(spec, true); err != nil {
 			return err
 		}

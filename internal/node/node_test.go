@@ -144,7 +144,7 @@ func TestWriteConfigs(t *testing.T) {
 	if ipam, _ := cni.Plugins[0]["ipam"].(map[string]any); fmt.Sprint(ipam["ranges"]) != fmt.Sprintf("[[map[subnet:%s]]]", spec.PodCIDR) {
 		t.Errorf("CNI IPAM ranges %v, want the pod CIDR %s", ipam["ranges"], spec.PodCIDR)
 	}
-	if _, err := os.Stat(p.KubeProxyConfig()); err != nil {
+	if _, err := os.Stat(p.KubeProxyKubeconfig()); err != nil {
 		t.Error(err)
 	}
 	kubeconfig, _ := os.ReadFile(p.KubeletKubeconfig())

@@ -84,6 +84,9 @@ func Run(ctx context.Context, dir string, comps Components) error {
 }
 
 func run(ctx context.Context, spec Spec, p Paths, root string, comps Components, log *slog.Logger) error {
+	if err := inotifyRoom(InotifyInstances); err != nil {
+		return err
+	}
 	if err := setupMounts(p); err != nil {
 		return fmt.Errorf("mount namespace: %w", err)
 	}
@@ -129,7 +132,7 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 
 	go func() { cancel(comps.Kubelet(ctx, KubeletArgs(spec, p))) }()
 	if spec.ProxyMode != "" && comps.KubeProxy != nil {
-		go func() { cancel(comps.KubeProxy(ctx, KubeProxyArgs(p))) }()
+		go func() { cancel(comps.KubeProxy(ctx, KubeProxyArgs(spec, p))) }()
 	}
 	<-ctx.Done()
 	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {

@@ -78,6 +78,10 @@ type Spec struct {
 	// signed by the cluster CA for Name and NodeIP.
 	ServingCertFile string `json:"servingCertFile"`
 	ServingKeyFile  string `json:"servingKeyFile"`
+	// ServingCertSerial is that certificate's serial number. The kubelet
+	// reads the files once (it does not watch them, see kubeletConfig), so
+	// a renewed certificate changes the spec, which restarts the agent.
+	ServingCertSerial string `json:"servingCertSerial,omitempty"`
 
 	Labels map[string]string `json:"labels,omitempty"`
 	Taints []Taint           `json:"taints,omitempty"`
@@ -213,7 +217,6 @@ func (p Paths) ContainerdState() string   { return p.join("containerd", "state")
 func (p Paths) CNIConfDir() string        { return p.join("cni", "net.d") }
 func (p Paths) KubeletConfig() string     { return p.join("kubelet.yaml") }
 func (p Paths) KubeletKubeconfig() string { return p.join("kubelet.kubeconfig") }
-func (p Paths) KubeProxyConfig() string   { return p.join("kube-proxy.yaml") }
 func (p Paths) KubeProxyKubeconfig() string {
 	return p.join("kube-proxy.kubeconfig")
 }

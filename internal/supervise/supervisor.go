@@ -280,6 +280,20 @@ func (v *Supervisor) start(s *supervised, p Process) (*child, error) {
 		Pdeathsig: syscall.SIGKILL, // never outlive kplane
 		Setpgid:   true,            // terminal ^C goes to kplane, which stops children in order
 	}
+	if u := p.User; u != nil {
+		// The child takes its ambient capabilities only at exec, so before
+		// that, as the new user, it may be unable to reach exe or p.Dir
+		// (e.g. under a 0700 temp directory). It runs exe from a descriptor
+		// opened here and enters p.Dir itself (childcmd).
+		f, err := os.Open(exe)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cmd.Path, cmd.Dir, cmd.ExtraFiles = "/proc/self/fd/3", "", []*os.File{f}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
+		cmd.SysProcAttr.AmbientCaps = u.AmbientCaps
+	}
 	if err := spawn(cmd); err != nil {
 		return nil, err
 	}
