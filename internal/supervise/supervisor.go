@@ -331,9 +331,11 @@ func (v *Supervisor) watch(s *supervised, p Process, c *child) exitKind {
 	case <-s.stop:
 		kind = exitStopped
 		s.update(func(st *State) { st.Phase = PhaseStopping })
+		v.opts.Logf("%s %s: stopping pid %d", p.Kind, p.Key, c.cmd.Process.Pid)
 		err = v.terminate(c)
 	case <-s.restart:
 		kind = exitRestart
+		v.opts.Logf("%s %s: stopping pid %d to apply a new spec", p.Kind, p.Key, c.cmd.Process.Pid)
 		err = v.terminate(c)
 	}
 	_ = os.Remove(PIDPath(p.Dir))
@@ -351,6 +353,9 @@ func (v *Supervisor) watch(s *supervised, p Process, c *child) exitKind {
 		reason = "restarted to apply a new spec (" + reason + ")"
 	default:
 		reason = "stopped (" + reason + ")"
+	}
+	if kind != exitDied {
+		v.opts.Logf("%s %s: pid %d exited", p.Kind, p.Key, c.cmd.Process.Pid) // bench/upgradebench reads this line
 	}
 	s.update(func(st *State) {
 		st.PID, st.Ready = 0, false
@@ -387,7 +392,9 @@ func (v *Supervisor) probe(ctx context.Context, s *supervised, p Process) {
 		if ctx.Err() != nil {
 			return
 		}
+		became, pid := false, 0
 		s.update(func(st *State) {
+			became, pid = ok && !st.Ready, st.PID
 			st.Ready = ok
 			if ok {
 				st.LastReadyAt = time.Now()
@@ -396,6 +403,9 @@ func (v *Supervisor) probe(ctx context.Context, s *supervised, p Process) {
 				st.Phase = PhaseStarting
 			}
 		})
+		if became {
+			v.opts.Logf("%s %s: pid %d ready", p.Kind, p.Key, pid) // bench/upgradebench reads this line
+		}
 		if ok {
 			interval = v.opts.ProbeInterval
 		}
