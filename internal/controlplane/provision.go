@@ -142,7 +142,7 @@ func (p *LocalProvisioner) ensureTokenWebhook(_ context.Context, pr *provisionin
 	if err != nil {
 		return err
 	}
-	pr.base.ExtraAPIServerArgs = webhook
+	pr.base.ExtraAPIServerArgs = append(pr.base.ExtraAPIServerArgs, webhook...)
 	return nil
 }
 
