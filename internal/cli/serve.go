@@ -34,6 +34,7 @@ func newServeCommand() *cobra.Command {
 	var logLevel string
 	var noReconcile, noNodes bool
 	var nodeJoinTimeout time.Duration
+	var egress nodeEgressFlags
 	var versionsFile string
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
@@ -67,6 +68,9 @@ or SIGTERM stops it and the control planes it runs.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			dataDir := absDir(cfg.DataDir)
+			if err := egress.validate(); err != nil {
+				return err
+			}
 			if err := etcd.apply(&cfg, dataDir); err != nil {
 				return err
 			}
@@ -102,7 +106,7 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes, nodeJoinTimeout)
+				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes, nodeJoinTimeout, egress)
 				if err != nil {
 					return err
 				}
@@ -159,6 +163,7 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.MarkHidden("no-nodes")
 	f.DurationVar(&nodeJoinTimeout, "node-join-timeout", 0, "how long a running node may stay out of its cluster before its nodegroup shows NodeCreationFailure (default 2m)")
 	f.MarkHidden("node-join-timeout")
+	egress.register(f)
 	return cmd
 }
 

@@ -165,8 +165,9 @@ func kubeconfig(spec Spec, proxy bool) ([]byte, error) {
 }
 
 // containerdConfig is containerd 1.6's config (version 2): everything under
-// DIR, the CRI plugin with kplane's sandbox image, CNI from DIR.
-func containerdConfig(p Paths) []byte {
+// DIR, the CRI plugin with kplane's sandbox image, CNI from DIR, registry
+// hosts from spec's RegistryConfigDir.
+func containerdConfig(spec Spec, p Paths) []byte {
 	return []byte(fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -203,8 +204,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
+
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
 `, p.ContainerdRoot(), p.ContainerdState(), p.Socket(), p.Socket()+".ttrpc",
-		p.join("containerd", "opt"), SandboxImage, CNIBinDir, p.CNIConfDir()))
+		p.join("containerd", "opt"), SandboxImage, CNIBinDir, p.CNIConfDir(),
+		orDefault(spec.RegistryConfigDir, DefaultRegistryConfigDir)))
+}
+
+// containerdEnv is containerd's environment: this process's, with spec's
+// registry proxy in place of any proxy setting it inherited. Go's (and so
+// containerd's) HTTP client reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+func containerdEnv(spec Spec, inherited []string) []string {
+	if spec.RegistryProxy == nil {
+		return inherited
+	}
+	env := make([]string, 0, len(inherited)+3)
+	for _, kv := range inherited {
+		k, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(k) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"HTTP_PROXY="+spec.RegistryProxy.URL,
+		"HTTPS_PROXY="+spec.RegistryProxy.URL,
+		"NO_PROXY="+strings.Join(spec.RegistryProxy.NoProxy, ","))
 }
 
 // cniConfig is the node's CNI network: a bridge with host-local IPAM over
@@ -281,7 +308,7 @@ func WriteConfigs(spec Spec, p Paths, cgroupRoot string) error {
 	files := map[string][]byte{
 		p.KubeletKubeconfig():                        kc,
 		p.KubeletConfig():                            kubelet,
-		p.ContainerdConfig():                         containerdConfig(p),
+		p.ContainerdConfig():                         containerdConfig(spec, p),
 		p.join("cni", "net.d", "10-kplane.conflist"): cni,
 	}
 	if spec.ProxyMode != "" {

@@ -111,7 +111,7 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	if err := startContainerd(p, func(err error) {
+	if err := startContainerd(p, containerdEnv(spec, os.Environ()), func(err error) {
 		cancel(fmt.Errorf("containerd exited: %v (see %s)", err, filepath.Join(p.LogDir(), "containerd.log")))
 	}); err != nil {
 		return err
@@ -241,11 +241,11 @@ func leaveCgroups(orig map[string]string) error {
 	return errors.Join(errs...)
 }
 
-// startContainerd starts containerd and calls exited when it ends.
+// startContainerd starts containerd with env and calls exited when it ends.
 // Pdeathsig fires when the *thread* that forked the child ends, so the
 // child is started and waited for on one locked thread that lives as long
 // as containerd does.
-func startContainerd(p Paths, exited func(error)) error {
+func startContainerd(p Paths, env []string, exited func(error)) error {
 	if err := os.MkdirAll(p.LogDir(), 0o700); err != nil {
 		return err
 	}
@@ -261,6 +261,7 @@ func startContainerd(p Paths, exited func(error)) error {
 		defer logf.Close()
 		cmd := exec.Command("containerd", "--config", p.ContainerdConfig())
 		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Env = env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			started <- fmt.Errorf("starting containerd: %w", err)
