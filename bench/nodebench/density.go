@@ -82,13 +82,13 @@ func runDensity(ctx context.Context, cfg config, r *report, srv *serve, role str
 		d.Stopped = fmt.Sprintf("-density %d reached", cfg.density)
 	}
 	d.LoadEnd = load.LoadAvg()
-	kp := srv.cmd.Process.Pid
+	kp := srv.Cmd.Process.Pid
 	d.KplaneMiB = load.ProcStatusKB(kp, "VmRSS") / 1024
 	d.TreeMiB = treeRSSKiB(kp) / 1024
 	for i := range d.PerCluster {
 		c := &d.PerCluster[i]
 		c.ControlPlaneMiB = cmdlineRSSKiB(c.controlPlaneDir) / 1024
-		for _, dir := range localnodes.ClusterNodeDirs(srv.dataDir, c.clusterID) {
+		for _, dir := range localnodes.ClusterNodeDirs(srv.DataDir, c.clusterID) {
 			if m, err := node.MemoryOf(dir); err == nil {
 				c.NodeMiB += m.RSSKiB / 1024
 			}
@@ -132,7 +132,7 @@ func oneNodeCluster(ctx context.Context, srv *serve, name, role string) (cluster
 		}
 	}
 	return clusterMemory{Name: name, Took: time.Since(start),
-		controlPlaneDir: filepath.Join(srv.dataDir, "clusters", bc.id), clusterID: bc.id}, nil
+		controlPlaneDir: filepath.Join(srv.DataDir, "clusters", bc.id), clusterID: bc.id}, nil
 }
 
 // deleteDense deletes the clusters (nodegroup first), four at a time, with

@@ -110,8 +110,8 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 	if err != nil {
 		return err
 	}
-	r.serveDir = srv.dataDir
-	defer srv.stop()
+	r.serveDir = srv.DataDir
+	defer srv.Stop()
 	bc, err := srv.createCluster(ctx, "nodebench")
 	if err != nil {
 		return err
@@ -123,8 +123,8 @@ func run(ctx context.Context, cfg config, r *report) (err error) {
 		err = errors.Join(err, srv.deleteCluster(dctx, bc.name))
 	}()
 
-	m := nodenet.New(nodenet.DirFor(srv.dataDir))
-	caDir := filepath.Join(srv.dataDir, "clusters", bc.id, "pki")
+	m := nodenet.New(nodenet.DirFor(srv.DataDir))
+	caDir := filepath.Join(srv.DataDir, "clusters", bc.id, "pki")
 	// Node directories under a short path: containerd's socket must fit.
 	nodesDir, err := os.MkdirTemp("", "nb")
 	if err != nil {
@@ -173,7 +173,7 @@ func nodegroupRound(ctx context.Context, cfg config, r *report, srv *serve, bc *
 		return err
 	}
 	logf("round %d: nodegroup ACTIVE after %v, nodes Ready after %v", round+1, ng.Active, ng.Ready)
-	if bd, berr := readBreakdown(srv.logPath, srv.dataDir, name, "us-west-2", ng.Start, ng); berr != nil {
+	if bd, berr := readBreakdown(srv.LogPath, srv.DataDir, name, "us-west-2", ng.Start, ng); berr != nil {
 		logf("round %d: no breakdown: %v", round+1, berr)
 	} else {
 		ng.Breakdown = bd

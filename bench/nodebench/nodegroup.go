@@ -17,7 +17,7 @@ const nodeTrustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 
 // ensureNodeRole creates the nodegroups' node role with IAM's SDK.
 func (s *serve) ensureNodeRole(ctx context.Context) (string, error) {
-	c := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.url), Credentials: s.eks.Options().Credentials})
+	c := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), Credentials: s.EKS.Options().Credentials})
 	out, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("nodebench-node"), AssumeRolePolicyDocument: aws.String(nodeTrustPolicy)})
 	if err != nil {
 		return "", err
@@ -41,13 +41,13 @@ type nodegroupRun struct {
 // subnets and waits until it is ACTIVE and its nodes are Ready.
 func (s *serve) createNodegroup(ctx context.Context, bc *benchCluster, name, role string, n int32) (nodegroupRun, error) {
 	var run nodegroupRun
-	cl, err := s.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(bc.name)})
+	cl, err := s.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(bc.name)})
 	if err != nil {
 		return run, err
 	}
 	start := time.Now()
 	run.Start = start
-	if _, err := s.eks.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
+	if _, err := s.EKS.CreateNodegroup(ctx, &eks.CreateNodegroupInput{
 		ClusterName: aws.String(bc.name), NodegroupName: aws.String(name), NodeRole: aws.String(role),
 		Subnets:       cl.Cluster.ResourcesVpcConfig.SubnetIds,
 		ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(n), MaxSize: aws.Int32(n), DesiredSize: aws.Int32(n)},
@@ -65,7 +65,7 @@ func (s *serve) createNodegroup(ctx context.Context, bc *benchCluster, name, rol
 				}
 			}
 		}
-		out, err := s.eks.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String(bc.name), NodegroupName: aws.String(name)})
+		out, err := s.EKS.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String(bc.name), NodegroupName: aws.String(name)})
 		if err != nil {
 			return run, err
 		}
@@ -102,11 +102,11 @@ func (s *serve) createNodegroup(ctx context.Context, bc *benchCluster, name, rol
 // deleteNodegroup deletes the nodegroup and waits until it is gone.
 func (s *serve) deleteNodegroup(ctx context.Context, bc *benchCluster, name string) error {
 	in := &eks.DescribeNodegroupInput{ClusterName: aws.String(bc.name), NodegroupName: aws.String(name)}
-	if _, err := s.eks.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: in.ClusterName, NodegroupName: in.NodegroupName}); err != nil {
+	if _, err := s.EKS.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: in.ClusterName, NodegroupName: in.NodegroupName}); err != nil {
 		return err
 	}
 	return waitNotFound(ctx, "nodegroup "+name, 5*time.Minute, func() error {
-		_, err := s.eks.DescribeNodegroup(ctx, in)
+		_, err := s.EKS.DescribeNodegroup(ctx, in)
 		return err
 	})
 }

@@ -93,7 +93,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	defer k.stop()
+	defer k.Stop()
 	key, err := k.createKey(ctx)
 	if err != nil {
 		return err

@@ -8,21 +8,16 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -30,104 +25,34 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kplane/kplane/internal/auth"
+	"github.com/kplane/kplane/bench/internal/load"
 )
 
 const region = "us-west-2"
 
 // kplaneProc is the `kplane serve` under test: one replica per cluster, no
 // worker nodes (Secrets need none), on a data dir of its own.
-type kplaneProc struct {
-	bin, dataDir, logPath, url string
-	cmd                        *exec.Cmd
-	exited                     chan struct{}
-	creds                      aws.Credentials
-	eks                        *eks.Client
-}
+type kplaneProc struct{ *load.Serve }
 
 func startKplane(ctx context.Context, bin, work string) (*kplaneProc, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := load.StartServe(ctx, bin, work, logf, "--control-plane-replicas", "1", "--no-nodes")
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	k := &kplaneProc{bin: bin, dataDir: filepath.Join(work, "data"), logPath: filepath.Join(work, "serve.log"), url: "http://" + addr, exited: make(chan struct{})}
-	logFile, err := os.Create(k.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	k.cmd = exec.Command(bin, "serve", "--data-dir", k.dataDir, "--listen", addr, "--control-plane-replicas", "1", "--no-nodes")
-	k.cmd.Stdout, k.cmd.Stderr = logFile, logFile
-	// SIGKILL if the benchmark dies; its control planes follow by Pdeathsig.
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := k.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { k.cmd.Wait(); close(k.exited) }()
-	probe := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := probe.Get(k.url + "/_kplane/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-k.exited:
-			return nil, fmt.Errorf("kplane serve exited before it was ready; see %s", k.logPath)
-		case <-ctx.Done():
-			k.stop()
-			return nil, ctx.Err()
-		default:
-		}
-		if time.Now().After(deadline) {
-			k.stop()
-			return nil, errors.New("kplane serve not ready after 90s")
-		}
-	}
-	id, secret, err := auth.ReadCredentialsFile(filepath.Join(k.dataDir, "credentials"))
-	if err != nil {
-		k.stop()
-		return nil, err
-	}
-	k.creds = aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}
-	k.eks = eks.New(eks.Options{Region: region, BaseEndpoint: aws.String(k.url), Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")})
-	return k, nil
-}
-
-// stop: SIGTERM (kplane stops its control planes), SIGKILL of the group after a minute.
-func (k *kplaneProc) stop() {
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(time.Minute):
-		syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.exited
-	}
-}
-
-func (k *kplaneProc) kplane(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, k.bin, append(args, "--data-dir", k.dataDir)...).Output()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		err = fmt.Errorf("kplane %s: %w: %s", strings.Join(args, " "), err, ee.Stderr)
-	}
-	return string(out), err
+	return &kplaneProc{s}, nil
 }
 
 // createKey makes a KMS key with a signed KMS CreateKey call.
 func (k *kplaneProc) createKey(ctx context.Context) (string, error) {
 	body := []byte(`{"Description":"secretbench"}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.url+"/", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.URL+"/", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "TrentService.CreateKey")
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, k.creds, req, hex.EncodeToString(sum[:]), "kms", region, time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, k.Creds, req, hex.EncodeToString(sum[:]), "kms", region, time.Now()); err != nil {
 		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -152,7 +77,7 @@ type benchCluster struct {
 // createCluster creates a cluster (encrypted with keyArn unless it is
 // empty) and returns once it is ACTIVE.
 func (k *kplaneProc) createCluster(ctx context.Context, name, keyArn string) (*benchCluster, error) {
-	ids, err := k.kplane(ctx, "network", "--subnet-ids")
+	ids, err := k.Kplane(ctx, "network", "--subnet-ids")
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +86,7 @@ func (k *kplaneProc) createCluster(ctx context.Context, name, keyArn string) (*b
 	if keyArn != "" {
 		in.EncryptionConfig = []ekstypes.EncryptionConfig{{Resources: []string{"secrets"}, Provider: &ekstypes.Provider{KeyArn: aws.String(keyArn)}}}
 	}
-	if _, err := k.eks.CreateCluster(ctx, in); err != nil {
+	if _, err := k.EKS.CreateCluster(ctx, in); err != nil {
 		return nil, err
 	}
 	var c *ekstypes.Cluster
@@ -174,13 +99,13 @@ func (k *kplaneProc) createCluster(ctx context.Context, name, keyArn string) (*b
 			return nil, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
-		out, err := k.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
+		out, err := k.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
 		if err != nil {
 			return nil, err
 		}
 		c = out.Cluster
 	}
-	kc, err := k.kplane(ctx, "kubeconfig", name)
+	kc, err := k.Kplane(ctx, "kubeconfig", name)
 	if err != nil {
 		return nil, err
 	}
@@ -198,11 +123,11 @@ func (k *kplaneProc) createCluster(ctx context.Context, name, keyArn string) (*b
 // storedPrefix reads a Secret's value as etcd holds it, to show which
 // cluster encrypts: "k8s:enc:kms:v2:" or plain protobuf ("k8s\x00").
 func (k *kplaneProc) storedPrefix(ctx context.Context, c *benchCluster, secret string) (string, error) {
-	endpoint, err := os.ReadFile(filepath.Join(k.dataDir, "etcd-endpoint"))
+	endpoint, err := os.ReadFile(filepath.Join(k.DataDir, "etcd-endpoint"))
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(k.dataDir, "pki", "etcd")
+	dir := filepath.Join(k.DataDir, "pki", "etcd")
 	cfg := clientv3.Config{Endpoints: []string{strings.TrimSpace(string(endpoint))}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if strings.HasPrefix(cfg.Endpoints[0], "https://") {
 		ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))

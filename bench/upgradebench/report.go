@@ -45,8 +45,19 @@ func (r *report) lines() []string {
 	return out
 }
 
-func (r *report) text() string { return strings.Join(r.lines(), "\n") }
+// traces are the rounds' rolls step by step.
+func (r *report) traces() string {
+	var s strings.Builder
+	for i, rd := range r.rounds {
+		if len(rd.trace) > 0 {
+			fmt.Fprintf(&s, "\nround %d, step by step:\n\n%s", i+1, traceTable(rd.trace))
+		}
+	}
+	return s.String()
+}
+
+func (r *report) text() string { return strings.Join(r.lines(), "\n") + "\n" + r.traces() }
 
 func (r *report) markdown() string {
-	return "### Cluster upgrade (bench/upgradebench)\n\n" + strings.Join(r.lines(), "\n\n") + "\n"
+	return "### Cluster upgrade (bench/upgradebench)\n\n" + strings.Join(r.lines(), "\n\n") + "\n" + r.traces()
 }

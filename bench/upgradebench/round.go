@@ -25,6 +25,7 @@ type round struct {
 	calls           int64
 	failures        []string
 	loadAtUpgrade   string
+	trace           []event // the roll step by step (trace.go)
 }
 
 func (r round) ratio() float64 {
@@ -56,6 +57,9 @@ func (s *serve) round(ctx context.Context, cfg config, name string) (round, erro
 	}
 	rd.create = time.Since(start)
 	defer s.deleteCluster(context.WithoutCancel(ctx), name)
+	if err := replicasReady(ctx, s.logPath, start, 2); err != nil {
+		return rd, err
+	}
 
 	kc, err := s.kplane(ctx, "kubeconfig", name)
 	if err != nil {
@@ -88,6 +92,9 @@ func (s *serve) round(ctx context.Context, cfg config, name string) (round, erro
 	rd.calls, rd.failures = stop()
 	if err != nil {
 		return rd, err
+	}
+	if rd.trace, err = readTrace(s.logPath, s.dataDir, start); err != nil {
+		return rd, fmt.Errorf("reading the roll's steps: %w", err)
 	}
 	if status != ekstypes.UpdateStatusSuccessful {
 		return rd, fmt.Errorf("update ended %s", status)

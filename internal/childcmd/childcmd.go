@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -121,6 +122,14 @@ func child(name, short, dirHelp string, run func(ctx context.Context, dir string
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return errors.New("--dir is required")
+			}
+			// A child started under a user of its own was run from a
+			// descriptor, so ps would name it "3", and begins where kplane
+			// was: it could not enter DIR before its capabilities took
+			// effect (see supervise.User).
+			_ = os.WriteFile("/proc/self/comm", []byte(filepath.Base(os.Args[0])), 0)
+			if err := os.Chdir(dir); err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()

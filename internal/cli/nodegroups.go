@@ -3,11 +3,15 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/localnodes"
@@ -23,7 +27,7 @@ import (
 // A kplane that cannot run nodes (not root: no namespaces, cgroups or
 // mounts; or --no-nodes) wires nodegroup.Unavailable, so a nodegroup ends
 // CREATE_FAILED saying why and nothing reports nodes that do not run.
-func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisioner, dataDir string, noNodes bool, joinTimeout time.Duration) (server.Reconciler, error) {
+func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisioner, dataDir string, noNodes bool, joinTimeout time.Duration, egress nodeEgressFlags) (server.Reconciler, error) {
 	rec := &nodegroup.Reconciler{Joiner: prov, Log: log}
 	switch {
 	case noNodes:
@@ -31,7 +35,8 @@ func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisione
 	case os.Geteuid() != 0:
 		rec.Executor = nodegroup.Unavailable{Reason: "Nodes need kplane serve to run as root (network namespaces, cgroups, mounts); this kplane runs as uid " + strconv.Itoa(os.Geteuid())}
 	default:
-		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes"), JoinTimeout: joinTimeout, NetworkMade: prov.Poke})
+		nodes, err := localnodes.New(localnodes.Config{DataDir: dataDir, Log: log.With("component", "nodes"), JoinTimeout: joinTimeout, NetworkMade: prov.Poke,
+			NodeEgressOff: !egress.on, RegistryConfigDir: egress.registryConfig})
 		if err != nil {
 			return nil, err
 		}
@@ -39,6 +44,25 @@ func newNodegroupReconciler(log *slog.Logger, prov *controlplane.LocalProvisione
 		return nodegroupRunner{rec, nodes}, nil
 	}
 	return rec, nil
+}
+
+// nodeEgressFlags are serve's flags for the nodes' way out to image
+// registries (docs/nodes.md, "Images").
+type nodeEgressFlags struct {
+	on             bool
+	registryConfig string
+}
+
+func (n *nodeEgressFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&n.on, "node-egress", true, "give each node's container runtime (not its pods) a proxy to image registries the host reaches; --node-egress=false keeps nodes offline")
+	f.StringVar(&n.registryConfig, "registry-config", node.DefaultRegistryConfigDir, "containerd registry hosts directory the nodes use (DIR/HOST:PORT/hosts.toml: plain-http registries, mirrors, CAs)")
+}
+
+func (n nodeEgressFlags) validate() error {
+	if n.registryConfig != "" && !filepath.IsAbs(n.registryConfig) {
+		return fmt.Errorf("--registry-config %q: want an absolute path", n.registryConfig)
+	}
+	return nil
 }
 
 // nodegroupRunner runs the nodegroup reconciler and, once it stopped, stops

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kplane/kplane/internal/controlplane"
@@ -13,6 +14,7 @@ import (
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
 	"github.com/kplane/kplane/internal/supervise"
+	"github.com/kplane/kplane/internal/versions"
 )
 
 // controlPlaneFlags are `kplane serve`'s settings of the control planes.
@@ -22,6 +24,25 @@ type controlPlaneFlags struct {
 	endpointAddress string
 	// updateTimeout bounds a cluster update's roll (0: the reconciler's default).
 	updateTimeout time.Duration
+	// runtimeConfig are MINOR=GROUP/VERSION=BOOL settings of kube-apiserver's --runtime-config.
+	runtimeConfig []string
+}
+
+// runtimeConfigByMinor reads --apiserver-runtime-config: per minor, the
+// kube-apiserver --runtime-config value (settings of one minor joined by commas).
+func runtimeConfigByMinor(settings []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range settings {
+		minor, gv, ok := strings.Cut(s, "=")
+		if _, _, isMinor := versions.ParseMinor(minor); !ok || !isMinor || !strings.Contains(gv, "/") {
+			return nil, fmt.Errorf("--apiserver-runtime-config %q: want MINOR=GROUP/VERSION=true, e.g. 1.36=networking.k8s.io/v1beta1=true", s)
+		}
+		if out[minor] != "" {
+			gv = out[minor] + "," + gv
+		}
+		out[minor] = gv
+	}
+	return out, nil
 }
 
 // newReconciler builds the reconciler `kplane serve` runs: control planes as
@@ -42,6 +63,10 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 		}
 		private = append(private, p.Masked())
 	}
+	runtimeConfig, err := runtimeConfigByMinor(f.runtimeConfig)
+	if err != nil {
+		return nil, nil, err
+	}
 	exec, err := controlplane.NewLocalExecutor(supervise.Options{
 		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	})
@@ -55,6 +80,7 @@ func newReconciler(log *slog.Logger, f controlPlaneFlags) (*controlplane.LocalPr
 		Balancer:        lb.New(lb.Config{Log: log}),
 		Replicas:        f.replicas,
 		PrivateSources:  private,
+		RuntimeConfig:   runtimeConfig,
 		// Network namespaces need root; without it no node can run here.
 		NodeNetwork: os.Geteuid() == 0,
 	}

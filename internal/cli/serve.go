@@ -15,6 +15,7 @@ import (
 
 	"github.com/kplane/kplane/internal/controlplane"
 	"github.com/kplane/kplane/internal/datadir"
+	"github.com/kplane/kplane/internal/insights"
 	"github.com/kplane/kplane/internal/nodenet"
 	"github.com/kplane/kplane/internal/server"
 	"github.com/kplane/kplane/internal/store"
@@ -33,6 +34,7 @@ func newServeCommand() *cobra.Command {
 	var logLevel string
 	var noReconcile, noNodes bool
 	var nodeJoinTimeout time.Duration
+	var egress nodeEgressFlags
 	var versionsFile string
 	var etcd etcdFlags
 	cp := controlPlaneFlags{replicas: controlplane.DefaultReplicas}
@@ -66,6 +68,9 @@ or SIGTERM stops it and the control planes it runs.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			dataDir := absDir(cfg.DataDir)
+			if err := egress.validate(); err != nil {
+				return err
+			}
 			if err := etcd.apply(&cfg, dataDir); err != nil {
 				return err
 			}
@@ -101,11 +106,14 @@ or SIGTERM stops it and the control planes it runs.`,
 				if err != nil {
 					return err
 				}
-				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes, nodeJoinTimeout)
+				nodes, err := newNodegroupReconciler(log, prov, dataDir, noNodes, nodeJoinTimeout, egress)
 				if err != nil {
 					return err
 				}
-				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, nodes}, prov.ReadAwsAuth
+				// Upgrade insights are refreshed in a loop of their own, which
+				// stops first.
+				refresher := &insights.Refresher{Source: prov, Log: log.With("component", "insights")}
+				cfg.Deps.Reconciler, cfg.Deps.ReadAwsAuth = reconcilers{rec, nodes, refresher}, prov.ReadAwsAuth
 				cfg.Deps.Metrics = append(cfg.Deps.Metrics, prov.Balancer.Collector())
 			}
 			s, err := server.Start(ctx, cfg)
@@ -146,6 +154,7 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.StringVar(&cp.endpointAddress, "endpoint-address", "127.0.0.1", "IP address cluster endpoints listen on, named in each cluster's endpoint (control-plane replicas themselves listen on loopback only)")
 	f.StringSliceVar(&cp.privateSources, "private-sources", nil, "client address ranges that count as inside every VPC for endpoint private access (e.g. 127.0.0.2/32 on one machine)")
 	f.StringVar(&versionsFile, "versions-file", "", "a Kubernetes support calendar (JSON, the form of docs/versions.md) replacing the built-in one")
+	f.StringArrayVar(&cp.runtimeConfig, "apiserver-runtime-config", nil, "MINOR=GROUP/VERSION=true: serve an API that is off by default (a beta) in clusters of that Kubernetes minor, as kube-apiserver's --runtime-config (repeatable; EKS enables none)")
 	f.DurationVar(&cp.updateTimeout, "update-timeout", 0, "how long a cluster update may take to roll through the replicas before it is Failed and rolled back (default 10m)")
 	f.MarkHidden("update-timeout")
 	f.BoolVar(&noReconcile, "no-reconcile", false, "record clusters without running control planes (benchmarks of the API alone)")
@@ -154,6 +163,7 @@ or SIGTERM stops it and the control planes it runs.`,
 	f.MarkHidden("no-nodes")
 	f.DurationVar(&nodeJoinTimeout, "node-join-timeout", 0, "how long a running node may stay out of its cluster before its nodegroup shows NodeCreationFailure (default 2m)")
 	f.MarkHidden("node-join-timeout")
+	egress.register(f)
 	return cmd
 }
 

@@ -1,11 +1,13 @@
 package components
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kplane/kplane/internal/controlplane"
 )
@@ -137,5 +139,52 @@ func TestErrorsReachProcessLog(t *testing.T) {
 	}
 	if strings.Contains(got, "cannot go on") || strings.Contains(got, "over the cap") || strings.Count(got, "go only to the component logs") != 1 {
 		t.Errorf("the cap (60 bytes) was not kept, or not said once:\n%s", got)
+	}
+}
+
+// A stopping replica ends once its apiserver closed its listener (its
+// requests then drained), AfterListenerClosed later; not while it listens.
+func TestUntilStoppedListening(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	done := make(chan struct{})
+	drained := untilStoppedListening(ln.Addr().String(), done)
+	select {
+	case <-drained:
+		t.Fatal("drained while the apiserver still listens")
+	case <-time.After(300 * time.Millisecond):
+	}
+	closed := time.Now()
+	ln.Close()
+	select {
+	case <-drained:
+		if took := time.Since(closed); took < AfterListenerClosed {
+			t.Errorf("drained %v after the listener closed, want at least %v", took, AfterListenerClosed)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not drained 5 s after the listener closed")
+	}
+
+	// The apiserver returned first: the wait ends with it.
+	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln2.Close()
+	done2 := make(chan struct{})
+	drained2 := untilStoppedListening(ln2.Addr().String(), done2)
+	close(done2)
+	select {
+	case <-drained2:
+	case <-time.After(2 * time.Second):
+		t.Fatal("not ended with the apiserver")
 	}
 }

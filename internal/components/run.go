@@ -219,7 +219,8 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 		return failed(e)
 	case <-ctx.Done():
 	}
-	stopAll(comps)
+	stopStep("stop requested")
+	stopAll(comps, apiServerAddr(spec))
 	return nil
 }
 
@@ -245,36 +246,6 @@ func init() {
 			runtime.Goexit() // unwinds the calling goroutine only
 		}
 		os.Exit(code)
-	}
-}
-
-// stopAll stops the components, each bounded by ShutdownTimeout:
-// controller-manager (its lease released through the apiserver), then
-// kube-apiserver's graceful shutdown (the requests in flight on its
-// connections finish), then kube-scheduler. The scheduler goes last because,
-// when it leads, it calls os.Exit(0) itself on a requested stop: before the
-// apiserver, that cut the clients' requests in flight through the cluster's
-// balancer during a rolling update. With the apiserver gone it can neither
-// release its lease nor do anything else, so it is not waited for; another
-// replica's scheduler takes over when the lease expires.
-func stopAll(comps []*component) {
-	stopping.Store(true)
-	order := []string{ControllerManager, APIServer, Scheduler}
-	for _, name := range order {
-		for _, c := range comps {
-			if c.name != name {
-				continue
-			}
-			c.cancel()
-			if name == Scheduler {
-				continue
-			}
-			select {
-			case <-c.done:
-			case <-time.After(ShutdownTimeout):
-				klog.InfoS("kplane: component did not stop in time", "component", c.name, "timeout", ShutdownTimeout)
-			}
-		}
 	}
 }
 

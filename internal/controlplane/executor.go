@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"hash/fnv"
 	"net/http"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kplane/kplane/internal/supervise"
 	"github.com/kplane/kplane/internal/versions"
@@ -72,6 +76,7 @@ func (e *LocalExecutor) Ensure(ctx context.Context, cfg ClusterConfig) error {
 	if err := e.sup.Ensure(ctx, supervise.Process{
 		Key: cfg.ProcessKey(), Kind: "control plane", Dir: cfg.ProcessDir(), Executable: exe,
 		Args: runArgs(cfg.ProcessDir()), Spec: specJSON, Ready: readyzProbe(cfg),
+		User: processUser(cfg.ID),
 	}); err != nil {
 		return err
 	}
@@ -127,6 +132,32 @@ func (e *LocalExecutor) State(key string) supervise.State { return e.sup.State(k
 // run in the process directory dir and waits until it is gone.
 func KillStale(dir string) (killed bool, err error) {
 	return supervise.KillStale(dir, runArgs(dir))
+}
+
+// Control planes run as users of their own, one per cluster, taken from
+// ControlPlaneUIDRange ids above ControlPlaneUIDBase (by a hash of the
+// cluster id: two clusters may share one, which costs only a shared limit).
+const (
+	ControlPlaneUIDBase  = 0x7E000000 // 2113929216: far above the ids hosts give users and containers
+	ControlPlaneUIDRange = 1 << 20
+)
+
+// processUser is the user cluster id's control plane runs as when kplane
+// runs as root. The apiserver, controller-manager and scheduler need none of
+// root's powers but reading and writing their files (the data directory may
+// sit under a 0700 directory, hence CAP_DAC_OVERRIDE). And their inotify
+// instances, one per watched certificate (11 per replica), count against
+// that user's fs.inotify.max_user_instances (128 by default), not root's,
+// which the nodes' kubelets need: with every control plane under root, the
+// seventh one-node cluster's kubelet could no longer start.
+func processUser(clusterID string) *supervise.User {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(clusterID))
+	id := ControlPlaneUIDBase + h.Sum32()%ControlPlaneUIDRange
+	return &supervise.User{UID: id, GID: id, AmbientCaps: []uintptr{unix.CAP_DAC_OVERRIDE}}
 }
 
 // readyzProbe is the control plane's readiness: its apiserver's /readyz

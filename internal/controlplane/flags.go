@@ -98,12 +98,18 @@ func APIServerArgs(cfg ClusterConfig) []string {
 	// at all).
 	a = append(a, "--endpoint-reconciler-type=none")
 	// A replica that stops (a rolling update, a delete) keeps serving for
-	// 2 s with /readyz failing, so the cluster's balancer (1 s health
-	// checks) sends it no new connection; requests still coming on its
-	// open connections get a 429 with Retry-After, which clients retry
-	// through the balancer on another replica (bench/upgradebench: 0 failed
-	// calls; without it the shutdown waits out components.ShutdownTimeout).
-	a = append(a, "--shutdown-delay-duration=2s", "--shutdown-send-retry-after=true")
+	// 1 s with /readyz failing. A rolling update drains it from the
+	// cluster's balancer first (lb.Balancer.Drain), so the delay only
+	// covers connections being dialled; other stops rely on the
+	// balancer's 1 s health checks, and a connection that meets a closed
+	// port is dialled to another replica. Requests still coming on its
+	// open connections then get a 429 with Retry-After (clients retry it
+	// through the balancer) until its requests in flight and watches (1 s
+	// grace) drained; then it sends GOAWAY and closes its listener
+	// (components.untilStoppedListening). bench/upgradebench: 0 failed
+	// calls; without these flags the shutdown waits out
+	// components.ShutdownTimeout.
+	a = append(a, "--shutdown-delay-duration=1s", "--shutdown-send-retry-after=true", "--shutdown-watch-termination-grace-period=1s")
 	// Webhooks and aggregated APIs served by pods are called at their
 	// Service's endpoints (pod IP:port), not its ClusterIP: kube-proxy's
 	// rules live in the nodes' namespaces, while the apiserver reaches the
@@ -140,6 +146,9 @@ func ControllerManagerArgs(cfg ClusterConfig) []string {
 		"--service-account-private-key-file=" + cfg.KeyFile(ServiceAccountKey),
 		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
 		"--profiling=false",
+		// Its default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec,
+		// is the host's, and the prober creates it.
+		"--flex-volume-plugin-dir=" + filepath.Join(cfg.ProcessDir(), "flexvolume"),
 		// The default client limit (20 qps, burst 30) throttles start-up:
 		// every controller creates its ServiceAccount and requests a token
 		// one after another, which took ~5.5 s of each create. 200/300

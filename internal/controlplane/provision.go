@@ -142,7 +142,7 @@ func (p *LocalProvisioner) ensureTokenWebhook(_ context.Context, pr *provisionin
 	if err != nil {
 		return err
 	}
-	pr.base.ExtraAPIServerArgs = webhook
+	pr.base.ExtraAPIServerArgs = append(pr.base.ExtraAPIServerArgs, webhook...)
 	return nil
 }
 
@@ -175,6 +175,10 @@ func (p *LocalProvisioner) ensureReplicas(ctx context.Context, pr *provisioning)
 	pr.obs = Observed{Endpoint: pr.base.Endpoint(), Port: pr.port}
 	previousCurrent := true
 	pr.zones = replicaZones(pr.rec, pr.network, p.replicas())
+	states := map[string]supervise.State{}
+	for _, zone := range pr.zones {
+		states[zone] = p.Executor.State(pr.id + "/" + zone)
+	}
 	for _, zone := range pr.zones {
 		cfg := pr.base
 		cfg.Replica, cfg.EndpointPort = zone, pr.port
@@ -185,11 +189,20 @@ func (p *LocalProvisioner) ensureReplicas(ctx context.Context, pr *provisioning)
 		p.mu.Lock()
 		p.clusterLocked(cfg.ID).replicas[cfg.ProcessKey()] = true
 		p.mu.Unlock()
-		st := p.Executor.State(cfg.ProcessKey())
+		st := states[zone]
 		// The first replica starts at once; each further one once the one
 		// before it serves the current spec and the cluster is bootstrapped,
 		// so it does not take CPU from the first one's start-up.
-		if previousCurrent && (cfg.Replica == pr.zones[0] || pr.ready != nil) {
+		mayEnsure := previousCurrent && (cfg.Replica == pr.zones[0] || pr.ready != nil)
+		restart := restartDue(st, pr.changedAt)
+		if mayEnsure && restart && anotherStarting(states, zone) {
+			mayEnsure = false // the endpoint would be left with no replica
+		}
+		if mayEnsure {
+			if restart && p.Balancer != nil {
+				// Out of the endpoint's rotation before its shutdown begins.
+				p.Balancer.Drain(pr.id, lb.Backend{Name: zone, Addr: backendAddr(cfg)})
+			}
 			if err := p.Executor.Ensure(ctx, cfg); err != nil {
 				pr.obs.Issues = append(pr.obs.Issues, replicaIssue(zone, len(pr.zones), "control plane process: "+err.Error()))
 				previousCurrent = false
@@ -220,6 +233,25 @@ func (p *LocalProvisioner) ensureReplicas(ctx context.Context, pr *provisioning)
 	}
 	p.stopExtraReplicas(ctx, pr.id, pr.zones)
 	return nil
+}
+
+// restartDue reports whether Ensure would restart a replica in state st to
+// apply a change made at changedAt: it serves a spec from before it.
+func restartDue(st supervise.State, changedAt time.Time) bool {
+	return st.Ready && !st.StartedAt.After(changedAt)
+}
+
+// anotherStarting reports whether a replica other than zone's has a process
+// that has not answered /readyz yet: a cluster updated right after its
+// create may still be starting its second replica, and restarting the
+// first one then would leave its endpoint with none to send to.
+func anotherStarting(states map[string]supervise.State, zone string) bool {
+	for z, st := range states {
+		if z != zone && st.Phase == supervise.PhaseStarting && st.PID != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // stopReplicas stops the cluster's processes, and any a previous kplane

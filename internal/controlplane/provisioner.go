@@ -51,7 +51,11 @@ type LocalProvisioner struct {
 	// listens inside its VPC and its apiserver reaches nodes through the
 	// egress proxy (vpcnet.go).
 	NodeNetwork bool
-	vpc         vpcNet
+	// RuntimeConfig is, per Kubernetes minor, kube-apiserver's
+	// --runtime-config for that minor's clusters (an operator's choice to
+	// serve an API that is off by default; EKS serves none).
+	RuntimeConfig map[string]string
+	vpc           vpcNet
 
 	mu sync.Mutex
 	// ports handed out (endpoints: cluster id; replicas: process key), so
@@ -82,6 +86,9 @@ func ClusterDir(dataDir, id string) string { return filepath.Join(dataDir, "clus
 func (p *LocalProvisioner) config(rec *store.ClusterRecord, info runinfo.Info, port int) ClusterConfig {
 	cfg := ConfigFor(rec, info.DataDir)
 	cfg.AdvertiseAddress, cfg.SecurePort, cfg.EtcdServers = p.EndpointAddress, port, p.Store.Endpoints
+	if rc := p.RuntimeConfig[rec.Cluster.Version]; rc != "" {
+		cfg.ExtraAPIServerArgs = append(cfg.ExtraAPIServerArgs, "--runtime-config="+rc)
+	}
 	return cfg
 }
 

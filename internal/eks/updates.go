@@ -66,6 +66,9 @@ func (a *API) updateClusterVersion(c *call) (any, *Error) {
 	if err := a.nodegroupsOnClusterVersion(c, rec); err != nil {
 		return nil, err
 	}
+	if err := a.upgradeReady(c, rec, req.Version, req.Force); err != nil {
+		return nil, err
+	}
 	change, _ := json.Marshal(&req)
 	params := []shapes.UpdateParam{
 		{Type: "Version", Value: req.Version},

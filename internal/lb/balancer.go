@@ -68,6 +68,7 @@ type BackendStatus struct {
 	LastError string
 	Since     time.Time // when Healthy last changed (or the backend was added)
 	Conns     int       // open client connections to it
+	Draining  bool      // Drain was called and no check has failed since
 }
 
 // Balancer runs any number of named listeners.
@@ -138,6 +139,20 @@ func (b *Balancer) Remove(name string) {
 	b.mu.Unlock()
 	if l != nil {
 		l.stop()
+	}
+}
+
+// Drain takes backend out of name's rotation now, ahead of its health
+// checks: new connections go to the other backends (or to it only when
+// none of them answers, as to a backend the checks put out) until one of
+// its checks fails and a later one passes. A replica about to restart
+// (a rolling update) is drained first, so its shutdown need not wait for
+// the next check to notice that it stopped being ready. Connections open
+// to it stay: its graceful shutdown ends them. Unknown names and
+// backends are ignored.
+func (b *Balancer) Drain(name string, backend Backend) {
+	if l := b.get(name); l != nil {
+		l.drain(backend)
 	}
 }
 

@@ -76,6 +76,10 @@ func (l *listener) record(be *backend, err error) {
 	now := time.Now()
 	if err == nil {
 		be.fails, be.lastErr, be.suspect = 0, "", false
+		if be.draining && now.Sub(be.drainedAt) > DrainTimeout {
+			be.draining = false
+			l.log.Warn("drained backend still passes its checks, sending to it again", "backend", be.Name, "addr", be.Addr)
+		}
 		if !be.healthy {
 			be.healthy, be.since = true, now
 			l.log.Info("backend healthy", "backend", be.Name, "addr", be.Addr)
@@ -84,9 +88,26 @@ func (l *listener) record(be *backend, err error) {
 	}
 	be.fails++
 	be.lastErr = err.Error()
+	be.draining = false // it went down: the checks decide from now on
 	if be.healthy && (be.fails >= l.cfg.FailAfter || !wasChecked) {
 		be.healthy, be.since = false, now
 		l.log.Warn("backend unhealthy, sending no new connections to it", "backend", be.Name, "addr", be.Addr, "fails", be.fails, "err", err)
+	}
+}
+
+// DrainTimeout: a drained backend whose checks still pass this long after
+// Drain is sent to again (the restart it was drained for did not happen).
+var DrainTimeout = 10 * time.Second
+
+// drain marks b draining, unless the checks already put it out.
+func (l *listener) drain(b Backend) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, be := range l.backends {
+		if be.Backend == b && be.healthy && !be.draining {
+			be.draining, be.drainedAt = true, time.Now()
+			l.log.Info("backend draining, sending no new connections to it", "backend", be.Name, "addr", be.Addr)
+		}
 	}
 }
 

@@ -21,6 +21,13 @@ type backend struct {
 	// failed dial rather than one per connection until the checks notice.
 	suspect bool
 
+	// draining is set by Balancer.Drain and cleared by the next failed
+	// check: a replica about to restart takes no new connection until it
+	// went down and a check passed again. A replica whose checks still
+	// pass DrainTimeout after it was drained did not restart after all.
+	draining  bool
+	drainedAt time.Time
+
 	active       int // open connections, plus dials in flight
 	dialFailures uint64
 }
@@ -34,7 +41,7 @@ func newBackend(b Backend) *backend {
 // (tried only when nothing better answers, as an NLB fails open).
 func (be *backend) tier() int {
 	t := 0
-	if !be.healthy {
+	if !be.healthy || be.draining {
 		t = 2
 	}
 	if be.suspect {
@@ -46,7 +53,7 @@ func (be *backend) tier() int {
 func (be *backend) status() BackendStatus {
 	return BackendStatus{
 		Backend: be.Backend, Healthy: be.healthy, Checked: be.checked,
-		LastError: be.lastErr, Since: be.since, Conns: be.active,
+		LastError: be.lastErr, Since: be.since, Conns: be.active, Draining: be.draining,
 	}
 }
 

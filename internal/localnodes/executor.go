@@ -42,6 +42,13 @@ type Config struct {
 	// (which the first node of a VPC creates) instead of at its next look,
 	// before the node's kubelet first dials the endpoint.
 	NetworkMade func(cluster string)
+	// NodeEgressOff keeps nodes fully offline: no registry proxy (see
+	// nodenet.RegistryProxy), so only the sandbox image and imported
+	// archives run. By default each node's containerd pulls through one.
+	NodeEgressOff bool
+	// RegistryConfigDir is the nodes' containerd registry config_path
+	// (hosts.toml per registry host); "" = node.DefaultRegistryConfigDir.
+	RegistryConfigDir string
 }
 
 // Executor implements nodegroup.NodeExecutor with real nodes on this machine.
@@ -52,8 +59,9 @@ type Executor struct {
 	filters appliedFilters
 
 	mu      sync.Mutex
-	clients map[string]*clusterClient // by cluster id
-	changes chan string               // keys of nodegroups whose Nodes changed (NodeChanges)
+	clients map[string]*clusterClient         // by cluster id
+	changes chan string                       // keys of nodegroups whose Nodes changed (NodeChanges)
+	proxies map[string]*nodenet.RegistryProxy // by instance id (registryproxy.go)
 	// reached is the last step (stepRegistered, stepReady) each instance's
 	// Node was seen at, for the step log.
 	reached map[string]string
@@ -94,7 +102,8 @@ func New(cfg Config) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}, changes: make(chan string, 256), reached: map[string]string{}}
+	e := &Executor{cfg: cfg, sup: sup, clients: map[string]*clusterClient{}, changes: make(chan string, 256), reached: map[string]string{},
+		proxies: map[string]*nodenet.RegistryProxy{}}
 	e.cleanLeftovers()
 	return e, nil
 }
@@ -161,6 +170,9 @@ func (e *Executor) start(ctx context.Context, spec nodegroup.NodeSpec, dir strin
 	if err != nil {
 		return nodegroup.NodeState{Problem: err.Error()}, nil
 	}
+	if ns.RegistryProxy, err = e.ensureRegistryProxy(spec); err != nil {
+		return nodegroup.NodeState{Problem: "Could not give the instance its way to image registries: " + err.Error()}, nil
+	}
 	e.step(spec, "certificates issued")
 	if err := node.Check(ns, node.Paths{Dir: dir}); err != nil {
 		return nodegroup.NodeState{Failed: "The node cannot run on this host: " + err.Error()}, nil
@@ -222,13 +234,14 @@ func (e *Executor) nodeSpec(ctx context.Context, spec nodegroup.NodeSpec, dir st
 		NodeIP: spec.PrivateIP, NetNSPath: e.cfg.Net.NodePath(spec.InstanceID),
 		PodCIDR: spec.PodCIDR, ClusterCIDR: spec.PodRange, ClusterDomain: "cluster.local",
 		APIServerURL: spec.EndpointInVPC, CAFile: certs.CAFile,
-		ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile,
+		ServingCertFile: certs.ServingCertFile, ServingKeyFile: certs.ServingKeyFile, ServingCertSerial: certs.ServingCertSerial,
 		KubeProxyCertFile: certs.KubeProxyCertFile, KubeProxyKeyFile: certs.KubeProxyKeyFile,
 		ProxyMode: "iptables",
 		// Named by the instance id: node names (private DNS names) repeat
 		// across kplanes on one machine, instance ids do not.
-		CgroupRoot: node.DefaultCgroupRoot(spec.InstanceID),
-		Labels:     spec.Labels,
+		CgroupRoot:        node.DefaultCgroupRoot(spec.InstanceID),
+		Labels:            spec.Labels,
+		RegistryConfigDir: e.cfg.RegistryConfigDir,
 	}
 	if dns := ClusterDNS(spec.ServiceIPv4CIDR); dns != "" {
 		ns.ClusterDNS = []string{dns}
@@ -344,6 +357,7 @@ func (e *Executor) RemoveNode(ctx context.Context, spec nodegroup.NodeSpec) erro
 		return err
 	}
 	e.forgetFilter(spec.InstanceID)
+	e.closeRegistryProxy(spec.InstanceID)
 	if err := e.cfg.Net.RemoveNode(spec.InstanceID); err != nil {
 		return err
 	}
@@ -368,6 +382,7 @@ func (e *Executor) StopAll(ctx context.Context) error {
 	for _, dir := range NodeDirs(e.cfg.DataDir) {
 		err = errors.Join(err, node.Teardown(dir))
 	}
+	e.closeRegistryProxies()
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 type Certificates struct {
 	CAFile                          string
 	ServingCertFile, ServingKeyFile string
+	ServingCertSerial               string
 	ClientCertFile, ClientKeyFile   string
 	// kube-proxy's: system:kube-proxy, bound to system:node-proxier.
 	KubeProxyCertFile, KubeProxyKeyFile string
@@ -40,12 +41,14 @@ func IssueCertificates(caCert, caKey, dir, name, ip string) (Certificates, error
 	if err := fileutil.WriteFileIfChanged(c.CAFile, ca.CertPEM, 0o644); err != nil {
 		return c, err
 	}
-	if _, err := pki.LoadOrIssue(c.ServingCertFile, c.ServingKeyFile, ca, pki.Spec{
+	serving, err := pki.LoadOrIssue(c.ServingCertFile, c.ServingKeyFile, ca, pki.Spec{
 		CommonName: "system:node:" + name, Organization: []string{"system:nodes"},
 		DNSNames: []string{name}, IPs: []net.IP{net.ParseIP(ip)}, Server: true,
-	}); err != nil {
+	})
+	if err != nil {
 		return c, err
 	}
+	c.ServingCertSerial = serving.Cert.SerialNumber.Text(16)
 	if _, err := pki.LoadOrIssue(c.ClientCertFile, c.ClientKeyFile, ca, pki.Spec{
 		CommonName: "system:node:" + name, Organization: []string{"system:nodes"}, Client: true,
 	}); err != nil {

@@ -73,7 +73,14 @@ func kubeletConfig(spec Spec, p Paths, cgroupRoot string) ([]byte, error) {
 		"healthzPort":                 10248,
 		"staticPodPath":               "",
 		"nodeStatusReportFrequency":   "1m",
-		"shutdownGracePeriod":         "0s",
+		// The default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec,
+		// is the host's, and the kubelet creates it.
+		"volumePluginDir": p.join("volume-plugins"),
+		// kplane restarts the agent when it issues a new serving
+		// certificate, so the kubelet need not watch the files: that watch
+		// takes one of root's few inotify instances (see KubeProxyArgs).
+		"featureGates":        map[string]bool{"ReloadKubeletServerCertificateFile": false},
+		"shutdownGracePeriod": "0s",
 	}
 	if len(spec.Taints) > 0 {
 		var taints []map[string]string
@@ -158,8 +165,9 @@ func kubeconfig(spec Spec, proxy bool) ([]byte, error) {
 }
 
 // containerdConfig is containerd 1.6's config (version 2): everything under
-// DIR, the CRI plugin with kplane's sandbox image, CNI from DIR.
-func containerdConfig(p Paths) []byte {
+// DIR, the CRI plugin with kplane's sandbox image, CNI from DIR, registry
+// hosts from spec's RegistryConfigDir.
+func containerdConfig(spec Spec, p Paths) []byte {
 	return []byte(fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -196,8 +204,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
+
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
 `, p.ContainerdRoot(), p.ContainerdState(), p.Socket(), p.Socket()+".ttrpc",
-		p.join("containerd", "opt"), SandboxImage, CNIBinDir, p.CNIConfDir()))
+		p.join("containerd", "opt"), SandboxImage, CNIBinDir, p.CNIConfDir(),
+		orDefault(spec.RegistryConfigDir, DefaultRegistryConfigDir)))
+}
+
+// containerdEnv is containerd's environment: this process's, with spec's
+// registry proxy in place of any proxy setting it inherited. Go's (and so
+// containerd's) HTTP client reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+func containerdEnv(spec Spec, inherited []string) []string {
+	if spec.RegistryProxy == nil {
+		return inherited
+	}
+	env := make([]string, 0, len(inherited)+3)
+	for _, kv := range inherited {
+		k, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(k) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"HTTP_PROXY="+spec.RegistryProxy.URL,
+		"HTTPS_PROXY="+spec.RegistryProxy.URL,
+		"NO_PROXY="+strings.Join(spec.RegistryProxy.NoProxy, ","))
 }
 
 // cniConfig is the node's CNI network: a bridge with host-local IPAM over
@@ -233,34 +267,28 @@ func cniConfig(spec Spec) ([]byte, error) {
 	return json.MarshalIndent(conf, "", "  ")
 }
 
-// kubeProxyConfig is kube-proxy's KubeProxyConfiguration.
-func kubeProxyConfig(spec Spec, p Paths) ([]byte, error) {
-	cfg := map[string]any{
-		"apiVersion":       "kubeproxy.config.k8s.io/v1alpha1",
-		"kind":             "KubeProxyConfiguration",
-		"mode":             spec.ProxyMode,
-		"hostnameOverride": spec.Name,
-		"clusterCIDR":      orDefault(spec.ClusterCIDR, spec.PodCIDR),
-		"clientConnection": map[string]any{"kubeconfig": p.KubeProxyKubeconfig()},
+// KubeProxyArgs are kube-proxy's flags. Its settings are flags, not a
+// --config file: kube-proxy watches a config file with an inotify instance
+// of its own (to exit when it changes), and root's instances are few
+// (fs.inotify.max_user_instances, 128 by default) and shared by every node.
+func KubeProxyArgs(spec Spec, p Paths) []string {
+	return []string{
+		"--proxy-mode=" + spec.ProxyMode,
+		"--hostname-override=" + spec.Name,
+		"--cluster-cidr=" + orDefault(spec.ClusterCIDR, spec.PodCIDR),
+		"--kubeconfig=" + p.KubeProxyKubeconfig(),
 		// conntrack's limits are host-global sysctls on this kernel: leave
 		// them alone (0 = do not set).
-		"conntrack": map[string]any{
-			"maxPerCore":            0,
-			"min":                   0,
-			"tcpEstablishedTimeout": "0s",
-			"tcpCloseWaitTimeout":   "0s",
-		},
-		"bindAddress":        spec.NodeIP,
-		"healthzBindAddress": "127.0.0.1:10256",
-		"metricsBindAddress": "127.0.0.1:10249",
-		"nodePortAddresses":  []string{"primary"},
+		"--conntrack-max-per-core=0",
+		"--conntrack-min=0",
+		"--conntrack-tcp-timeout-established=0s",
+		"--conntrack-tcp-timeout-close-wait=0s",
+		"--bind-address=" + spec.NodeIP,
+		"--healthz-bind-address=127.0.0.1:10256",
+		"--metrics-bind-address=127.0.0.1:10249",
+		"--nodeport-addresses=primary",
+		"--v=1",
 	}
-	return yaml.Marshal(cfg)
-}
-
-// KubeProxyArgs are kube-proxy's flags.
-func KubeProxyArgs(p Paths) []string {
-	return []string{"--config=" + p.KubeProxyConfig(), "--v=1"}
 }
 
 // WriteConfigs writes every component's configuration for spec under DIR.
@@ -280,15 +308,11 @@ func WriteConfigs(spec Spec, p Paths, cgroupRoot string) error {
 	files := map[string][]byte{
 		p.KubeletKubeconfig():                        kc,
 		p.KubeletConfig():                            kubelet,
-		p.ContainerdConfig():                         containerdConfig(p),
+		p.ContainerdConfig():                         containerdConfig(spec, p),
 		p.join("cni", "net.d", "10-kplane.conflist"): cni,
 	}
 	if spec.ProxyMode != "" {
-		proxy, err := kubeProxyConfig(spec, p)
-		if err != nil {
-			return err
-		}
-		files[p.KubeProxyConfig()] = proxy
+		var err error
 		if files[p.KubeProxyKubeconfig()], err = kubeconfig(spec, true); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,6 +86,8 @@ func TestSpecValidate(t *testing.T) {
 		"rel cgroup":     func(s *Spec) { s.CgroupRoot = "kplane" },
 		"no netns":       func(s *Spec) { s.NetNSPath = "" },
 		"slash in name":  func(s *Spec) { s.Name = "a/b" },
+		"proxy not http": func(s *Spec) { s.RegistryProxy = &RegistryProxy{URL: "socks5://127.0.0.1:1"} },
+		"rel hosts dir":  func(s *Spec) { s.RegistryConfigDir = "certs.d" },
 	} {
 		s := validSpec("/d")
 		mut(&s)
@@ -125,7 +128,7 @@ func TestWriteConfigs(t *testing.T) {
 		t.Errorf("kubelet args %s", args)
 	}
 	cd, _ := os.ReadFile(p.ContainerdConfig())
-	for _, want := range []string{"restrict_oom_score_adj = true", `sandbox_image = "` + SandboxImage + `"`, p.Socket()} {
+	for _, want := range []string{"restrict_oom_score_adj = true", `sandbox_image = "` + SandboxImage + `"`, p.Socket(), `config_path = "` + DefaultRegistryConfigDir + `"`} {
 		if !bytes.Contains(cd, []byte(want)) {
 			t.Errorf("containerd config lacks %s", want)
 		}
@@ -144,12 +147,28 @@ func TestWriteConfigs(t *testing.T) {
 	if ipam, _ := cni.Plugins[0]["ipam"].(map[string]any); fmt.Sprint(ipam["ranges"]) != fmt.Sprintf("[[map[subnet:%s]]]", spec.PodCIDR) {
 		t.Errorf("CNI IPAM ranges %v, want the pod CIDR %s", ipam["ranges"], spec.PodCIDR)
 	}
-	if _, err := os.Stat(p.KubeProxyConfig()); err != nil {
+	if _, err := os.Stat(p.KubeProxyKubeconfig()); err != nil {
 		t.Error(err)
 	}
 	kubeconfig, _ := os.ReadFile(p.KubeletKubeconfig())
 	if !bytes.Contains(kubeconfig, []byte("client-certificate: c")) {
 		t.Errorf("kubeconfig: %s", kubeconfig)
+	}
+}
+
+// containerd gets the registry proxy in place of the proxy settings it
+// would inherit; without one it keeps what it inherits (a joined machine's
+// own settings).
+func TestContainerdEnv(t *testing.T) {
+	inherited := []string{"PATH=/bin", "https_proxy=http://corp:3128", "HTTP_PROXY=http://corp:3128", "no_proxy=corp"}
+	spec := validSpec("/d")
+	if got := containerdEnv(spec, inherited); !slices.Equal(got, inherited) {
+		t.Errorf("without a proxy: %v, want the inherited %v", got, inherited)
+	}
+	spec.RegistryProxy = &RegistryProxy{URL: "http://127.0.0.1:4000", NoProxy: []string{"127.0.0.1", "10.100.0.0/16"}}
+	want := []string{"PATH=/bin", "HTTP_PROXY=http://127.0.0.1:4000", "HTTPS_PROXY=http://127.0.0.1:4000", "NO_PROXY=127.0.0.1,10.100.0.0/16"}
+	if got := containerdEnv(spec, inherited); !slices.Equal(got, want) {
+		t.Errorf("with a proxy: %v, want %v", got, want)
 	}
 }
 

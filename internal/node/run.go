@@ -84,6 +84,9 @@ func Run(ctx context.Context, dir string, comps Components) error {
 }
 
 func run(ctx context.Context, spec Spec, p Paths, root string, comps Components, log *slog.Logger) error {
+	if err := inotifyRoom(InotifyInstances); err != nil {
+		return err
+	}
 	if err := setupMounts(p); err != nil {
 		return fmt.Errorf("mount namespace: %w", err)
 	}
@@ -108,7 +111,7 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	if err := startContainerd(p, func(err error) {
+	if err := startContainerd(p, containerdEnv(spec, os.Environ()), func(err error) {
 		cancel(fmt.Errorf("containerd exited: %v (see %s)", err, filepath.Join(p.LogDir(), "containerd.log")))
 	}); err != nil {
 		return err
@@ -129,7 +132,7 @@ func run(ctx context.Context, spec Spec, p Paths, root string, comps Components,
 
 	go func() { cancel(comps.Kubelet(ctx, KubeletArgs(spec, p))) }()
 	if spec.ProxyMode != "" && comps.KubeProxy != nil {
-		go func() { cancel(comps.KubeProxy(ctx, KubeProxyArgs(p))) }()
+		go func() { cancel(comps.KubeProxy(ctx, KubeProxyArgs(spec, p))) }()
 	}
 	<-ctx.Done()
 	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
@@ -238,11 +241,11 @@ func leaveCgroups(orig map[string]string) error {
 	return errors.Join(errs...)
 }
 
-// startContainerd starts containerd and calls exited when it ends.
+// startContainerd starts containerd with env and calls exited when it ends.
 // Pdeathsig fires when the *thread* that forked the child ends, so the
 // child is started and waited for on one locked thread that lives as long
 // as containerd does.
-func startContainerd(p Paths, exited func(error)) error {
+func startContainerd(p Paths, env []string, exited func(error)) error {
 	if err := os.MkdirAll(p.LogDir(), 0o700); err != nil {
 		return err
 	}
@@ -258,6 +261,7 @@ func startContainerd(p Paths, exited func(error)) error {
 		defer logf.Close()
 		cmd := exec.Command("containerd", "--config", p.ContainerdConfig())
 		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Env = env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			started <- fmt.Errorf("starting containerd: %w", err)

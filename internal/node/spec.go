@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +79,10 @@ type Spec struct {
 	// signed by the cluster CA for Name and NodeIP.
 	ServingCertFile string `json:"servingCertFile"`
 	ServingKeyFile  string `json:"servingKeyFile"`
+	// ServingCertSerial is that certificate's serial number. The kubelet
+	// reads the files once (it does not watch them, see kubeletConfig), so
+	// a renewed certificate changes the spec, which restarts the agent.
+	ServingCertSerial string `json:"servingCertSerial,omitempty"`
 
 	Labels map[string]string `json:"labels,omitempty"`
 	Taints []Taint           `json:"taints,omitempty"`
@@ -88,11 +93,36 @@ type Spec struct {
 	// kube-proxy.
 	ProxyMode string `json:"proxyMode,omitempty"`
 
+	// RegistryProxy is how the node's containerd reaches image registries:
+	// an HTTP proxy its runtime alone is given (HTTP_PROXY and HTTPS_PROXY
+	// in containerd's environment, replacing any it would inherit), nil for
+	// none (containerd keeps the environment it inherits: a machine that
+	// joins with its own network, or nodes kept offline).
+	RegistryProxy *RegistryProxy `json:"registryProxy,omitempty"`
+	// RegistryConfigDir is containerd's registry config_path: one
+	// directory per registry host holding a hosts.toml (plain-http
+	// registries, mirrors, CAs). "" = DefaultRegistryConfigDir.
+	RegistryConfigDir string `json:"registryConfigDir,omitempty"`
+
 	// CgroupRoot is the node's cgroup root, the same path in every cgroup v1
 	// hierarchy; "" = <this process's memory cgroup>/kplane/<Name>, so the
 	// node's memory stays accounted under whoever started it.
 	CgroupRoot string `json:"cgroupRoot,omitempty"`
 }
+
+// RegistryProxy is the proxy the node's containerd pulls images through.
+type RegistryProxy struct {
+	// URL is http://127.0.0.1:PORT, listening in the node's namespace.
+	URL string `json:"url"`
+	// NoProxy are the hosts and CIDRs containerd reaches directly (its
+	// NO_PROXY): the node's VPC, pods and Services, the cluster endpoint.
+	NoProxy []string `json:"noProxy,omitempty"`
+}
+
+// DefaultRegistryConfigDir is where containerd's registry hosts
+// configuration lives by convention: the host's own, read by the node's
+// containerd as the host's containerd would.
+const DefaultRegistryConfigDir = "/etc/containerd/certs.d"
 
 // NodeRoleToken is the node role's IAM token (internal/nodecreds: what
 // `kplane node token` prints) in a file the kubelet reads (kubeconfig
@@ -193,6 +223,14 @@ func (s Spec) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("proxyMode %q: want iptables, nftables or empty", s.ProxyMode))
 	}
+	if s.RegistryProxy != nil {
+		if u, err := url.Parse(s.RegistryProxy.URL); err != nil || u.Scheme != "http" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("registryProxy.url %q: want http://HOST:PORT", s.RegistryProxy.URL))
+		}
+	}
+	if s.RegistryConfigDir != "" && !filepath.IsAbs(s.RegistryConfigDir) {
+		errs = append(errs, fmt.Errorf("registryConfigDir %q must be an absolute path", s.RegistryConfigDir))
+	}
 	if s.CgroupRoot != "" && (!strings.HasPrefix(s.CgroupRoot, "/") || strings.Contains(s.CgroupRoot, "..")) {
 		errs = append(errs, fmt.Errorf("cgroupRoot %q must be an absolute cgroup path", s.CgroupRoot))
 	}
@@ -213,7 +251,6 @@ func (p Paths) ContainerdState() string   { return p.join("containerd", "state")
 func (p Paths) CNIConfDir() string        { return p.join("cni", "net.d") }
 func (p Paths) KubeletConfig() string     { return p.join("kubelet.yaml") }
 func (p Paths) KubeletKubeconfig() string { return p.join("kubelet.kubeconfig") }
-func (p Paths) KubeProxyConfig() string   { return p.join("kube-proxy.yaml") }
 func (p Paths) KubeProxyKubeconfig() string {
 	return p.join("kube-proxy.kubeconfig")
 }

@@ -206,7 +206,7 @@ func (s *Store) updateCluster(ctx context.Context, name string, mutate func(*Clu
 	return nil, ErrConflict
 }
 
-// RemoveCluster deletes the named cluster, its updates, its count, its
+// RemoveCluster deletes the named cluster, its updates, its insights, its count, its
 // security group and its references to the network, for good.
 func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 	key := clusterKey(name)
@@ -227,6 +227,7 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 		ops := []clientv3.Op{clientv3.OpDelete(key),
 			clientv3.OpDelete(updatesOf(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(accessEntriesOf(name), clientv3.WithPrefix()),
+			deleteInsightsOp(name),
 			clientv3.OpPut(clusterCounter, strconv.Itoa(max(count-1, 0)))}
 		var rec ClusterRecord
 		if json.Unmarshal(cur.Kvs[0].Value, &rec) == nil {

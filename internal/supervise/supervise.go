@@ -81,6 +81,15 @@ type Process struct {
 	// process left that a new one cannot start beside (a node's containers).
 	// An error counts as a failed start.
 	Prepare func() error
+	// User, if set, runs the process under that user instead of kplane's.
+	User *User
+}
+
+// User is a user id a process runs as, with the ambient capabilities it
+// keeps. kplane must run as root to set it.
+type User struct {
+	UID, GID    uint32
+	AmbientCaps []uintptr
 }
 
 // Options configure a Supervisor; zero values mean defaults.

@@ -30,6 +30,14 @@ func TestMain(m *testing.M) {
 func runChild(args []string) {
 	mode := args[len(args)-1]
 	fmt.Println("child", mode, "pid", os.Getpid())
+	if mode == "whoami" { // as childcmd does: enter --dir, then read a file of root's there
+		if err := os.Chdir(args[len(args)-2]); err != nil {
+			fmt.Println("chdir:", err)
+			os.Exit(1)
+		}
+		b, err := os.ReadFile("secret")
+		fmt.Printf("uid %d gid %d read %q %v\n", os.Getuid(), os.Getgid(), b, err)
+	}
 	if mode == "die" {
 		fmt.Println("giving up: no such thing")
 		os.Exit(1)
@@ -226,5 +234,34 @@ func TestPrepareRunsBeforeEveryStart(t *testing.T) {
 	}
 	if st := v.State("q"); st.PID != 0 || !strings.Contains(st.LastExitReason, "leftovers in the way") {
 		t.Fatalf("state %+v: want no process and the Prepare error", st)
+	}
+}
+
+// A process with a User runs as that user with its ambient capabilities,
+// although its executable (the test binary, under go test's 0700 directory)
+// and its directory are out of that user's reach before exec.
+func TestUserRunsAsItsIDWithItsCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running a child as another user needs root")
+	}
+	v := newSupervisor(t)
+	dir := processDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const id = 2113929300
+	p := Process{Key: "u", Kind: "test", Dir: dir, Args: []string{"child", "--dir", dir, "whoami"},
+		User: &User{UID: id, GID: id, AmbientCaps: []uintptr{1 /* CAP_DAC_OVERRIDE */}}}
+	if err := v.Ensure(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("uid %d gid %d read \"s3cret\" <nil>", id, id)
+	waitFor(t, "the child's line", func() bool {
+		b, _ := os.ReadFile(LogPath(dir))
+		return strings.Contains(string(b), want)
+	})
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", v.State("u").PID))
+	if !strings.Contains(string(status), fmt.Sprintf("Uid:\t%d\t%d", id, id)) || !strings.Contains(string(status), "CapEff:\t0000000000000002") {
+		t.Fatalf("child's status:\n%s", status)
 	}
 }

@@ -280,6 +280,20 @@ func (v *Supervisor) start(s *supervised, p Process) (*child, error) {
 		Pdeathsig: syscall.SIGKILL, // never outlive kplane
 		Setpgid:   true,            // terminal ^C goes to kplane, which stops children in order
 	}
+	if u := p.User; u != nil {
+		// The child takes its ambient capabilities only at exec, so before
+		// that, as the new user, it may be unable to reach exe or p.Dir
+		// (e.g. under a 0700 temp directory). It runs exe from a descriptor
+		// opened here and enters p.Dir itself (childcmd).
+		f, err := os.Open(exe)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cmd.Path, cmd.Dir, cmd.ExtraFiles = "/proc/self/fd/3", "", []*os.File{f}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
+		cmd.SysProcAttr.AmbientCaps = u.AmbientCaps
+	}
 	if err := spawn(cmd); err != nil {
 		return nil, err
 	}
@@ -317,9 +331,11 @@ func (v *Supervisor) watch(s *supervised, p Process, c *child) exitKind {
 	case <-s.stop:
 		kind = exitStopped
 		s.update(func(st *State) { st.Phase = PhaseStopping })
+		v.opts.Logf("%s %s: stopping pid %d", p.Kind, p.Key, c.cmd.Process.Pid)
 		err = v.terminate(c)
 	case <-s.restart:
 		kind = exitRestart
+		v.opts.Logf("%s %s: stopping pid %d to apply a new spec", p.Kind, p.Key, c.cmd.Process.Pid)
 		err = v.terminate(c)
 	}
 	_ = os.Remove(PIDPath(p.Dir))
@@ -337,6 +353,9 @@ func (v *Supervisor) watch(s *supervised, p Process, c *child) exitKind {
 		reason = "restarted to apply a new spec (" + reason + ")"
 	default:
 		reason = "stopped (" + reason + ")"
+	}
+	if kind != exitDied {
+		v.opts.Logf("%s %s: pid %d exited", p.Kind, p.Key, c.cmd.Process.Pid) // bench/upgradebench reads this line
 	}
 	s.update(func(st *State) {
 		st.PID, st.Ready = 0, false
@@ -373,7 +392,9 @@ func (v *Supervisor) probe(ctx context.Context, s *supervised, p Process) {
 		if ctx.Err() != nil {
 			return
 		}
+		became, pid := false, 0
 		s.update(func(st *State) {
+			became, pid = ok && !st.Ready, st.PID
 			st.Ready = ok
 			if ok {
 				st.LastReadyAt = time.Now()
@@ -382,6 +403,9 @@ func (v *Supervisor) probe(ctx context.Context, s *supervised, p Process) {
 				st.Phase = PhaseStarting
 			}
 		})
+		if became {
+			v.opts.Logf("%s %s: pid %d ready", p.Kind, p.Key, pid) // bench/upgradebench reads this line
+		}
 		if ok {
 			interval = v.opts.ProbeInterval
 		}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/kplane/kplane/internal/node"
@@ -84,6 +85,18 @@ func buildHTTPImage(t *testing.T) string { return buildGoImage(t, httpdSource, h
 // holding it alone (its entrypoint) as a docker-save archive named ref.
 func buildGoImage(t *testing.T, src, ref string) string {
 	t.Helper()
+	img := goImage(t, src)
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	if err := node.WriteImageArchive(archive, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return archive
+}
+
+// goImage builds the Go program src, static, into an image holding it
+// alone, as its entrypoint.
+func goImage(t *testing.T, src string) v1.Image {
+	t.Helper()
 	dir := t.TempDir()
 	mainGo := filepath.Join(dir, "main.go")
 	if err := os.WriteFile(mainGo, []byte(src), 0o600); err != nil {
@@ -104,11 +117,7 @@ func buildGoImage(t *testing.T, src, ref string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	archive := filepath.Join(dir, "image.tar")
-	if err := node.WriteImageArchive(archive, ref, img); err != nil {
-		t.Fatal(err)
-	}
-	return archive
+	return img
 }
 
 // waitNodeReady waits until node name is Ready and returns it.
