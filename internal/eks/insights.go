@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kplane/kplane/internal/eks/shapes"
 	"github.com/kplane/kplane/internal/insights"
@@ -87,7 +88,7 @@ func (a *API) listInsights(c *call) (any, *Error) {
 func summaries(list []shapes.Insight) []shapes.InsightSummary {
 	out := make([]shapes.InsightSummary, len(list))
 	for i := range list {
-		out[i] = list[i].Summary()
+		out[i] = list[i].InsightSummary
 	}
 	return out
 }
@@ -141,3 +142,55 @@ func enumList(member string, values, enum []string) *Error {
 }
 
 func matches(filter []string, v string) bool { return len(filter) == 0 || contains(filter, v) }
+
+// Insights refresh statuses (InsightsRefreshStatus).
+const (
+	refreshInProgress = "IN_PROGRESS"
+	refreshCompleted  = "COMPLETED"
+	refreshFailed     = "FAILED"
+)
+
+// startInsightsRefresh records an on-demand refresh; the refresher runs it
+// at once (it watches these records) and ends it. A refresh already in
+// progress is answered as it is.
+func (a *API) startInsightsRefresh(c *call) (any, *Error) {
+	rec, err := a.cluster(c)
+	if err != nil {
+		return nil, err
+	}
+	name := rec.Cluster.Name
+	cur, serr := a.cfg.Store.GetInsightsRefresh(c.r.Context(), name)
+	if serr == nil && cur.ClusterID == rec.Cluster.ID && cur.Status == refreshInProgress {
+		return map[string]any{"message": cur.Message, "status": cur.Status}, nil
+	}
+	if serr != nil && !errors.Is(serr, store.ErrNotFound) {
+		return nil, internal(serr)
+	}
+	r := &store.InsightsRefresh{Cluster: name, ClusterID: rec.Cluster.ID, Status: refreshInProgress,
+		Message: "Insights refresh is in progress.", StartedAt: a.cfg.Now()}
+	if serr := a.cfg.Store.PutInsightsRefresh(c.r.Context(), r); serr != nil {
+		return nil, storeError(serr, name)
+	}
+	return map[string]any{"message": r.Message, "status": r.Status}, nil
+}
+
+func (a *API) describeInsightsRefresh(c *call) (any, *Error) {
+	rec, err := a.cluster(c)
+	if err != nil {
+		return nil, err
+	}
+	r, serr := a.cfg.Store.GetInsightsRefresh(c.r.Context(), rec.Cluster.Name)
+	if errors.Is(serr, store.ErrNotFound) || (serr == nil && r.ClusterID != rec.Cluster.ID) {
+		return nil, Errorf(ResourceNotFound, "No insights refresh found for cluster: %s", rec.Cluster.Name).With("clusterName", rec.Cluster.Name)
+	}
+	if serr != nil {
+		return nil, internal(serr)
+	}
+	out := map[string]any{"message": r.Message, "status": r.Status, "startedAt": tsOf(r.StartedAt)}
+	if !r.EndedAt.IsZero() {
+		out["endedAt"] = tsOf(r.EndedAt)
+	}
+	return out, nil
+}
+
+func tsOf(t time.Time) shapes.Time { return shapes.Time(float64(t.UnixMilli()) / 1000) }

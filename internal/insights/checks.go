@@ -56,10 +56,12 @@ func ts(t time.Time) shapes.Time { return shapes.Time(float64(t.UnixMilli()) / 1
 // window, else PASSING. unknown (non-empty) is why nothing could be read yet.
 func DeprecatedAPIs(clusterID, target string, usage []store.DeprecatedAPIUsage, now time.Time, unknown string) shapes.Insight {
 	in := shapes.Insight{
-		ID: ID(clusterID, checkDeprecatedAPIs, target), Name: "Deprecated APIs removed in Kubernetes v" + target,
-		Category: shapes.CategoryUpgradeReadiness, KubernetesVersion: target,
-		Description: fmt.Sprintf("Checks for usage of deprecated APIs that are scheduled for removal in Kubernetes v%s. "+
-			"Upgrading your cluster before migrating to the updated APIs supported by v%s could cause application impact.", target, target),
+		InsightSummary: shapes.InsightSummary{
+			ID: ID(clusterID, checkDeprecatedAPIs, target), Name: "Deprecated APIs removed in Kubernetes v" + target,
+			Category: shapes.CategoryUpgradeReadiness, KubernetesVersion: target,
+			Description: fmt.Sprintf("Checks for usage of deprecated APIs that are scheduled for removal in Kubernetes v%s. "+
+				"Upgrading your cluster before migrating to the updated APIs supported by v%s could cause application impact.", target, target),
+		},
 		Recommendation: fmt.Sprintf("Update manifests and API clients to use newer Kubernetes APIs if applicable before upgrading to Kubernetes v%s.", target),
 		AdditionalInfo: map[string]string{
 			"EKS update cluster documentation":             "https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html",
@@ -152,9 +154,11 @@ type Node struct {
 // nodes could not be read.
 func KubeletSkew(clusterID, target string, nodes []Node, unknown string) shapes.Insight {
 	in := shapes.Insight{
-		ID: ID(clusterID, checkKubeletSkew, target), Name: "Kubelet version skew",
-		Category: shapes.CategoryUpgradeReadiness, KubernetesVersion: target,
-		Description:    "Checks for kubelet versions of worker nodes in the cluster to see if upgrade would cause non compliance with supported Kubernetes kubelet version skew policy.",
+		InsightSummary: shapes.InsightSummary{
+			ID: ID(clusterID, checkKubeletSkew, target), Name: "Kubelet version skew",
+			Category: shapes.CategoryUpgradeReadiness, KubernetesVersion: target,
+			Description: "Checks for kubelet versions of worker nodes in the cluster to see if upgrade would cause non compliance with supported Kubernetes kubelet version skew policy.",
+		},
 		Recommendation: fmt.Sprintf("Upgrade your worker nodes to match the Kubernetes version of your cluster control plane before upgrading to Kubernetes v%s.", target),
 		AdditionalInfo: map[string]string{
 			"Kubernetes version skew policy":   "https://kubernetes.io/releases/version-skew-policy/#kubelet",

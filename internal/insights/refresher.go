@@ -52,6 +52,8 @@ func (r *Refresher) Run(ctx context.Context, st *store.Store, _ runinfo.Info) er
 	}
 	loop := &reconcile.Loop{
 		Name: "insights", Reconcile: r.Refresh, Workers: 1, Resync: r.Interval, Log: r.Log,
+		// StartInsightsRefresh: a refresh asked for runs at once.
+		Changes: []<-chan string{r.Store.WatchInsightsRefreshes(ctx)},
 		Keys: func(context.Context) ([]string, error) {
 			var names []string
 			for _, c := range st.Clusters() {
@@ -76,8 +78,12 @@ func (r *Refresher) Refresh(ctx context.Context, name string) (time.Duration, er
 	if err != nil {
 		return 0, err
 	}
+	asked, _ := st.GetInsightsRefresh(ctx, name)
+	if asked != nil && (asked.ClusterID != rec.Cluster.ID || asked.Status != "IN_PROGRESS") {
+		asked = nil
+	}
 	if rec.Cluster.Status != shapes.StatusActive {
-		return 0, nil
+		return 0, r.endRefresh(ctx, asked, "FAILED", "Cluster "+name+" is "+rec.Cluster.Status+"; insights refresh only while it is ACTIVE.")
 	}
 	prev, err := st.GetInsights(ctx, name)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && prev.ClusterID != rec.Cluster.ID) {
@@ -96,7 +102,27 @@ func (r *Refresher) Refresh(ctx context.Context, name string) (time.Duration, er
 	if err := st.PutInsights(ctx, next); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, err
 	}
-	return 0, nil
+	if err := errors.Join(serr, nerr); err != nil {
+		return 0, r.endRefresh(ctx, asked, "FAILED", "Insights refresh failed: "+err.Error())
+	}
+	return 0, r.endRefresh(ctx, asked, "COMPLETED", "Insights refresh completed.")
+}
+
+// endRefresh ends an on-demand refresh (nil: none was asked for).
+func (r *Refresher) endRefresh(ctx context.Context, asked *store.InsightsRefresh, status, msg string) error {
+	if asked == nil {
+		return nil
+	}
+	// A refresh asked for since this pass began is left for the next pass
+	// (the watch brings it).
+	if cur, err := r.Store.GetInsightsRefresh(ctx, asked.Cluster); err != nil || !cur.StartedAt.Equal(asked.StartedAt) {
+		return nil
+	}
+	asked.Status, asked.Message, asked.EndedAt = status, msg, time.Now()
+	if err := r.Store.PutInsightsRefresh(ctx, asked); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // Evaluate is the next insights record of rec's cluster from prev and what

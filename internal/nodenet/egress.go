@@ -35,10 +35,8 @@ type Egress struct {
 	path string
 	made []string // directories ListenEgress made for the socket, removed by Close
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	conns connSet
+	wg    sync.WaitGroup
 }
 
 // egressDialTimeout bounds a dial to a node: the apiserver's own dial
@@ -69,7 +67,7 @@ func (m *Manager) ListenEgress(path, vpcID string, log *slog.Logger) (*Egress, e
 		ln.Close()
 		return nil, err
 	}
-	e := &Egress{m: m, vpc: vpcID, log: log.With("vpc", vpcID), ln: ln, path: path, made: made, conns: map[net.Conn]struct{}{}}
+	e := &Egress{m: m, vpc: vpcID, log: log.With("vpc", vpcID), ln: ln, path: path, made: made}
 	e.wg.Add(1)
 	go e.acceptLoop()
 	return e, nil
@@ -115,17 +113,8 @@ func (m *Manager) RemoveStaleEgressSockets() ([]string, error) {
 
 // Close stops the proxy, closes every tunnel and removes the socket file.
 func (e *Egress) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	conns := make([]net.Conn, 0, len(e.conns))
-	for c := range e.conns {
-		conns = append(conns, c)
-	}
-	e.mu.Unlock()
+	e.conns.closeAll()
 	err := e.ln.Close() // removes the socket file (net unlinks on close)
-	for _, c := range conns {
-		c.Close()
-	}
 	e.wg.Wait()
 	for _, d := range e.made {
 		os.Remove(d) // only if empty: another socket may be there
@@ -146,23 +135,6 @@ func mkdirs(dir string) ([]string, error) {
 	return made, os.MkdirAll(dir, 0o700)
 }
 
-func (e *Egress) track(c net.Conn) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return false
-	}
-	e.conns[c] = struct{}{}
-	return true
-}
-
-func (e *Egress) untrack(c net.Conn) {
-	e.mu.Lock()
-	delete(e.conns, c)
-	e.mu.Unlock()
-	c.Close()
-}
-
 func (e *Egress) acceptLoop() {
 	defer e.wg.Done()
 	for {
@@ -175,14 +147,13 @@ func (e *Egress) acceptLoop() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if !e.track(c) {
-			c.Close()
+		if !e.conns.add(c) {
 			return
 		}
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			defer e.untrack(c)
+			defer e.conns.remove(c)
 			e.serve(c)
 		}()
 	}
@@ -222,28 +193,14 @@ func (e *Egress) serve(c net.Conn) {
 		reply(c, http.StatusBadGateway, err.Error())
 		return
 	}
-	if !e.track(up) {
-		up.Close()
+	if !e.conns.add(up) {
 		return
 	}
-	defer e.untrack(up)
+	defer e.conns.remove(up)
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		// Bytes the client sent right after its request are in br.
-		io.Copy(up, br)
-		if tc, ok := up.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
-		close(done)
-	}()
-	io.Copy(c, up)
-	if uc, ok := c.(*net.UnixConn); ok {
-		uc.CloseWrite()
-	}
-	<-done
+	splice(c, br, up) // bytes the client sent right after its request are in br
 }
 
 func reply(c net.Conn, code int, msg string) {

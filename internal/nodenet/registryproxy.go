@@ -46,10 +46,8 @@ type RegistryProxy struct {
 	// upstreamAddrs are the operator's proxies' host:port, dialed as they are.
 	upstreamAddrs map[string]bool
 
-	mu      sync.Mutex
-	closed  bool
-	tunnels map[net.Conn]struct{}
-	wg      sync.WaitGroup
+	tunnels connSet
+	wg      sync.WaitGroup // the server
 }
 
 // refusedEverywhere are addresses no proxied request may reach: the host's
@@ -90,7 +88,6 @@ func ListenRegistryProxy(nsPath string, refused []netip.Prefix, log *slog.Logger
 		log:           log,
 		upstream:      env.ProxyFunc(),
 		upstreamAddrs: map[string]bool{},
-		tunnels:       map[net.Conn]struct{}{},
 	}
 	for _, s := range []string{env.HTTPProxy, env.HTTPSProxy} {
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
@@ -127,17 +124,8 @@ func (p *RegistryProxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // Close stops the proxy: its listener, requests and tunnels.
 func (p *RegistryProxy) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	tunnels := make([]net.Conn, 0, len(p.tunnels))
-	for c := range p.tunnels {
-		tunnels = append(tunnels, c)
-	}
-	p.mu.Unlock()
 	err := p.srv.Close()
-	for _, c := range tunnels {
-		c.Close()
-	}
+	p.tunnels.closeAll()
 	p.wg.Wait()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
@@ -213,54 +201,14 @@ func (p *RegistryProxy) tunnel(w http.ResponseWriter, r *http.Request) {
 		up.Close()
 		return
 	}
-	if !p.track(up, down) {
+	if !p.tunnels.add(up, down) {
 		return
 	}
-	defer p.untrack(up, down)
+	defer p.tunnels.remove(up, down)
 	if _, err := io.WriteString(down, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		io.Copy(up, buf) // bytes the client sent after its request are buffered
-		closeWrite(up)
-		close(done)
-	}()
-	io.Copy(down, up)
-	closeWrite(down)
-	<-done
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-}
-
-func (p *RegistryProxy) track(conns ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		for _, c := range conns {
-			c.Close()
-		}
-		return false
-	}
-	for _, c := range conns {
-		p.tunnels[c] = struct{}{}
-	}
-	p.wg.Add(1)
-	return true
-}
-
-func (p *RegistryProxy) untrack(conns ...net.Conn) {
-	p.mu.Lock()
-	for _, c := range conns {
-		delete(p.tunnels, c)
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Done()
+	splice(down, buf, up) // bytes the client sent after its request are buffered
 }
 
 // dialTunnel connects to target for a CONNECT: directly, or through the

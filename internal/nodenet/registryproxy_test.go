@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -233,8 +234,30 @@ func TestRegistryProxyReachesWhatTheHostReaches(t *testing.T) {
 		}
 	}
 
-	if err := p.Close(); err != nil {
-		t.Errorf("close: %v", err)
+	// Close ends open tunnels too.
+	tunnel, err := DialIn(context.Background(), m.NodePath(n.ID), nil, proxyURL.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tunnel.Close()
+	fmt.Fprintf(tunnel, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", secure, secure)
+	br := bufio.NewReader(tunnel)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT %s: %v %v", secure, resp, err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with a tunnel open")
+	}
+	tunnel.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the tunnel is still open after Close: %v", err)
 	}
 	if c, err := DialIn(context.Background(), m.NodePath(n.ID), nil, proxyURL.Host); err == nil {
 		c.Close()

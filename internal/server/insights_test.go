@@ -152,6 +152,21 @@ func TestInsightsAPIAndUpgradeBlock(t *testing.T) {
 		t.Fatalf("forced upgrade: %d %v", got.Status, got.Body)
 	}
 
+	// An on-demand refresh: recorded IN_PROGRESS, ended by the refresher's next pass.
+	expectError(t, s.raw("GET", "/clusters/ins/insights-refresh", ""), "ResourceNotFoundException", 404)
+	if got := s.raw("POST", "/clusters/ins/insights-refresh", ""); got.Status != 200 || got.Body["status"] != "IN_PROGRESS" {
+		t.Fatalf("start-insights-refresh: %d %v", got.Status, got.Body)
+	}
+	if got := s.raw("GET", "/clusters/ins/insights-refresh", ""); got.Body["status"] != "IN_PROGRESS" || got.Body["startedAt"] == nil || got.Body["endedAt"] != nil {
+		t.Errorf("describe-insights-refresh while in progress: %v", got.Body)
+	}
+	s.setClusterStatus("ins", shapes.StatusActive)
+	refresh(clusterReadings{nodes: []insights.Node{{Name: "n1", KubeletVersion: "v1.37.2"}}})
+	if got := s.raw("GET", "/clusters/ins/insights-refresh", ""); got.Body["status"] != "COMPLETED" || got.Body["endedAt"] == nil {
+		t.Errorf("describe-insights-refresh after the pass: %v", got.Body)
+	}
+	expectError(t, s.raw("POST", "/clusters/nope/insights-refresh", ""), "ResourceNotFoundException", 404)
+
 	// A deleted cluster takes its insights along; a new one of the name starts afresh.
 	if _, err := s.Store.GetInsights(context.Background(), "ins"); err != nil {
 		t.Fatal(err)

@@ -227,8 +227,8 @@ func (s *Store) RemoveCluster(ctx context.Context, name string) error {
 		ops := []clientv3.Op{clientv3.OpDelete(key),
 			clientv3.OpDelete(updatesOf(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(accessEntriesOf(name), clientv3.WithPrefix()),
-			deleteInsightsOp(name),
 			clientv3.OpPut(clusterCounter, strconv.Itoa(max(count-1, 0)))}
+		ops = append(ops, deleteInsightsOps(name)...)
 		var rec ClusterRecord
 		if json.Unmarshal(cur.Kvs[0].Value, &rec) == nil {
 			if sg := clusterSecurityGroup(&rec); sg != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -79,4 +80,65 @@ func (s *Store) DeleteInsights(ctx context.Context, cluster string) error {
 	return err
 }
 
-func deleteInsightsOp(cluster string) clientv3.Op { return clientv3.OpDelete(insightsKey(cluster)) }
+// deleteInsightsOps remove cluster's insights and refresh (with the cluster).
+func deleteInsightsOps(cluster string) []clientv3.Op {
+	return []clientv3.Op{clientv3.OpDelete(insightsKey(cluster)), clientv3.OpDelete(insightsRefreshPrefix + cluster)}
+}
+
+const insightsRefreshPrefix = prefix + "insights-refresh/"
+
+// InsightsRefresh is a cluster's latest on-demand refresh
+// (StartInsightsRefresh); the refresher ends it.
+type InsightsRefresh struct {
+	Cluster   string    `json:"cluster"`
+	ClusterID string    `json:"clusterId"`
+	Status    string    `json:"status"` // IN_PROGRESS, COMPLETED, FAILED
+	Message   string    `json:"message"`
+	StartedAt time.Time `json:"startedAt"`
+	EndedAt   time.Time `json:"endedAt,omitempty"`
+}
+
+// GetInsightsRefresh reads cluster's latest refresh (ErrNotFound if none).
+func (s *Store) GetInsightsRefresh(ctx context.Context, cluster string) (*InsightsRefresh, error) {
+	return getJSON[InsightsRefresh](ctx, s, insightsRefreshPrefix+cluster)
+}
+
+// PutInsightsRefresh writes r while its cluster exists (else ErrNotFound).
+func (s *Store) PutInsightsRefresh(ctx context.Context, r *InsightsRefresh) error {
+	resp, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(clusterKey(r.Cluster)), ">", 0)).
+		Then(putJSON(insightsRefreshPrefix+r.Cluster, r)).Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// WatchInsightsRefreshes sends the cluster name of every refresh written,
+// until ctx ends (a full channel drops names: receivers also resync).
+func (s *Store) WatchInsightsRefreshes(ctx context.Context) <-chan string {
+	out := make(chan string, 64)
+	go func() {
+		defer close(out)
+		for ctx.Err() == nil {
+			for resp := range s.client.Watch(clientv3.WithRequireLeader(ctx), insightsRefreshPrefix, clientv3.WithPrefix()) {
+				for _, ev := range resp.Events {
+					if ev.Type != clientv3.EventTypePut {
+						continue
+					}
+					select {
+					case out <- strings.TrimPrefix(string(ev.Kv.Key), insightsRefreshPrefix):
+					default:
+					}
+				}
+			}
+			select { // the watch broke (etcd unreachable): try again shortly
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return out
+}

@@ -412,23 +412,38 @@ func (s *Store) ListNodegroupUpdates(ctx context.Context, cluster, nodegroup str
 	return out, nil
 }
 
-// WatchNodegroups sends "CLUSTER/NAME" of every nodegroup written or deleted,
-// until ctx ends. Sends never block the store: a full channel drops keys, so
-// receivers also resync from AllNodegroups now and then.
+// WatchNodegroups sends "CLUSTER/NAME" of every nodegroup written or deleted
+// after it is called, until ctx ends. Sends never block the store: a full
+// channel drops keys, so receivers also resync from AllNodegroups now and then.
 func (s *Store) WatchNodegroups(ctx context.Context) <-chan string {
 	out := make(chan string, 256)
+	// The watch is registered later, in the goroutine: it starts from the
+	// revision read here, or a nodegroup created meanwhile (after the
+	// receiver listed the keys) would be seen only at the next resync.
+	next := int64(0)
+	if resp, err := s.client.Get(ctx, nodegroupsPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil {
+		next = resp.Header.Revision + 1
+	}
 	go func() {
 		defer close(out)
 		for ctx.Err() == nil {
-			for resp := range s.client.Watch(clientv3.WithRequireLeader(ctx), nodegroupsPrefix, clientv3.WithPrefix()) {
+			opts := []clientv3.OpOption{clientv3.WithPrefix()}
+			if next > 0 {
+				opts = append(opts, clientv3.WithRev(next))
+			}
+			for resp := range s.client.Watch(clientv3.WithRequireLeader(ctx), nodegroupsPrefix, opts...) {
+				if resp.CompactRevision != 0 { // compacted past next: go on from now (resync covers the gap)
+					next = 0
+				}
 				for _, ev := range resp.Events {
+					next = ev.Kv.ModRevision + 1
 					select {
 					case out <- strings.TrimPrefix(string(ev.Kv.Key), nodegroupsPrefix):
 					default:
 					}
 				}
 			}
-			select { // the watch broke (etcd unreachable): try again shortly
+			select { // the watch broke (etcd unreachable): try again shortly, from where it was
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}

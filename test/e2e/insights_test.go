@@ -101,16 +101,25 @@ func TestUpgradeInsightBlocksUntilForce(t *testing.T) {
 		t.Errorf("kubectl printed no deprecation warning for %s: %q", resource, stderr.String())
 	}
 
-	var dep insightSummary
-	took := eventually(t, 90*time.Second, time.Second, "the deprecated-API insight ERROR", func() error {
-		got := byName(k.listInsights(name, `{"statuses":["ERROR"],"categories":["UPGRADE_READINESS"],"kubernetesVersions":["`+to+`"]}`))
-		dep = got[depName]
-		if dep.ID == "" {
-			return fmt.Errorf("ERROR insights %+v", got)
+	// An on-demand refresh (StartInsightsRefresh) sees it at once.
+	var refresh struct{ Status, Message string }
+	if err := json.Unmarshal([]byte(k.mustAWS("eks", "start-insights-refresh", "--cluster-name", name)), &refresh); err != nil || refresh.Status != "IN_PROGRESS" {
+		t.Fatalf("start-insights-refresh: %+v %v", refresh, err)
+	}
+	took := eventually(t, 60*time.Second, 200*time.Millisecond, "the refresh COMPLETED", func() error {
+		if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-insights-refresh", "--cluster-name", name)), &refresh); err != nil {
+			return err
+		}
+		if refresh.Status != "COMPLETED" {
+			return fmt.Errorf("refresh %+v", refresh)
 		}
 		return nil
 	})
-	t.Logf("insight ERROR %v after the call", took.Round(time.Millisecond))
+	t.Logf("refresh COMPLETED %v after start-insights-refresh", took.Round(time.Millisecond))
+	dep := byName(k.listInsights(name, `{"statuses":["ERROR"],"categories":["UPGRADE_READINESS"],"kubernetesVersions":["`+to+`"]}`))[depName]
+	if dep.ID == "" {
+		t.Fatalf("no ERROR insight %q after the refresh: %+v", depName, k.listInsights(name))
+	}
 	var desc struct {
 		Insight struct {
 			Recommendation string

@@ -11,17 +11,10 @@ const (
 	InsightUnknown = "UNKNOWN"
 )
 
-// Insight is the Insight shape (DescribeInsight); ListInsights returns its
-// summary fields.
+// Insight is the Insight shape (DescribeInsight): its summary (what
+// ListInsights lists) and the details.
 type Insight struct {
-	ID                      string                  `json:"id"`
-	Name                    string                  `json:"name"`
-	Category                string                  `json:"category"`
-	KubernetesVersion       string                  `json:"kubernetesVersion,omitempty"`
-	LastRefreshTime         Time                    `json:"lastRefreshTime"`
-	LastTransitionTime      Time                    `json:"lastTransitionTime"`
-	Description             string                  `json:"description"`
-	InsightStatus           InsightStatus           `json:"insightStatus"`
+	InsightSummary
 	Recommendation          string                  `json:"recommendation,omitempty"`
 	AdditionalInfo          map[string]string       `json:"additionalInfo,omitempty"`
 	Resources               []InsightResourceDetail `json:"resources"`
@@ -38,13 +31,6 @@ type InsightSummary struct {
 	LastTransitionTime Time          `json:"lastTransitionTime"`
 	Description        string        `json:"description"`
 	InsightStatus      InsightStatus `json:"insightStatus"`
-}
-
-// Summary is i as ListInsights lists it.
-func (i *Insight) Summary() InsightSummary {
-	return InsightSummary{ID: i.ID, Name: i.Name, Category: i.Category, KubernetesVersion: i.KubernetesVersion,
-		LastRefreshTime: i.LastRefreshTime, LastTransitionTime: i.LastTransitionTime,
-		Description: i.Description, InsightStatus: i.InsightStatus}
 }
 
 type InsightStatus struct {
