@@ -109,6 +109,9 @@ func Run(ctx context.Context, spec controlplane.ProcessSpec) error {
 
 	// 1. Parse every component's flags before anything runs, so feature
 	// gates (one process-global registry) are final before first use.
+	if err := prepareFeatureGates(); err != nil {
+		return fmt.Errorf("feature gates: %w", err)
+	}
 	api, err := newAPIServer(spec.APIServerArgs)
 	if err != nil {
 		return fmt.Errorf("%s: %w", APIServer, err)
