@@ -92,7 +92,7 @@ func run(ctx context.Context, cfg config, r *report) error {
 		rd, err := srv.round(ctx, cfg, fmt.Sprintf("up%d", i))
 		r.rounds = append(r.rounds, rd)
 		if err != nil {
-			return fmt.Errorf("round %d: %w (kplane log: %s)", i+1, err, srv.logPath)
+			return fmt.Errorf("round %d: %w (kplane log: %s)", i+1, err, srv.LogPath)
 		}
 		logf("round %d: create %v, upgrade %v (%.2fx), %d calls, %d failed",
 			i+1, rd.create.Round(time.Millisecond), rd.upgrade.Round(time.Millisecond), rd.ratio(), rd.calls, len(rd.failures))

@@ -40,12 +40,12 @@ func (r round) ratio() float64 {
 // update from the call to Successful; then deletes it.
 func (s *serve) round(ctx context.Context, cfg config, name string) (round, error) {
 	rd := round{name: name}
-	ids, err := s.kplane(ctx, "network", "--subnet-ids")
+	ids, err := s.Kplane(ctx, "network", "--subnet-ids")
 	if err != nil {
 		return rd, err
 	}
 	start := time.Now()
-	if _, err := s.eks.CreateCluster(ctx, &eks.CreateClusterInput{
+	if _, err := s.EKS.CreateCluster(ctx, &eks.CreateClusterInput{
 		Name: aws.String(name), Version: aws.String(cfg.from),
 		RoleArn:            aws.String("arn:aws:iam::000000000000:role/eks-cluster-role"),
 		ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: strings.Split(strings.TrimSpace(ids), ",")},
@@ -57,11 +57,11 @@ func (s *serve) round(ctx context.Context, cfg config, name string) (round, erro
 	}
 	rd.create = time.Since(start)
 	defer s.deleteCluster(context.WithoutCancel(ctx), name)
-	if err := replicasReady(ctx, s.logPath, start, 2); err != nil {
+	if err := replicasReady(ctx, s.LogPath, start, 2); err != nil {
 		return rd, err
 	}
 
-	kc, err := s.kplane(ctx, "kubeconfig", name)
+	kc, err := s.Kplane(ctx, "kubeconfig", name)
 	if err != nil {
 		return rd, err
 	}
@@ -81,7 +81,7 @@ func (s *serve) round(ctx context.Context, cfg config, name string) (round, erro
 	time.Sleep(time.Second)
 	rd.loadAtUpgrade = loadNow()
 	start = time.Now()
-	out, err := s.eks.UpdateClusterVersion(ctx, &eks.UpdateClusterVersionInput{Name: aws.String(name), Version: aws.String(cfg.to)})
+	out, err := s.EKS.UpdateClusterVersion(ctx, &eks.UpdateClusterVersionInput{Name: aws.String(name), Version: aws.String(cfg.to)})
 	if err != nil {
 		stop()
 		return rd, err
@@ -93,7 +93,7 @@ func (s *serve) round(ctx context.Context, cfg config, name string) (round, erro
 	if err != nil {
 		return rd, err
 	}
-	if rd.trace, err = readTrace(s.logPath, s.dataDir, start); err != nil {
+	if rd.trace, err = readTrace(s.LogPath, s.DataDir, start); err != nil {
 		return rd, fmt.Errorf("reading the roll's steps: %w", err)
 	}
 	if status != ekstypes.UpdateStatusSuccessful {
@@ -105,7 +105,7 @@ func (s *serve) round(ctx context.Context, cfg config, name string) (round, erro
 // waitStatus polls DescribeCluster every 100 ms while it is from, until to.
 func (s *serve) waitStatus(ctx context.Context, name string, from, to ekstypes.ClusterStatus) error {
 	for {
-		out, err := s.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
+		out, err := s.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *serve) waitStatus(ctx context.Context, name string, from, to ekstypes.C
 // waitUpdate polls DescribeUpdate every 100 ms until the update ends.
 func (s *serve) waitUpdate(ctx context.Context, name, id string) (ekstypes.UpdateStatus, error) {
 	for {
-		out, err := s.eks.DescribeUpdate(ctx, &eks.DescribeUpdateInput{Name: aws.String(name), UpdateId: aws.String(id)})
+		out, err := s.EKS.DescribeUpdate(ctx, &eks.DescribeUpdateInput{Name: aws.String(name), UpdateId: aws.String(id)})
 		if err != nil {
 			return "", err
 		}
@@ -143,12 +143,12 @@ func (s *serve) waitUpdate(ctx context.Context, name, id string) (ekstypes.Updat
 }
 
 func (s *serve) deleteCluster(ctx context.Context, name string) {
-	if _, err := s.eks.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String(name)}); err != nil {
+	if _, err := s.EKS.DeleteCluster(ctx, &eks.DeleteClusterInput{Name: aws.String(name)}); err != nil {
 		logf("delete %s: %v", name, err)
 		return
 	}
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		_, err := s.eks.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
+		_, err := s.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(name)})
 		var nf *ekstypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			return
