@@ -34,21 +34,8 @@ func TestNodegroupVersionUpgrade(t *testing.T) {
 	k := startKplaneWith(t, "--control-plane-replicas", "1")
 	t.Cleanup(func() { removeNodesLeft(t, k) })
 	archive := buildHTTPImage(t)
-	var role struct{ Role struct{ Arn string } }
-	mustUnmarshal(t, k.mustAWS("iam", "create-role", "--role-name", "eks-node-role", "--assume-role-policy-document", nodeTrustPolicy), &role)
-
 	const name = "ngup"
-	subnets := strings.Split(k.subnetIDs(), ",")[:2]
-	k.mustAWS("eks", "create-cluster", "--name", name, "--role-arn", roleArn, "--kubernetes-version", olderMinor,
-		"--resources-vpc-config", "subnetIds="+strings.Join(subnets, ","))
-	k.waitActive(name, 4*time.Minute)
-	kc := k.kubeconfig(name)
-	cs := clientset(t, kc)
-	k.mustAWS(append([]string{"eks", "create-nodegroup", "--cluster-name", name, "--nodegroup-name", "workers",
-		"--node-role", role.Role.Arn, "--scaling-config", "minSize=1,maxSize=3,desiredSize=2", "--subnets"}, subnets...)...)
-	if _, err := k.exec(10*time.Minute, "aws", "eks", "wait", "nodegroup-active", "--cluster-name", name, "--nodegroup-name", "workers"); err != nil {
-		t.Fatalf("wait nodegroup-active: %v\nkplane log:\n%s", err, k.logTail(40))
-	}
+	_, cs := clusterWithWorkers(t, k, name, olderMinor, "minSize=1,maxSize=3,desiredSize=2")
 	oldNodes := kubeletVersions(t, cs)
 	if len(oldNodes) != 2 || !allPrefixed(oldNodes, olderPatch) {
 		t.Fatalf("nodes of a %s nodegroup: %v, want 2 kubelets %s", olderMinor, oldNodes, olderPatch)
