@@ -33,6 +33,7 @@ import (
 // (go-containerregistry's) over plain http on REMOTE:5000.
 type remoteRegistry struct {
 	ns, addr string // addr is REMOTE:5000
+	veth     string // the host's end
 	remove   func()
 }
 
@@ -54,13 +55,19 @@ func newRemoteRegistry(t *testing.T) *remoteRegistry {
 		if srv != nil {
 			srv.Close()
 		}
-		// Deleting the namespace deletes the veth pair, the host's end too.
+		// The host's end first: deleting it deletes the pair at once, while
+		// a deleted namespace takes its interfaces with it only when the
+		// kernel gets to it (asynchronously), after the test has looked.
+		if out, err := exec.Command("ip", "link", "del", r.veth).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
+			t.Errorf("ip link del %s: %v: %s", r.veth, err, out)
+		}
 		if out, err := exec.Command("ip", "netns", "del", r.ns).CombinedOutput(); err != nil {
 			t.Errorf("ip netns del %s: %v: %s", r.ns, err, out)
 		}
 	}
 	t.Cleanup(r.remove)
 	veth := "kpr" + id
+	r.veth = veth
 	mustIP(t, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", r.ns)
 	mustIP(t, "addr", "add", hostAddr+"/30", "dev", veth)
 	mustIP(t, "link", "set", veth, "up")

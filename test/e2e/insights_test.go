@@ -47,7 +47,9 @@ func (k *kplane) listInsights(name string, filter ...string) []insightSummary {
 func TestUpgradeInsightBlocksUntilForce(t *testing.T) {
 	from, to, api := "", "", deprecatedInNext["1.36"]
 	k := startKplaneWith(t, "--apiserver-runtime-config", "1.36="+api.groupVersion+"=true")
-	var versions struct{ ClusterVersions []struct{ ClusterVersion string } }
+	var versions struct {
+		ClusterVersions []struct{ ClusterVersion string }
+	}
 	if err := json.Unmarshal([]byte(k.mustAWS("eks", "describe-cluster-versions")), &versions); err != nil {
 		t.Fatal(err)
 	}
